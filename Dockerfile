@@ -1,0 +1,20 @@
+# One image for web, worker and beat (compose reuses it through a YAML anchor).
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 curl && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY humanbeauty humanbeauty
+COPY annotation annotation
+COPY curation curation
+COPY modeling modeling
+COPY frontend frontend
+COPY manage.py ./
+# CPU torch by default; a GPU worker image overrides TORCH_INDEX with a CUDA wheel index.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+RUN pip install --index-url ${TORCH_INDEX} "torch==2.13.0" && pip install -e .
+RUN DJANGO_SECRET_KEY=collectstatic-only DJANGO_DEBUG=false python manage.py collectstatic --noinput
+RUN useradd --create-home app && mkdir -p /app/var && chown -R app /app/var
+USER app
+EXPOSE 8000
+CMD ["gunicorn", "humanbeauty.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
