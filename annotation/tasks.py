@@ -1,0 +1,12 @@
+"""Celery tasks of the core app: id in, load, call one service, idempotent."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="annotation.images_thumbnails_rebuild", acks_late=True)
+def images_thumbnails_rebuild_task(job_id: int) -> None:
+    from .services.maintenance import images_thumbnails_rebuild
+
+    images_thumbnails_rebuild(job_id=job_id)

@@ -1,0 +1,138 @@
+"""The content-addressed image store: defensive decoding, dedup, EXIF, thumbnails, API errors."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image as PILImage
+
+from annotation.models import Image
+from annotation.services.images import image_ingest
+from humanbeauty.errors import ApplicationError
+from tests.conftest import jpeg_bytes, png_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def _bomb_png(width: int = 20000, height: int = 20000) -> bytes:
+    """A small PNG whose header declares width*height pixels (zeros compress to almost nothing)."""
+    raw = b"".join(b"\x00" + b"\x00" * width for _ in range(1))  # one row is enough for the header check
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
+
+
+def _gif() -> bytes:
+    buf = io.BytesIO()
+    PILImage.new("P", (8, 8)).save(buf, format="GIF")
+    return buf.getvalue()
+
+
+def test_same_bytes_are_the_same_image() -> None:
+    data = jpeg_bytes(seed=1)
+    first, created1 = image_ingest(data=data, provenance="public", source="t")
+    second, created2 = image_ingest(data=data, provenance="public", source="t")
+    assert created1 and not created2
+    assert first.pk == second.pk
+    assert Image.objects.count() == 1
+    assert first.width == 64 and first.height == 48 and first.format == "JPEG"
+    assert default_storage.exists(first.file.name) and default_storage.exists(first.thumbnail.name)
+
+
+def test_exif_orientation_is_applied_and_reupload_still_dedups() -> None:
+    img = PILImage.new("RGB", (80, 40), (200, 10, 10))
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # rotate 90° CW on display
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif.tobytes())
+    data = buf.getvalue()
+    image, created = image_ingest(data=data, provenance="collected")
+    assert created
+    assert (image.width, image.height) == (40, 80)  # upright
+    assert image.original_sha256 != image.sha256
+    again, created_again = image_ingest(data=data, provenance="collected")
+    assert not created_again and again.pk == image.pk
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "status"),
+    [
+        (b"", "empty", 400),
+        (b"this is not an image at all", "not_an_image", 400),
+        (jpeg_bytes(seed=2)[:1500], "corrupt", 400),
+        (_bomb_png(), "too_many_pixels", 400),
+        (_gif(), "format", 400),
+    ],
+    ids=["empty", "text", "truncated", "bomb", "gif-not-allowed"],
+)
+def test_bad_bytes_are_rejected_and_nothing_is_stored(data: bytes, code: str, status: int) -> None:
+    with pytest.raises(ApplicationError) as err:
+        image_ingest(data=data, provenance="public")
+    assert err.value.extra["code"] == code, err.value.message
+    assert err.value.status == status
+    assert Image.objects.count() == 0
+
+
+def test_byte_limit(settings) -> None:
+    settings.HB_IMAGE_MAX_BYTES = 1000
+    with pytest.raises(ApplicationError) as err:
+        image_ingest(data=jpeg_bytes(200, 200, seed=3), provenance="public")
+    assert err.value.status == 413
+
+
+def _upload(client, data: bytes, name: str = "x.jpg"):
+    return client.post(
+        "/api/images/",
+        {"file": SimpleUploadedFile(name, data), "provenance": "public", "source": "t"},
+        format="multipart",
+    )
+
+
+def test_api_upload_and_dedup(client_for) -> None:
+    client = client_for("admin")
+    r1 = _upload(client, png_bytes(seed=4), "a.png")
+    assert r1.status_code == 201, r1.json()
+    r2 = _upload(client, png_bytes(seed=4), "b.png")
+    assert r2.status_code == 200 and r2.json()["sha256"] == r1.json()["sha256"]
+    thumb = client.get(f"/api/images/{r1.json()['sha256']}/thumb/")
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "needle"),
+    [
+        (b"%PDF-1.4 not an image", 400, "not an image"),
+        (jpeg_bytes(seed=5)[:1500], 400, "truncated"),
+        (_bomb_png(), 400, "decompression bomb"),
+    ],
+    ids=["not-image", "truncated", "bomb"],
+)
+def test_api_bad_uploads_get_clear_4xx_and_store_nothing(
+    client_for, data: bytes, status: int, needle: str
+) -> None:
+    r = _upload(client_for("admin"), data)
+    assert r.status_code == status
+    body = r.json()
+    assert set(body) == {"message", "extra"}
+    assert needle in body["message"].lower() or needle in body["message"]
+    assert Image.objects.count() == 0
+
+
+def test_api_over_size_limit(client_for, settings) -> None:
+    settings.HB_IMAGE_MAX_BYTES = 2000
+    r = _upload(client_for("admin"), jpeg_bytes(300, 300, seed=6))
+    assert r.status_code == 413
+    assert "limit" in r.json()["message"]
+    assert Image.objects.count() == 0
