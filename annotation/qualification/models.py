@@ -1,0 +1,295 @@
+"""Qualification: the expert gold bank, protocols and their rounds, exams, invitations, the volunteer state
+machine and hidden-gold monitoring during formal work (crowd-quality.md §5, §8; paper "Iterative Protocol").
+
+Fields, constraints and trivial properties only; every write goes through ``services``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotation.models import Image, Standard
+
+
+class GoldItem(models.Model):
+    """A gold image: per-dimension expert mean, SD (over ``n_experts``) and a short rationale (training feedback).
+
+    ``expert_mean`` / ``expert_sd`` / ``rationale`` map dimension keys of ``standard`` to values.
+    These are never shown to a volunteer before the exam that holds the item is submitted, and never
+    for hidden gold.
+    """
+
+    image = models.OneToOneField(Image, on_delete=models.PROTECT, related_name="gold_item")
+    standard = models.ForeignKey(Standard, on_delete=models.PROTECT, related_name="gold_items")
+    expert_mean = models.JSONField()
+    expert_sd = models.JSONField(default=dict, blank=True)
+    rationale = models.JSONField(default=dict, blank=True)
+    n_experts = models.PositiveSmallIntegerField(default=5)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"gold#{self.pk} {self.image_id[:12]}"
+
+
+class Protocol(models.Model):
+    """An iterative training-testing protocol for one cohort, with every rule parameter (defaults: §8)."""
+
+    name = models.CharField(max_length=200)
+    cohort = models.CharField(max_length=200, blank=True, help_text="Cohort label, e.g. '2026 spring'.")
+    standard = models.ForeignKey(Standard, on_delete=models.PROTECT, related_name="+")
+    # Pass rule (annotation.exam_scoring.PassRule).
+    max_mae = models.FloatField(default=0.17)
+    min_mean_srcc = models.FloatField(default=0.60)
+    max_abs_bias = models.FloatField(default=0.15)
+    # Rounds and exams.
+    n_iterations = models.PositiveSmallIntegerField(
+        default=1, help_text="Rounds to pass before certification."
+    )
+    n_training = models.PositiveSmallIntegerField(
+        default=10, help_text="Training images (with feedback) per round."
+    )
+    n_scored = models.PositiveSmallIntegerField(default=24)
+    n_warmup = models.PositiveSmallIntegerField(default=3)
+    retake_delay = models.DurationField(default=dt.timedelta(hours=24))
+    max_attempts = models.PositiveSmallIntegerField(
+        default=2, help_text="Exam attempts per round, then exit."
+    )
+    # Formal work.
+    hidden_gold_share = models.FloatField(default=0.05)
+    hidden_gold_window = models.PositiveSmallIntegerField(default=10)
+    warn_margin = models.FloatField(default=0.02)
+    suspend_margin = models.FloatField(default=0.05)
+    recertification_interval = models.DurationField(
+        null=True, blank=True, help_text="Certified raters re-qualify after this long (empty: never)."
+    )
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(hidden_gold_share__gte=0) & Q(hidden_gold_share__lte=1),
+                name="protocol_share_range",
+            ),
+            models.CheckConstraint(condition=Q(n_scored__gte=1), name="protocol_n_scored_min"),
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="protocol_max_attempts_min"),
+            models.CheckConstraint(condition=Q(n_iterations__gte=1), name="protocol_n_iterations_min"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Round(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["protocol", "number"]
+        constraints = [models.UniqueConstraint(fields=["protocol", "number"], name="round_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.protocol} · round {self.number}"
+
+
+class Invitation(models.Model):
+    """An invitation by link: ``/qualification/join/<token>/`` lets the person set a password and join."""
+
+    protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    token = models.CharField(max_length=64, unique=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="invitation"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["protocol", "email"], condition=~Q(email=""), name="invitation_unique_email"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation {self.email or self.name or self.pk}"
+
+
+class Enrollment(models.Model):
+    """A volunteer's place in the qualification state machine (one per volunteer).
+
+    invited → training → exam → certified | exited (exam → training when a round N < n_iterations is passed);
+    certified → suspended → requalifying → certified | exited. See ``services.states.TRANSITIONS``.
+    """
+
+    class State(models.TextChoices):
+        INVITED = "invited", "Invited"
+        TRAINING = "training", "Training"
+        EXAM = "exam", "Exam"
+        CERTIFIED = "certified", "Certified"
+        SUSPENDED = "suspended", "Suspended"
+        REQUALIFYING = "requalifying", "Re-qualifying"
+        EXITED = "exited", "Exited"
+
+    class Monitor(models.TextChoices):
+        OK = "ok", "OK"
+        WARN = "warn", "Warning"
+        SUSPEND = "suspend", "Suspended by monitor"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollment")
+    protocol = models.ForeignKey(
+        Protocol, on_delete=models.PROTECT, null=True, blank=True, related_name="enrollments"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.INVITED, db_index=True)
+    round_number = models.PositiveSmallIntegerField(default=1, help_text="The round this volunteer is in.")
+    rounds_passed = models.PositiveSmallIntegerField(default=0)
+    certified_at = models.DateTimeField(null=True, blank=True)
+    exited_at = models.DateTimeField(null=True, blank=True)
+    monitor_status = models.CharField(max_length=8, choices=Monitor.choices, default=Monitor.OK)
+    monitor_mae = models.FloatField(null=True, blank=True, help_text="Rolling hidden-gold MAE.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} [{self.state}]"
+
+
+class Transition(models.Model):
+    """Audit log: one row per state change (and per monitor warning, with ``from_state == to_state``)."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16)
+    reason = models.CharField(max_length=500, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.enrollment_id}: {self.from_state or '∅'} → {self.to_state}"
+
+
+class TrainingAnswer(models.Model):
+    """A training image answered with immediate feedback (the item's expert scores are shown after it)."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="training_answers")
+    round_number = models.PositiveSmallIntegerField()
+    gold_item = models.ForeignKey(GoldItem, on_delete=models.PROTECT, related_name="+")
+    scores = models.JSONField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "gold_item"], name="training_unique_item"),
+        ]
+
+    def __str__(self) -> str:
+        return f"training#{self.pk} {self.enrollment_id}"
+
+
+class Attempt(models.Model):
+    """One exam attempt on a fresh form (``form``: gold item ids, warm-ups unscored)."""
+
+    class Kind(models.TextChoices):
+        QUALIFICATION = "qualification", "Qualification exam"
+        REQUALIFICATION = "requalification", "Re-qualification exam"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SUBMITTED = "submitted", "Submitted"
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="attempts")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.QUALIFICATION)
+    round_number = models.PositiveSmallIntegerField()
+    number = models.PositiveSmallIntegerField(help_text="Attempt number within the round (1-based).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    started_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    passed = models.BooleanField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True, help_text="ExamResult.to_dict() after submission.")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment", "kind", "round_number", "number"], name="attempt_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["enrollment"], condition=Q(status="open"), name="attempt_one_open_per_volunteer"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt#{self.pk} {self.enrollment_id} r{self.round_number}.{self.number}"
+
+
+class AttemptItem(models.Model):
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="items")
+    gold_item = models.ForeignKey(GoldItem, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+    is_warmup = models.BooleanField(default=False)
+    scores = models.JSONField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["attempt", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "gold_item"], name="attempt_item_unique_gold"),
+            models.UniqueConstraint(fields=["attempt", "position"], name="attempt_item_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt#{self.attempt_id}[{self.position}]"
+
+
+class HiddenGoldExposure(models.Model):
+    """A gold image mixed into a certified rater's scoring queue: never repeated to the same rater."""
+
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hidden_gold")
+    gold_item = models.ForeignKey(GoldItem, on_delete=models.PROTECT, related_name="exposures")
+    shown_at = models.DateTimeField(auto_now_add=True)
+    scores = models.JSONField(null=True, blank=True)
+    abs_error = models.FloatField(null=True, blank=True, help_text="MAE over dimensions vs the expert mean.")
+    answered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rater", "gold_item"], name="hidden_gold_unique_exposure")
+        ]
+
+    def __str__(self) -> str:
+        return f"hidden gold {self.gold_item_id} → {self.rater_id}"

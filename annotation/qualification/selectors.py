@@ -1,0 +1,289 @@
+"""Reads of the qualification app. Nothing here returns gold scores to volunteer-facing code except
+:func:`training_feedback` (after the training answer) and :func:`attempt_review` (after submission)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.db.models import Count, Max, Q, QuerySet
+
+from annotation.exam_scoring import gold_coverage
+from annotation.models import Standard, User
+from humanbeauty.errors import NotFoundError
+from modeling.standard import STANDARD_KEY
+
+from .models import Attempt, Enrollment, GoldItem, Invitation, Protocol, Round, TrainingAnswer, Transition
+
+
+@dataclass(frozen=True)
+class GoldBank:
+    items: list[GoldItem]
+    keys: list[str]
+    means: np.ndarray  # [n, D] in the standard's dimension order
+    sds: np.ndarray
+
+
+def standard_dimension_keys(*, standard: Standard) -> list[str]:
+    return list(standard.dimensions.order_by("order").values_list("key", flat=True))
+
+
+def gold_bank(*, standard: Standard) -> GoldBank:
+    keys = standard_dimension_keys(standard=standard)
+    items = list(
+        GoldItem.objects.filter(standard=standard, is_active=True).select_related("image").order_by("id")
+    )
+    means = np.array([[float(it.expert_mean[k]) for k in keys] for it in items], dtype=np.float64).reshape(
+        -1, len(keys)
+    )
+    sds = np.array(
+        [[float(it.expert_sd.get(k, 0.0)) for k in keys] for it in items], dtype=np.float64
+    ).reshape(-1, len(keys))
+    return GoldBank(items=items, keys=keys, means=means, sds=sds)
+
+
+def gold_bank_coverage(*, standard: Standard) -> dict[str, Any]:
+    bank = gold_bank(standard=standard)
+    if not bank.items:
+        return {"n_items": 0, "bin_edges": [], "dimensions": []}
+    cov = gold_coverage(bank.means)
+    for dim, key in zip(cov["dimensions"], bank.keys, strict=True):
+        dim["key"] = key
+    return cov
+
+
+def gold_item_list(*, standard: Standard | None = None) -> QuerySet[GoldItem]:
+    qs = GoldItem.objects.select_related("image", "standard").order_by("id")
+    return qs.filter(standard=standard) if standard is not None else qs
+
+
+def protocol_list() -> QuerySet[Protocol]:
+    return (
+        Protocol.objects.select_related("standard").prefetch_related("rounds").order_by("-created_at", "-id")
+    )
+
+
+def protocol_current() -> Protocol | None:
+    return Protocol.objects.filter(is_active=True).order_by("-created_at", "-id").first()
+
+
+def round_current(*, protocol: Protocol) -> Round | None:
+    return protocol.rounds.order_by("-number").first()
+
+
+def enrollment_for(*, user: User) -> Enrollment | None:
+    return Enrollment.objects.select_related("protocol", "protocol__standard").filter(user=user).first()
+
+
+def certified_raters() -> QuerySet[User]:
+    return User.objects.filter(enrollment__state=Enrollment.State.CERTIFIED).order_by("id")
+
+
+def enrollment_transitions(*, enrollment: Enrollment) -> QuerySet[Transition]:
+    return enrollment.transitions.select_related("actor").order_by("created_at", "id")
+
+
+def volunteer_rows(*, protocol: Protocol) -> list[dict[str, Any]]:
+    """Per-volunteer metrics for the funnel table and the CSV export (last submitted attempt's metrics)."""
+    enrollments = (
+        Enrollment.objects.filter(protocol=protocol)
+        .select_related("user")
+        .annotate(n_attempts=Count("attempts", filter=Q(attempts__status=Attempt.Status.SUBMITTED)))
+        .order_by("id")
+    )
+    last: dict[int, Attempt] = {}
+    for attempt in Attempt.objects.filter(
+        enrollment__protocol=protocol, status=Attempt.Status.SUBMITTED
+    ).order_by("enrollment_id", "submitted_at", "id"):
+        last[attempt.enrollment_id] = attempt
+    rows = []
+    for e in enrollments:
+        a = last.get(e.pk)
+        result = a.result if a else {}
+        biases = [abs(b) for b in result.get("bias_per_dim") or [] if b is not None]
+        rows.append(
+            {
+                "user_id": e.user_id,
+                "username": e.user.username,
+                "state": e.state,
+                "round_number": e.round_number,
+                "rounds_passed": e.rounds_passed,
+                "attempts": e.n_attempts,
+                "last_passed": a.passed if a else None,
+                "last_mae": result.get("mae"),
+                "last_mean_srcc": result.get("mean_srcc"),
+                "last_max_abs_bias": max(biases) if biases else None,
+                "monitor_status": e.monitor_status,
+                "monitor_mae": e.monitor_mae,
+                "certified_at": e.certified_at,
+                "exited_at": e.exited_at,
+            }
+        )
+    return rows
+
+
+def protocol_funnel(*, protocol: Protocol) -> dict[str, Any]:
+    """invited → joined → each round (entered / passed) → certified → exited, by current state too."""
+    enrollments = Enrollment.objects.filter(protocol=protocol)
+    pending = Invitation.objects.filter(protocol=protocol, user__isnull=True).count()
+    joined = enrollments.count()
+    states = dict(enrollments.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+    max_round = max(protocol.n_iterations, protocol.rounds.aggregate(m=Max("number"))["m"] or 0)
+    rounds = []
+    for number in range(1, max_round + 1):
+        if number == 1:
+            entered = enrollments.filter(transitions__to_state=Enrollment.State.TRAINING).distinct().count()
+        else:
+            entered = enrollments.filter(round_number__gte=number).count()
+        rounds.append(
+            {
+                "number": number,
+                "entered": entered,
+                "passed": enrollments.filter(rounds_passed__gte=number).count(),
+                "status": next((r.status for r in protocol.rounds.all() if r.number == number), "not opened"),
+            }
+        )
+    return {
+        "protocol": protocol.pk,
+        "invited": joined + pending,
+        "joined": joined,
+        "rounds": rounds,
+        "certified": enrollments.filter(certified_at__isnull=False).count(),
+        "certified_now": states.get(Enrollment.State.CERTIFIED, 0),
+        "exited": states.get(Enrollment.State.EXITED, 0),
+        "states": {s: states.get(s, 0) for s in Enrollment.State.values},
+    }
+
+
+def protocol_of(*, enrollment: Enrollment) -> Protocol:
+    """The enrollment's protocol, or the default parameters (admin-certified raters have no protocol)."""
+    if enrollment.protocol is not None:
+        return enrollment.protocol
+    return Protocol(name="defaults", standard=Standard.objects.get(key=STANDARD_KEY))
+
+
+def training_done_count(*, enrollment: Enrollment) -> int:
+    return TrainingAnswer.objects.filter(
+        enrollment=enrollment, round_number=enrollment.round_number, answered_at__isnull=False
+    ).count()
+
+
+def attempt_retake_at(*, enrollment: Enrollment) -> dt.datetime | None:
+    """When the failed volunteer may retake (None if no retake is pending)."""
+    if enrollment.state not in (Enrollment.State.EXAM, Enrollment.State.REQUALIFYING):
+        return None
+    last = Attempt.objects.filter(enrollment=enrollment).order_by("-id").first()
+    if last is None or last.status != Attempt.Status.SUBMITTED or last.passed:
+        return None
+    return last.submitted_at + protocol_of(enrollment=enrollment).retake_delay
+
+
+def attempt_result_public(attempt: Attempt) -> dict[str, Any] | None:
+    """Aggregate metrics of a submitted attempt (no per-item gold); None before submission."""
+    if attempt.status != Attempt.Status.SUBMITTED:
+        return None
+    r = attempt.result
+    keys = ("mae", "mean_srcc", "pooled_srcc", "pooled_plcc", "bias_per_dim", "srcc_per_dim", "mae_per_dim",
+            "dimension_keys", "reasons", "weak_dimension_keys", "n_items")  # fmt: skip
+    return {k: r.get(k) for k in keys}
+
+
+def attempt_public(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "kind": attempt.kind,
+        "round_number": attempt.round_number,
+        "number": attempt.number,
+        "status": attempt.status,
+        "started_at": attempt.started_at,
+        "submitted_at": attempt.submitted_at,
+        "passed": attempt.passed,
+        "result": attempt_result_public(attempt),
+    }
+
+
+def volunteer_status(*, user: User) -> dict[str, Any]:
+    """Shared by the API and the pages: what a volunteer may see about themselves."""
+    enrollment = enrollment_for(user=user)
+    if enrollment is None:
+        return {"enrolled": False, "state": None}
+    protocol = protocol_of(enrollment=enrollment)
+    rnd = (
+        Round.objects.filter(protocol=enrollment.protocol, number=enrollment.round_number).first()
+        if enrollment.protocol
+        else None
+    )
+    open_attempt = enrollment.attempts.filter(status=Attempt.Status.OPEN).first()
+    retake_at = attempt_retake_at(enrollment=enrollment)
+    attempts = [attempt_public(a) for a in enrollment.attempts.filter(status=Attempt.Status.SUBMITTED)]
+    return {
+        "enrolled": True,
+        "state": enrollment.state,
+        "state_label": enrollment.get_state_display(),
+        "protocol": protocol.name if enrollment.protocol else None,
+        "round_number": enrollment.round_number,
+        "rounds_total": protocol.n_iterations,
+        "rounds_passed": enrollment.rounds_passed,
+        "round_open": bool(rnd and rnd.status == Round.Status.OPEN),
+        "training_done": training_done_count(enrollment=enrollment),
+        "training_needed": protocol.n_training,
+        "exam_items": protocol.n_scored + protocol.n_warmup,
+        "max_attempts": protocol.max_attempts,
+        "open_attempt": open_attempt.id if open_attempt else None,
+        "retake_at": retake_at,
+        "attempts": attempts,
+        "certified_at": enrollment.certified_at,
+    }
+
+
+EXPORT_COLUMNS = (
+    "user_id", "username", "state", "round_number", "rounds_passed", "attempts", "last_passed", "last_mae",
+    "last_mean_srcc", "last_max_abs_bias", "monitor_status", "monitor_mae", "certified_at", "exited_at",
+)  # fmt: skip
+
+
+def funnel_csv(*, protocol: Protocol) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in volunteer_rows(protocol=protocol):
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def volunteer_detail(*, user: User) -> dict[str, Any]:
+    enrollment = enrollment_for(user=user)
+    if enrollment is None:
+        raise NotFoundError(f"{user.username} is not enrolled.")
+    exposures = user.hidden_gold.all()
+    return {
+        "user_id": user.pk,
+        "username": user.username,
+        "state": enrollment.state,
+        "protocol": enrollment.protocol_id,
+        "round_number": enrollment.round_number,
+        "rounds_passed": enrollment.rounds_passed,
+        "certified_at": enrollment.certified_at,
+        "monitor_status": enrollment.monitor_status,
+        "monitor_mae": enrollment.monitor_mae,
+        "hidden_gold": {
+            "shown": exposures.count(),
+            "answered": exposures.filter(answered_at__isnull=False).count(),
+        },
+        "training_answered": enrollment.training_answers.filter(answered_at__isnull=False).count(),
+        "attempts": [attempt_public(a) for a in enrollment.attempts.all()],
+        "transitions": [
+            {
+                "from": t.from_state,
+                "to": t.to_state,
+                "reason": t.reason,
+                "at": t.created_at,
+                "actor": t.actor.username if t.actor else None,
+            }
+            for t in enrollment_transitions(enrollment=enrollment)
+        ],
+    }
