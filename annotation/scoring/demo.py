@@ -1,0 +1,125 @@
+"""Demo state of collection and scoring (idempotent; runs after the qualification demo, which certifies
+volunteer1..volunteer8): a campaign collected by volunteer8, its demo-person images checked and mostly
+approved into the pool, a non-human image that failed the face check, one submission awaiting review, and
+ratings by volunteer1..7 at various stages (two images complete with MOS). Everything goes through the
+services, like real traffic.
+
+With only 7 demo raters besides the collector, the demo campaign uses k = 5 (top-up +1 up to 7) instead of the
+production default of 9 (+3, cap 15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from annotation.models import Image, Standard, User
+
+from .models import Campaign, PoolItem, Rating, Submission
+from .services.collection import campaign_create, submission_import_library_image, submission_review
+from .services.queue import lease_skip, next_image
+from .services.ratings import rating_submit
+
+CAMPAIGN = "Demo: full-body street portraits"
+PRINCIPLES = "\n".join(
+    [
+        "One main person; others, if any, clearly smaller",
+        "Face and most of the body visible (not a head-only portrait)",
+        "You hold the licence, and the person consented",
+        "No watermarks, collages or heavy filters",
+    ]
+)
+
+
+def _certified(user: User) -> bool:
+    from annotation.qualification.contract import rater_is_certified
+
+    return rater_is_certified(rater=user)
+
+
+def demo_load() -> dict[str, Any]:
+    admin = User.objects.filter(username="admin").first()
+    collector = User.objects.filter(username="volunteer8").first()
+    if admin is None or collector is None or not _certified(collector):
+        return {"skipped": "needs the core and qualification demo (certified volunteer8)"}
+    standard = Standard.objects.get(key="humanbeauty-v1")
+    campaign = Campaign.objects.filter(name=CAMPAIGN).first()
+    if campaign is None:
+        campaign = campaign_create(
+            created_by=admin,
+            volunteers=[collector],
+            name=CAMPAIGN,
+            principles=PRINCIPLES,
+            target_count=50,
+            standard=standard,
+            ratings_target=5,
+            ratings_step=1,
+            ratings_cap=7,
+        )
+    people = list(
+        Image.objects.filter(provenance=Image.Provenance.DEMO, source="demo-person").order_by("sha256")
+    )
+    others = list(
+        Image.objects.filter(provenance=Image.Provenance.DEMO, source="demo-nonhuman").order_by("sha256")[:1]
+    )
+    for i, image in enumerate([*people, *others]):
+        sub = submission_import_library_image(
+            campaign=campaign,
+            submitter=collector,
+            image=image,
+            source_url=f"https://example.org/demo/{image.source_ref or i}",
+        )
+        if sub.status == Submission.Status.PASSED and i < max(len(people) - 1, 1):
+            submission_review(
+                submission=sub, reviewer=admin, approve=True, reason=""
+            )  # last one awaits review
+    rated = 0
+    if not Rating.objects.filter(pool_item__campaign=campaign).exists():
+        rated = _simulate_ratings(campaign)
+    items = PoolItem.objects.filter(campaign=campaign)
+    return {
+        "campaign": campaign.pk,
+        "submissions": Submission.objects.filter(campaign=campaign).count(),
+        "failed": Submission.objects.filter(campaign=campaign, status=Submission.Status.FAILED).count(),
+        "pool": items.count(),
+        "complete": items.filter(completed_at__isnull=False).count(),
+        "ratings_created": rated,
+    }
+
+
+def _simulate_ratings(campaign: Campaign) -> int:
+    """Raters volunteer1..7 each rate two images through the real queue (in-progress images first)."""
+    from modeling.standard import DIMENSION_KEYS
+
+    rng = np.random.default_rng(7)
+    raters = [
+        u
+        for u in User.objects.filter(username__in=[f"volunteer{i}" for i in range(1, 8)]).order_by("username")
+        if _certified(u)
+    ]
+    quality: dict[str, np.ndarray] = {}
+    created = 0
+    for _ in range(2):
+        for rater in raters:
+            for _attempt in range(3):
+                item = next_image(rater=rater)
+                if item is None:
+                    break
+                base = quality.setdefault(item.image.sha256, rng.uniform(0.35, 0.8, size=len(DIMENSION_KEYS)))
+                noisy = np.clip(base + rng.normal(0.0, 0.04, size=base.size), 0, 1)
+                scores = {k: round(float(v), 2) for k, v in zip(DIMENSION_KEYS, noisy, strict=True)}
+                if item.image.provenance == Image.Provenance.GOLD:  # hidden gold mixed in: answer it too
+                    rating_submit(rater=rater, image_sha256=item.image.sha256, scores=scores, dwell_ms=9000)
+                    continue
+                if item.image.provenance not in (Image.Provenance.DEMO, Image.Provenance.COLLECTED):
+                    lease_skip(rater=rater)
+                    continue
+                receipt = rating_submit(
+                    rater=rater,
+                    image_sha256=item.image.sha256,
+                    scores=scores,
+                    dwell_ms=int(rng.integers(6000, 30000)),
+                )
+                created += int(receipt.created)
+                break
+    return created

@@ -1,0 +1,120 @@
+"""Reads of the collection/scoring app (querysets with their joins; no writes)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from annotation.models import Standard, User
+
+from .models import AggregationRun, Campaign, ImageAggregate, PoolItem, RaterQuality, Rating, Skip, Submission
+
+
+def campaign_list(*, user: User) -> QuerySet[Campaign]:
+    qs = Campaign.objects.select_related("standard").prefetch_related("volunteers")
+    if user.is_platform_admin:
+        return qs
+    return qs.filter(volunteers=user, is_active=True)
+
+
+def campaign_get(*, user: User, campaign_id: int) -> Campaign | None:
+    return campaign_list(user=user).filter(pk=campaign_id).first()
+
+
+def submission_list(
+    *, user: User, status: str | None = None, campaign_id: int | None = None, mine: bool = False
+) -> QuerySet[Submission]:
+    qs = Submission.objects.select_related("campaign", "submitter", "reviewer", "image")
+    if mine or not user.is_platform_admin:
+        qs = qs.filter(submitter=user)
+    if status:
+        qs = qs.filter(status=status)
+    if campaign_id:
+        qs = qs.filter(campaign_id=campaign_id)
+    return qs.order_by("-created_at", "-id")
+
+
+def submission_get(*, user: User, submission_id: int) -> Submission | None:
+    return submission_list(user=user).filter(pk=submission_id).first()
+
+
+def rater_session_progress(*, rater: User, hours: int = 12) -> dict[str, int]:
+    since = timezone.now() - timedelta(hours=hours)
+    return {
+        "rated_session": Rating.objects.filter(rater=rater, created_at__gte=since).count(),
+        "rated_total": Rating.objects.filter(rater=rater).count(),
+    }
+
+
+def scoring_progress(*, standard: Standard | None = None, days: int = 14) -> dict[str, Any]:
+    """Images by number of ratings, completion over time, skip counts."""
+    items = PoolItem.objects.all()
+    if standard is not None:
+        items = items.filter(standard=standard)
+    histogram = {
+        row["ratings_done"]: row["c"]
+        for row in items.order_by().values("ratings_done").annotate(c=Count("id"))
+    }
+    total = sum(histogram.values())
+    complete = items.filter(completed_at__isnull=False).count()
+    since = timezone.now() - timedelta(days=days)
+    ratings_by_hour = list(
+        Rating.objects.filter(created_at__gte=since)
+        .annotate(h=TruncHour("created_at"))
+        .order_by()
+        .values("h")
+        .annotate(c=Count("id"))
+        .order_by("h")
+    )
+    completed_by_hour = list(
+        items.filter(completed_at__gte=since)
+        .annotate(h=TruncHour("completed_at"))
+        .order_by()
+        .values("h")
+        .annotate(c=Count("id"))
+        .order_by("h")
+    )
+    return {
+        "images": total,
+        "complete": complete,
+        "ratings": Rating.objects.count(),
+        "histogram": [{"ratings": k, "images": histogram[k]} for k in sorted(histogram)],
+        "ratings_by_hour": [{"hour": r["h"].isoformat(), "count": r["c"]} for r in ratings_by_hour],
+        "completed_by_hour": [{"hour": r["h"].isoformat(), "count": r["c"]} for r in completed_by_hour],
+        "skips": {
+            r["reason"]: r["c"] for r in Skip.objects.order_by().values("reason").annotate(c=Count("id"))
+        },
+    }
+
+
+def pool_items_with_aggregates(*, complete: bool | None = None, limit: int = 200) -> list[PoolItem]:
+    qs = PoolItem.objects.select_related("image", "image__aggregate", "campaign").order_by(
+        "-completed_at", "-id"
+    )
+    if complete is True:
+        qs = qs.filter(completed_at__isnull=False)
+    elif complete is False:
+        qs = qs.filter(completed_at__isnull=True)
+    return list(qs[:limit])
+
+
+def image_aggregate_get(*, sha256: str) -> ImageAggregate | None:
+    return ImageAggregate.objects.select_related("standard").filter(image_id=sha256).first()
+
+
+def rater_quality_list(*, standard: Standard | None = None) -> QuerySet[RaterQuality]:
+    qs = RaterQuality.objects.select_related("rater", "standard")
+    if standard is not None:
+        qs = qs.filter(standard=standard)
+    return qs.order_by("rater__username")
+
+
+def aggregation_run_latest(*, standard: Standard | None = None) -> AggregationRun | None:
+    qs = AggregationRun.objects.all()
+    if standard is not None:
+        qs = qs.filter(standard=standard)
+    return qs.order_by("-created_at", "-id").first()

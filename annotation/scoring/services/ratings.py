@@ -1,0 +1,271 @@
+"""Submitting a rating, the per-image aggregates and the adaptive top-up (crowd-quality.md §6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from annotation import aggregation
+from annotation.models import Dimension, Standard, User
+from annotation.services.standards import standard_validate_scores
+from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
+from modeling.standard import STANDARD_KEY
+
+from ..models import ImageAggregate, Lease, PoolItem, Rating
+
+
+@dataclass(frozen=True)
+class RatingReceipt:
+    """What the rater gets back after submitting; identical in shape for pool and hidden-gold items."""
+
+    image_id: str
+    scores: dict[str, float | None]
+    reported: bool
+    created_at: datetime
+    created: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_DIMS_CACHE: dict[int, list[Dimension]] = {}
+
+
+def _dimensions(standard_id: int) -> list[Dimension]:
+    """A standard's dimensions, cached per process: a standard's dimensions never change once it is used
+    (ratings store scores by position)."""
+    dims = _DIMS_CACHE.get(standard_id)
+    if dims is None:
+        dims = list(Dimension.objects.filter(standard_id=standard_id).order_by("order"))
+        if dims:
+            _DIMS_CACHE[standard_id] = dims
+    return dims
+
+
+def _receipt(rating: Rating, dims: list[Dimension], *, created: bool) -> RatingReceipt:
+    return RatingReceipt(
+        image_id=rating.image_id,
+        scores={d.key: v for d, v in zip(dims, rating.scores, strict=False)},
+        reported=rating.reported,
+        created_at=rating.created_at,
+        created=created,
+    )
+
+
+def _validate(
+    dims: list[Dimension], standard: Standard, scores: Any, comments: Any
+) -> tuple[dict[str, float | None], dict[str, str]]:
+    cleaned, clean_comments = standard_validate_scores(
+        dimensions=dims,
+        score_min=standard.score_min,
+        score_max=standard.score_max,
+        scores=scores,
+        comments=comments,
+        allow_missing=frozenset(d.key for d in dims),  # None = "can't judge" this dimension
+    )
+    if all(v is None for v in cleaned.values()):
+        raise ApplicationError(
+            'scores: every dimension is "can\'t judge"; skip the image as "can\'t judge" instead.',
+            extra={"fields": {"scores": ["At least one dimension needs a score."]}},
+        )
+    return cleaned, clean_comments
+
+
+def _round(values: dict[str, float | None]) -> list[float | None]:
+    return [None if v is None else round(float(v), 4) for v in values.values()]
+
+
+def rating_submit(
+    *,
+    rater: User,
+    image_sha256: str,
+    scores: Any,
+    comments: Any = None,
+    reported: bool = False,
+    report_reason: str = "",
+    dwell_ms: int | None = None,
+) -> RatingReceipt:
+    """Record ``rater``'s scores for the image they hold a lease on.
+
+    Idempotent: a rating that already exists is returned unchanged (``created=False``), never a second row
+    (UNIQUE (image, rater) backs this up under concurrency). Capacity is checked at write time by a
+    conditional UPDATE in the same transaction as the INSERT (0 rows → 409), backed by the CHECK
+    ``ratings_done <= target``. When the image reaches its target its aggregates are computed and, if a
+    dimension's CI is too wide, the target grows by the campaign's step up to its cap.
+    """
+    # The common path needs only the lease (deleted in the transaction that inserts the rating): a rating
+    # that already exists is looked up only when there is no lease, or when the write finds one.
+    lease = (
+        Lease.objects.select_related("pool_item__standard", "pool_item__campaign")
+        .filter(rater=rater, image_id=image_sha256)
+        .first()
+    )
+    if lease is None:
+        existing = Rating.objects.filter(image_id=image_sha256, rater=rater).first()
+        if existing is not None:
+            return _receipt(existing, _dimensions(existing.standard_id), created=False)
+        gold = _gold_receipt_if_seen(rater=rater, image_sha256=image_sha256)
+        if gold is not None:
+            return gold
+        if not PoolItem.objects.filter(image_id=image_sha256).exists():
+            raise NotFoundError("This image is not in the scoring pool.")
+        raise ConflictError("You hold no lease on this image; ask for the next image.")
+    if lease.is_gold:
+        return _gold_submit(rater=rater, lease=lease, scores=scores, comments=comments, reported=reported)
+    item = lease.pool_item
+    dims = _dimensions(item.standard_id)
+    cleaned, clean_comments = _validate(dims, item.standard, scores, comments)
+    try:
+        with transaction.atomic():
+            # The write-time capacity check: one conditional UPDATE (0 rows = full), backed by the CHECK.
+            with connection.cursor() as cur:
+                cur.execute(_INCREMENT, [item.pk])
+                row = cur.fetchone()
+            if row is None:
+                raise _ItemFull
+            done, target = row
+            rating = Rating.objects.create(
+                pool_item=item,
+                image_id=image_sha256,
+                rater=rater,
+                standard_id=item.standard_id,
+                scores=_round(cleaned),
+                comments=clean_comments,
+                reported=bool(reported),
+                report_reason=(report_reason or "")[:500],
+                dwell_ms=dwell_ms,
+            )
+            Lease.objects.filter(pk=lease.pk).delete()
+            if done >= target:
+                item.ratings_done, item.target = done, target
+                pool_item_complete(pool_item=item)
+    except _ItemFull:
+        existing = Rating.objects.filter(image_id=image_sha256, rater=rater).first()
+        if existing is not None:  # a double submit whose first copy took the last slot
+            return _receipt(existing, dims, created=False)
+        Lease.objects.filter(pk=lease.pk).delete()
+        raise ConflictError(
+            "This image already has all the ratings it needs; ask for the next image."
+        ) from None
+    except IntegrityError:  # the same rater's concurrent request inserted first: return that rating
+        existing = Rating.objects.filter(image_id=image_sha256, rater=rater).first()
+        if existing is None:
+            raise
+        return _receipt(existing, dims, created=False)
+    return _receipt(rating, dims, created=True)
+
+
+_INCREMENT = (
+    "UPDATE scoring_poolitem SET ratings_done = ratings_done + 1 "
+    "WHERE id = %s AND ratings_done < target RETURNING ratings_done, target"
+)
+
+
+class _ItemFull(Exception):
+    pass
+
+
+def _gold_receipt_if_seen(*, rater: User, image_sha256: str) -> RatingReceipt | None:
+    from annotation.qualification import contract
+
+    if image_sha256 not in set(contract.hidden_gold_image_shas(rater=rater)):
+        return None
+    dims = _dimensions(Standard.objects.only("id").get(key=STANDARD_KEY).pk)
+    return RatingReceipt(
+        image_id=image_sha256,
+        scores={d.key: None for d in dims},
+        reported=False,
+        created_at=timezone.now(),
+        created=False,
+    )
+
+
+def _gold_submit(*, rater: User, lease: Lease, scores: Any, comments: Any, reported: bool) -> RatingReceipt:
+    from annotation.qualification import contract
+
+    standard = Standard.objects.get(key=STANDARD_KEY)
+    dims = _dimensions(standard.pk)
+    cleaned, _ = _validate(dims, standard, scores, comments)
+    with transaction.atomic():
+        contract.hidden_gold_submit(rater=rater, image=lease.image, scores=cleaned)
+        Lease.objects.filter(pk=lease.pk).delete()
+    return RatingReceipt(
+        image_id=lease.image_id,
+        scores=cleaned,
+        reported=bool(reported),
+        created_at=timezone.now(),
+        created=True,
+    )
+
+
+# ----------------------------------------------------------------------------- per-image aggregates
+
+
+def _defaults(item: PoolItem) -> dict[str, Any]:
+    c = item.campaign
+    if c is not None:
+        return {
+            "base": c.ratings_target,
+            "step": c.ratings_step,
+            "cap": c.ratings_cap,
+            "max_half_width": c.max_ci_half_width,
+        }
+    return {
+        "base": int(getattr(settings, "HB_SCORING_RATINGS_TARGET", 9)),
+        "step": int(getattr(settings, "HB_SCORING_RATINGS_STEP", 3)),
+        "cap": int(getattr(settings, "HB_SCORING_RATINGS_CAP", 15)),
+        "max_half_width": float(getattr(settings, "HB_SCORING_MAX_CI_HALF_WIDTH", 0.15)),
+    }
+
+
+def _nan_to_none(arr: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 6) for v in arr]
+
+
+def image_aggregate_recompute(*, pool_item: PoolItem) -> ImageAggregate:
+    """Recompute MOS/SD/n/CI per dimension of one image from its raw ratings (idempotent upsert)."""
+    rows = list(Rating.objects.filter(pool_item=pool_item).values_list("scores", flat=True))
+    scores = np.array(rows, dtype=np.float64) if rows else np.zeros((0, 0))
+    if scores.ndim != 2 or scores.shape[0] == 0:
+        n_dims = Dimension.objects.filter(standard_id=pool_item.standard_id).count()
+        scores = np.zeros((0, n_dims))
+    stats = aggregation.image_stats(np.zeros(scores.shape[0], dtype=np.int64), scores, 1)
+    max_ci = stats.max_ci_half_width[0] if scores.shape[1] else np.nan
+    values = {
+        "standard_id": pool_item.standard_id,
+        "n_ratings": len(rows),
+        "mos": _nan_to_none(stats.mos[0]),
+        "sd": _nan_to_none(stats.sd[0]),
+        "n": [int(v) for v in stats.n[0]],
+        "ci_half_width": _nan_to_none(stats.ci_half_width[0]),
+        "max_ci_half_width": float(max_ci) if np.isfinite(max_ci) else None,
+    }
+    agg, _ = ImageAggregate.objects.update_or_create(image_id=pool_item.image_id, defaults=values)
+    return agg
+
+
+def pool_item_complete(*, pool_item: PoolItem) -> int:
+    """The image reached its target: compute its aggregates, then grow the target by the step if a dimension's
+    CI half-width is too wide (up to the cap), else mark it complete. Idempotent; returns the target."""
+    agg = image_aggregate_recompute(pool_item=pool_item)
+    cfg = _defaults(pool_item)
+    new_target = aggregation.rating_target(
+        pool_item.ratings_done,
+        agg.max_ci_half_width if agg.max_ci_half_width is not None else float("nan"),
+        base=min(cfg["base"], pool_item.target),
+        step=cfg["step"],
+        cap=max(cfg["cap"], pool_item.target),
+        max_half_width=cfg["max_half_width"],
+    )
+    if new_target > pool_item.target:
+        PoolItem.objects.filter(pk=pool_item.pk, target=pool_item.target).update(target=new_target)
+        pool_item.target = new_target
+    else:
+        PoolItem.objects.filter(pk=pool_item.pk, completed_at__isnull=True).update(
+            completed_at=timezone.now()
+        )
+    return pool_item.target
