@@ -1,0 +1,216 @@
+"""Batched scoring with a trained checkpoint: load once, score many (Q-Align / ArtiMuse style).
+
+Per image, two prompts go through the backbone (the paper's ``run_metavoter`` costs "2x time" too):
+
+1. the overall question + the answer prefix "The aesthetics of the human image is": the LM-head score
+   (level-word softmax at the last position) and the Regression head (prompt-end token);
+2. the 12-dimension question: the Expert head (prompt-end token) -> 12 scores.
+
+``expert_pass=False`` skips pass 2 and reads the Expert head on pass 1's prompt end (half the cost,
+slightly off-distribution for the Expert head). The MetaVoter fuses (S_LM, S_reg, S_exp) into
+``final_score``; ``score`` is ``final_score`` when the MetaVoter is trained, else the mean of the three.
+
+CLI::
+
+    python -m modeling.scorer image PATH --checkpoint DIR
+    python -m modeling.scorer dataset DIR_OR_JSON --checkpoint DIR --out results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from modeling.data import BackboneProcessor, collate, encode_scoring_prompt, load_image
+from modeling.model import HumanAesExpert
+from modeling.standard import DIMENSION_KEYS, OVERALL_INDEX, level_for
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def autocast_for(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def predict_head_scores(
+    model: HumanAesExpert,
+    processor: BackboneProcessor,
+    images: Sequence[Image.Image | str | Path],
+    *,
+    batch_size: int = 8,
+    expert_pass: bool = True,
+) -> dict[str, np.ndarray]:
+    """Head scores for many images: lm_score [N], reg_score [N], expert_scores [N, 12], level_probs [N, 5],
+    final_score [N] (NaN while the MetaVoter is untrained)."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("lm", "reg", "exp", "probs")}
+    for start in range(0, len(images), batch_size):
+        chunk = [
+            img if isinstance(img, Image.Image) else load_image(img)
+            for img in images[start : start + batch_size]
+        ]
+        passes = [False, True] if expert_pass else [False]
+        outs = []
+        for expert in passes:
+            feats = [encode_scoring_prompt(processor, img, expert=expert) for img in chunk]
+            batch = {k: v.to(device) for k, v in collate(feats, processor.pad_token_id).items()}
+            if batch["pixel_values"].is_floating_point():
+                batch["pixel_values"] = batch["pixel_values"].to(model.backbone.dtype)
+            with autocast_for(device):
+                outs.append(model(**batch, use_metavoter=False))
+        overall, expert_out = outs[0], outs[-1]
+        parts["lm"].append(overall.lm_score.float().cpu())
+        parts["reg"].append(overall.reg_score.float().cpu())
+        parts["exp"].append(expert_out.expert_scores.float().cpu())
+        parts["probs"].append(overall.level_probs.float().cpu())
+    lm, reg, exp = (torch.cat(parts[k]) for k in ("lm", "reg", "exp"))
+    if bool(model.metavoter_ready):
+        head = torch.stack([lm, reg, exp[:, OVERALL_INDEX]], dim=-1).to(device)
+        final = model.metavoter(head.to(model.metavoter.net[0].weight.dtype)).float().cpu()
+    else:
+        final = torch.full_like(lm, float("nan"))
+    if was_training:
+        model.train()
+    return {
+        "lm_score": lm.numpy(),
+        "reg_score": reg.numpy(),
+        "expert_scores": exp.numpy(),
+        "level_probs": torch.cat(parts["probs"]).numpy(),
+        "final_score": final.numpy(),
+    }
+
+
+def results_from_scores(scores: dict[str, np.ndarray], names: Sequence[str]) -> list[dict[str, Any]]:
+    results = []
+    for i, name in enumerate(names):
+        heads = np.array(
+            [scores["lm_score"][i], scores["reg_score"][i], scores["expert_scores"][i, OVERALL_INDEX]]
+        )
+        final = float(scores["final_score"][i])
+        score = final if np.isfinite(final) else float(heads.mean())
+        results.append(
+            {
+                "image": str(name),
+                "score": score,
+                "rating_level": level_for(min(max(score, 0.0), 1.0)),
+                "final_score": final if np.isfinite(final) else None,
+                "lm_score": float(heads[0]),
+                "regression_score": float(heads[1]),
+                "expert_overall": float(heads[2]),
+                "heads_disagreement": float(heads.std()),  # population SD of the three overall scores
+                "dimensions": {
+                    key: float(v) for key, v in zip(DIMENSION_KEYS, scores["expert_scores"][i], strict=True)
+                },
+            }
+        )
+    return results
+
+
+class Scorer:
+    """Load a checkpoint once; ``eval_image(path)`` / ``eval_dataset(paths)``."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        *,
+        device: str | None = None,
+        backbone_path: str | None = None,
+        batch_size: int = 8,
+        expert_pass: bool = True,
+    ) -> None:
+        from modeling.checkpoint import load_checkpoint, read_meta
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model, self.processor = load_checkpoint(checkpoint, backbone_path=backbone_path, device=device)
+        self.meta = read_meta(checkpoint)
+        self.batch_size = batch_size
+        self.expert_pass = expert_pass
+
+    @classmethod
+    def from_model(cls, model: HumanAesExpert, processor: BackboneProcessor, **kwargs: Any) -> Scorer:
+        scorer = cls.__new__(cls)
+        scorer.model, scorer.processor, scorer.meta = model, processor, {}
+        scorer.batch_size = kwargs.get("batch_size", 8)
+        scorer.expert_pass = kwargs.get("expert_pass", True)
+        return scorer
+
+    def score_images(self, images: Sequence[Image.Image | str | Path]) -> dict[str, np.ndarray]:
+        return predict_head_scores(
+            self.model, self.processor, images, batch_size=self.batch_size, expert_pass=self.expert_pass
+        )
+
+    def eval_image(self, image: str | Path) -> dict[str, Any]:
+        return self.eval_dataset([image])[0]
+
+    def eval_dataset(self, images: Sequence[str | Path]) -> list[dict[str, Any]]:
+        """ArtiMuse-shaped: a list of {"image", "score", ...} in input order."""
+        return results_from_scores(self.score_images(images), [str(p) for p in images])
+
+
+def list_images(source: str | Path) -> list[Path]:
+    """A directory (recursively) or a JSON list of paths / {"image": ...} (ArtiMuse test.json)."""
+    source = Path(source)
+    if source.is_dir():
+        return sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    items = json.loads(source.read_text(encoding="utf-8"))
+    paths = []
+    for item in items:
+        path = Path(item["image"] if isinstance(item, dict) else item)
+        if not path.is_absolute():
+            candidates = [source.parent / path, source.parent / "images" / path]
+            path = next((c for c in candidates if c.exists()), candidates[0])
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m modeling.scorer", description=__doc__.split("\n")[0])
+    parser.add_argument("mode", choices=["image", "dataset"])
+    parser.add_argument("source", help="an image path (image) or a directory / JSON list (dataset)")
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--backbone", default=None, help="override the backbone directory of the checkpoint")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--no-expert-pass", action="store_true")
+    parser.add_argument("--out", default=None, help="write the JSON results here")
+    args = parser.parse_args(argv)
+    scorer = Scorer(
+        args.checkpoint,
+        device=args.device,
+        backbone_path=args.backbone,
+        batch_size=args.batch_size,
+        expert_pass=not args.no_expert_pass,
+    )
+    result: Any = (
+        scorer.eval_image(args.source)
+        if args.mode == "image"
+        else scorer.eval_dataset(list_images(args.source))
+    )
+    text = json.dumps(result, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
