@@ -1,0 +1,184 @@
+// The shared rating widget: continuous 0–1 sliders, one per dimension of a standard, grouped by the
+// standard's hierarchy (leaves under their parent, the parent last in its group, the root "overall" last).
+// BT.500 continuous scale: five ITU labels on equal segments, no tick marks, no thumb until the first
+// click or key press (crowd-quality.md §7). Values are stored to 0.01.
+//
+//   const rating = HB.mountRating(container, dims, { onChange(values, untouched) {} });
+//   rating.values()     -> { key: number | null }   (null = not touched yet)
+//   rating.untouched()  -> [key, ...]               (dimensions the rater has not set)
+//   rating.reset()      -> clears every slider (no thumb again)
+//   rating.setDisabled(bool)
+//
+// ``dims`` is the ``dimensions`` list of GET /api/standards/<key>/: [{key, name, parent, order, guideline,
+// low_anchor, high_anchor}, ...]. Keyboard: arrows ±0.01, Shift+arrows or PageUp/PageDown ±0.05,
+// Home 0, End 1; the first arrow press places the thumb at 0.50.
+"use strict";
+(function () {
+  const LABELS = ["Bad", "Poor", "Fair", "Good", "Excellent"];
+
+  function level(v) {
+    return LABELS[Math.min(4, Math.floor(v * 5 + 1e-9))];
+  }
+
+  function round2(v) {
+    return Math.round(Math.min(1, Math.max(0, v)) * 100) / 100;
+  }
+
+  // Ordered groups: [{title, dims: [...]}, ...] following the hierarchy.
+  function groupDims(dims) {
+    const byKey = {};
+    const children = {};
+    dims.forEach((d) => { byKey[d.key] = d; children[d.key] = []; });
+    dims.forEach((d) => { if (d.parent && byKey[d.parent]) children[d.parent].push(d); });
+    Object.values(children).forEach((list) => list.sort((a, b) => a.order - b.order));
+    const roots = dims.filter((d) => !d.parent || !byKey[d.parent]).sort((a, b) => a.order - b.order);
+    const groups = [];
+    function leavesOf(d) {
+      const out = [];
+      children[d.key].forEach((c) => { out.push(...(children[c.key].length ? [...leavesOf(c), c] : [c])); });
+      return out;
+    }
+    roots.forEach((root) => {
+      const loose = [];
+      children[root.key].forEach((child) => {
+        if (children[child.key].length) {
+          groups.push({ title: child.name, dims: [...leavesOf(child), child] });
+        } else {
+          loose.push(child);
+        }
+      });
+      loose.forEach((child) => groups.push({ title: child.name, dims: [child] }));
+      groups.push({ title: root.name, dims: [root], root: true });
+    });
+    return groups;
+  }
+
+  function mountRating(container, dims, options = {}) {
+    const onChange = options.onChange || function () {};
+    const values = {};
+    const scales = {};
+    container.innerHTML = "";
+    container.classList.add("rating");
+
+    function emit() {
+      onChange(api.values(), api.untouched());
+    }
+
+    function setValue(key, v) {
+      const scale = scales[key];
+      const value = round2(v);
+      values[key] = value;
+      scale.classList.add("touched");
+      scale.querySelector(".thumb-dot").style.left = value * 100 + "%";
+      scale.setAttribute("aria-valuenow", value.toFixed(2));
+      scale.setAttribute("aria-valuetext", value.toFixed(2) + " (" + level(value) + ")");
+      scale.parentElement.querySelector(".value").textContent = value.toFixed(2);
+      emit();
+    }
+
+    function build(dim) {
+      const row = document.createElement("div");
+      row.className = "rating-row";
+      row.dataset.dim = dim.key;
+      const name = document.createElement("div");
+      name.className = "name";
+      name.id = "dim-" + dim.key + "-" + Math.random().toString(36).slice(2, 8);
+      name.textContent = dim.name;
+      if (dim.guideline || dim.low_anchor || dim.high_anchor) {
+        name.title = [dim.guideline, dim.low_anchor && "Low: " + dim.low_anchor, dim.high_anchor && "High: " + dim.high_anchor]
+          .filter(Boolean).join("\n");
+      }
+      const scale = document.createElement("div");
+      scale.className = "scale";
+      scale.tabIndex = 0;
+      scale.setAttribute("role", "slider");
+      scale.setAttribute("aria-labelledby", name.id);
+      scale.setAttribute("aria-valuemin", "0");
+      scale.setAttribute("aria-valuemax", "1");
+      scale.dataset.key = dim.key;
+      scale.innerHTML = '<div class="track"></div><div class="thumb-dot"></div><div class="labels">' +
+        LABELS.map((l) => "<span>" + l + "</span>").join("") + "</div>";
+      const value = document.createElement("small");
+      value.className = "value muted";
+      value.setAttribute("aria-hidden", "true");
+      const cell = document.createElement("div");
+      cell.appendChild(scale);
+      cell.appendChild(value);
+      row.appendChild(name);
+      row.appendChild(cell);
+      scales[dim.key] = scale;
+      values[dim.key] = null;
+
+      function fromPointer(ev) {
+        const rect = scale.querySelector(".track").getBoundingClientRect();
+        setValue(dim.key, (ev.clientX - rect.left) / rect.width);
+      }
+      scale.addEventListener("pointerdown", (ev) => {
+        if (scale.getAttribute("aria-disabled") === "true") return;
+        scale.focus();
+        fromPointer(ev);
+        const move = (e) => fromPointer(e);
+        const up = () => { window.removeEventListener("pointermove", move); window.removeEventListener("pointerup", up); };
+        window.addEventListener("pointermove", move);
+        window.addEventListener("pointerup", up);
+        ev.preventDefault();
+      });
+      scale.addEventListener("keydown", (ev) => {
+        if (scale.getAttribute("aria-disabled") === "true") return;
+        const big = ev.shiftKey ? 0.05 : 0.01;
+        const current = values[dim.key];
+        let next = null;
+        switch (ev.key) {
+          case "ArrowRight": case "ArrowUp": next = current === null ? 0.5 : current + big; break;
+          case "ArrowLeft": case "ArrowDown": next = current === null ? 0.5 : current - big; break;
+          case "PageUp": next = current === null ? 0.5 : current + 0.05; break;
+          case "PageDown": next = current === null ? 0.5 : current - 0.05; break;
+          case "Home": next = 0; break;
+          case "End": next = 1; break;
+          default: return;
+        }
+        ev.preventDefault();
+        setValue(dim.key, next);
+      });
+      return row;
+    }
+
+    groupDims(dims).forEach((group) => {
+      const fieldset = document.createElement("fieldset");
+      fieldset.className = "rating-group" + (group.root ? " rating-root" : "");
+      const legend = document.createElement("legend");
+      legend.textContent = group.title;
+      fieldset.appendChild(legend);
+      group.dims.forEach((d) => fieldset.appendChild(build(d)));
+      container.appendChild(fieldset);
+    });
+
+    const api = {
+      el: container,
+      values() { return Object.assign({}, values); },
+      untouched() { return Object.keys(values).filter((k) => values[k] === null); },
+      complete() { return api.untouched().length === 0; },
+      reset() {
+        Object.keys(values).forEach((k) => {
+          values[k] = null;
+          const s = scales[k];
+          s.classList.remove("touched");
+          s.removeAttribute("aria-valuenow");
+          s.removeAttribute("aria-valuetext");
+          s.parentElement.querySelector(".value").textContent = "";
+        });
+        emit();
+      },
+      setDisabled(flag) {
+        Object.values(scales).forEach((s) => { s.setAttribute("aria-disabled", flag ? "true" : "false"); s.tabIndex = flag ? -1 : 0; });
+      },
+      set(key, v) { setValue(key, v); },
+    };
+    return api;
+  }
+
+  window.HB = window.HB || {};
+  window.HB.mountRating = mountRating;
+  window.HB.ratingGroups = groupDims;
+  window.HB.ratingLevel = level;
+})();

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import urls_curation, urls_modeling, urls_qualification, urls_scoring, views
+
+app_name = "frontend"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("jobs/", views.jobs, name="jobs"),
+    *urls_qualification.urlpatterns,
+    *urls_scoring.urlpatterns,
+    *urls_curation.urlpatterns,
+    *urls_modeling.urlpatterns,
+]

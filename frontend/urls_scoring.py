@@ -1,0 +1,13 @@
+"""Browser pages of the scoring area (included by frontend/urls.py)."""
+
+from django.urls import path
+
+from . import views_scoring
+
+urlpatterns: list = [
+    path("collect/", views_scoring.collect, name="collect"),
+    path("score/", views_scoring.score, name="score"),
+    path("review/", views_scoring.review, name="review"),
+    path("scoring/progress/", views_scoring.scoring_progress, name="scoring-progress"),
+    path("scoring/raters/", views_scoring.rater_quality, name="rater-quality"),
+]

@@ -1,0 +1,59 @@
+"""Browser pages. Thin: they read through selectors and write through services, like the API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from annotation.models import Job, Standard, User
+
+from .dashboard import dashboard_panels
+
+ViewFunc = Callable[..., HttpResponse]
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "frontend/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    pass
+
+
+def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
+    """Page decorator: signed in, and one of ``roles`` (superusers always pass); 403 otherwise."""
+
+    def decorator(view: ViewFunc) -> ViewFunc:
+        @wraps(view)
+        @login_required
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not (request.user.is_superuser or request.user.role in roles):
+                raise PermissionDenied("Your role cannot open this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    context: dict[str, object] = {"role": user.role, "standards": Standard.objects.order_by("key")}
+    if user.is_platform_admin or user.role == User.Role.RESEARCHER:
+        context["recent_jobs"] = Job.objects.order_by("-created_at")[:10]
+    context["panels"] = dashboard_panels(user)
+    return render(request, "frontend/dashboard.html", context)
+
+
+@role_required("admin", "researcher")
+def jobs(request: HttpRequest) -> HttpResponse:
+    return render(request, "frontend/jobs.html", {"jobs": Job.objects.order_by("-created_at")[:100]})

@@ -1,0 +1,112 @@
+"""Curation pages: public sources and their filter progress (admins); releases, their card, plots, comparison
+and downloads (admins and researchers). Reads go through curation selectors; writes go through the API
+(HB.api) so pages and scripts share one path."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from annotation.models import User
+from curation import selectors
+from curation.downloads import release_manifest
+from curation.models import Release
+from curation.services.filtering import filter_summary
+
+from .dashboard import register_panels
+from .views import role_required
+
+
+def _markdown(text: str) -> tuple[str, SafeString]:
+    """(YAML front matter, body as HTML). markdown-it-py renders when installed (html disabled, so the
+    card cannot inject markup); otherwise the escaped text is shown preformatted."""
+    yaml, body = "", text
+    m = re.match(r"^---\n(.*?)\n---\n", text, flags=re.S)
+    if m:
+        yaml, body = m.group(1), text[m.end() :]
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError:  # pragma: no cover - optional renderer
+        return yaml, mark_safe(f"<pre>{escape(body)}</pre>")
+    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(body)
+    return yaml, mark_safe(html)
+
+
+@role_required("admin")
+def sources(request: HttpRequest) -> HttpResponse:
+    rows = [
+        {
+            "source": source,
+            "filter": filter_summary(source=source),
+            "jobs": selectors.source_jobs(source=source, limit=3),
+        }
+        for source in selectors.source_list()
+    ]
+    return render(request, "frontend/curation/sources.html", {"rows": rows})
+
+
+@role_required("admin", "researcher")
+def releases(request: HttpRequest) -> HttpResponse:
+    rows = selectors.release_list()
+    published = [r for r in rows if r.is_published]
+    return render(request, "frontend/curation/releases.html", {"releases": rows, "published": published})
+
+
+def _release(version: str) -> Release:
+    release = selectors.release_get(version=version)
+    if release is None:
+        raise Http404("No such release.")
+    return release
+
+
+@role_required("admin", "researcher")
+def release_detail(request: HttpRequest, version: str) -> HttpResponse:
+    release = _release(version)
+    ctx: dict[str, Any] = {"release": release, "plots": [], "downloads": []}
+    if release.is_published and release.path:
+        root = Path(release.path)
+        ctx["card_yaml"], ctx["card_html"] = _markdown((root / "README.md").read_text(encoding="utf-8"))
+        manifest = release_manifest(root)
+        ctx["plots"] = sorted(p for p in manifest if p.startswith("stats/") and p.endswith(".png"))
+        ctx["downloads"] = [
+            p
+            for p in (
+                "README.md",
+                "scores.csv",
+                "croissant.json",
+                "release.json",
+                "SHA256SUMS",
+                "CHANGELOG.md",
+                "diff.json",
+            )
+            if p in manifest or p in ("release.json", "SHA256SUMS")
+        ] + sorted(p for p in manifest if p.startswith("data/"))
+    return render(request, "frontend/curation/release_detail.html", ctx)
+
+
+@role_required("admin", "researcher")
+def release_compare(request: HttpRequest, version: str, other: str) -> HttpResponse:
+    a, b = _release(version), _release(other)
+    return render(
+        request,
+        "frontend/curation/release_compare.html",
+        {"a": a, "b": b, "diff": selectors.release_compare(a=a, b=b)},
+    )
+
+
+@register_panels
+def curation_panels(user: User) -> list[dict[str, Any]]:
+    if user.is_platform_admin:
+        rows = [{"source": s, "filter": filter_summary(source=s)} for s in selectors.source_list()[:6]]
+        return [{"title": "Public sources", "key": "curation-sources", "template": "frontend/curation/_panel_sources.html",
+                 "context": {"rows": rows, "latest": selectors.release_latest_published()}}]  # fmt: skip
+    if user.role == User.Role.RESEARCHER:
+        return [{"title": "Latest release", "key": "curation-release", "template": "frontend/curation/_panel_release.html",
+                 "context": {"latest": selectors.release_latest_published()}}]  # fmt: skip
+    return []

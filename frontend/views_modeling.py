@@ -1,0 +1,91 @@
+"""Pages of the modeling area: the model registry with metrics, activation (admin), upload-and-score
+(admin, researcher), and the dashboard panel. Reads through selectors, writes through services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation.models import User
+from humanbeauty.errors import ApplicationError
+from modeling import selectors
+from modeling.services import model_version_activate
+from modeling.standard import DIMENSIONS, LEVELS
+
+from .dashboard import register_panels
+from .views import role_required
+
+HEAD_LABELS = (
+    ("metavoter", "MetaVoter (final)"),
+    ("lm", "LM head"),
+    ("regression", "Regression head"),
+    ("expert", "Expert head (overall)"),
+)
+
+
+def _head_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    heads = metrics.get("heads") or {}
+    return [{"key": key, "label": label, "m": heads[key]} for key, label in HEAD_LABELS if key in heads]
+
+
+@role_required("admin", "researcher")
+def models_list(request: HttpRequest) -> HttpResponse:
+    versions = [
+        {"v": mv, "heads": _head_rows(mv.metrics), "dims": (mv.metrics or {}).get("per_dimension_mae") or {}}
+        for mv in selectors.model_version_list()[:50]
+    ]
+    return render(
+        request,
+        "frontend/modeling/models.html",
+        {"versions": versions, "summary": selectors.modeling_summary(), "dimensions": DIMENSIONS},
+    )
+
+
+@require_POST
+@role_required("admin")
+def models_activate(request: HttpRequest, version_id: int) -> HttpResponse:
+    mv = selectors.model_version_get(version_id=version_id)
+    if mv is None:
+        messages.error(request, "No such model version.")
+        return redirect("frontend:models")
+    try:
+        model_version_activate(model_version=mv, by=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, f"{mv.version} is now the active version; pre-scoring of the pool is queued."
+        )
+    return redirect("frontend:models")
+
+
+@role_required("admin", "researcher")
+def models_score(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "frontend/modeling/score.html",
+        {
+            "active": selectors.model_version_active(),
+            "ready": selectors.model_version_list().filter(status="ready"),
+            "dimension_names": {d.key: d.name for d in DIMENSIONS},
+            "levels": LEVELS,
+        },
+    )
+
+
+@register_panels
+def modeling_panels(user: User) -> list[dict[str, Any]]:
+    if not (user.is_superuser or user.role in ("admin", "researcher")):
+        return []
+    return [
+        {
+            "key": "modeling",
+            "title": "Model pre-scoring",
+            "template": "frontend/modeling/_panel.html",
+            "context": selectors.modeling_summary(),
+        }
+    ]

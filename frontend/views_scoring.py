@@ -1,0 +1,298 @@
+"""Browser pages of collection and scoring. Thin: reads through selectors, writes through services."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from annotation.models import Dimension, Standard, User
+from annotation.scoring import selectors
+from annotation.scoring.models import Campaign, PoolItem, Submission
+from annotation.scoring.services import aggregation as aggregation_services
+from annotation.scoring.services import collection
+from humanbeauty.errors import ApplicationError
+from modeling.standard import STANDARD_KEY
+
+from .dashboard import register_panels
+from .views import role_required
+
+
+def _certified(user: User) -> bool:
+    from annotation.qualification.contract import rater_is_certified
+
+    return rater_is_certified(rater=user)
+
+
+# ----------------------------------------------------------------------------- volunteer: collect
+
+
+@role_required("volunteer")
+def collect(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        campaign = selectors.campaign_get(
+            user=request.user, campaign_id=int(request.POST.get("campaign") or 0)
+        )
+        upload = request.FILES.get("file")
+        try:
+            if campaign is None:
+                raise ApplicationError("Choose one of your campaigns.")
+            if upload is None:
+                raise ApplicationError("Choose an image file.")
+            collection.submission_create(
+                campaign=campaign,
+                submitter=request.user,
+                data=upload.read(),
+                source_url=request.POST.get("source_url", "").strip(),
+                attestation=request.POST.get("attestation") == "on",
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        except Exception as exc:
+            messages.error(request, f"Upload refused: {exc}")
+        else:
+            messages.success(request, "Uploaded. The automatic checks' verdicts appear below.")
+        return redirect("frontend:collect")
+    submissions = list(selectors.submission_list(user=request.user, mine=True)[:100])
+    return render(
+        request,
+        "frontend/scoring/collect.html",
+        {
+            "campaigns": list(selectors.campaign_list(user=request.user).filter(is_active=True)),
+            "submissions": submissions,
+            "checking": any(s.status == Submission.Status.CHECKING for s in submissions),
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- volunteer: score
+
+
+@role_required("volunteer")
+def score(request: HttpRequest) -> HttpResponse:
+    standard = Standard.objects.filter(key=STANDARD_KEY).first()
+    dims = [
+        {
+            "key": d.key,
+            "name": d.name,
+            "parent": d.parent.key if d.parent else None,
+            "order": d.order,
+            "guideline": d.guideline,
+            "low_anchor": d.low_anchor,
+            "high_anchor": d.high_anchor,
+        }
+        for d in Dimension.objects.filter(standard=standard).select_related("parent").order_by("order")
+    ]
+    return render(
+        request,
+        "frontend/scoring/score.html",
+        {
+            "certified": _certified(request.user),
+            "dims": dims,
+            "progress": selectors.rater_session_progress(rater=request.user),
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- admin: review
+
+
+def _face_boxes(sub: Submission) -> list[dict[str, float]]:
+    w, h = sub.image_width or 1, sub.image_height or 1
+    out = []
+    for f in sub.faces or []:
+        x1, y1, x2, y2 = f["box"]
+        out.append(
+            {
+                "x": 100 * x1 / w,
+                "y": 100 * y1 / h,
+                "w": 100 * (x2 - x1) / w,
+                "h": 100 * (y2 - y1) / h,
+                "score": f.get("score", 0),
+            }
+        )
+    return out
+
+
+@role_required("admin")
+def review(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        sub = get_object_or_404(Submission, pk=int(request.POST.get("submission") or 0))
+        try:
+            collection.submission_review(
+                submission=sub,
+                reviewer=request.user,
+                approve=request.POST.get("decision") == "approve",
+                reason=request.POST.get("reason", ""),
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Submission #{sub.pk}: {request.POST.get('decision')}d.")
+        return redirect("frontend:review")
+    pending = list(selectors.submission_list(user=request.user, status=Submission.Status.PASSED)[:50])
+    for sub in pending:
+        sub.boxes = _face_boxes(sub)
+    recent = list(selectors.submission_list(user=request.user).exclude(status=Submission.Status.PASSED)[:30])
+    return render(request, "frontend/scoring/review.html", {"pending": pending, "recent": recent})
+
+
+# ----------------------------------------------------------------------------- admin: progress
+
+
+def _bars(points: list[tuple[str, int]], *, width: int = 560, height: int = 160) -> dict[str, Any]:
+    peak = max([v for _, v in points] or [1]) or 1
+    n = max(len(points), 1)
+    bw = width / n
+    bars = [
+        {
+            "x": round(i * bw + 2, 1),
+            "w": round(max(bw - 4, 1), 1),
+            "h": round((height - 20) * v / peak, 1),
+            "y": round(height - 20 - (height - 20) * v / peak, 1),
+            "label": label,
+            "value": v,
+        }
+        for i, (label, v) in enumerate(points)
+    ]
+    return {"width": width, "height": height, "bars": bars}
+
+
+def _line(points: list[tuple[str, int]], *, width: int = 560, height: int = 160) -> dict[str, Any]:
+    cumulative, total = [], 0
+    for label, v in points:
+        total += v
+        cumulative.append((label, total))
+    peak = max(total, 1)
+    n = max(len(cumulative) - 1, 1)
+    coords = [
+        (round(i * width / n, 1), round(height - 10 - (height - 20) * v / peak, 1))
+        for i, (_, v) in enumerate(cumulative)
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "path": " ".join(f"{x},{y}" for x, y in coords),
+        "total": total,
+        "first": cumulative[0][0] if cumulative else "",
+        "last": cumulative[-1][0] if cumulative else "",
+    }
+
+
+@role_required("admin")
+def scoring_progress(request: HttpRequest) -> HttpResponse:
+    progress = selectors.scoring_progress()
+    items = selectors.pool_items_with_aggregates(limit=100)
+    standard = Standard.objects.filter(key=STANDARD_KEY).first()
+    keys = list(Dimension.objects.filter(standard=standard).order_by("order").values_list("key", flat=True))
+    overall = keys.index("overall") if "overall" in keys else len(keys) - 1
+    rows = []
+    for item in items:
+        agg = getattr(item.image, "aggregate", None) if hasattr(item.image, "aggregate") else None
+        mos = agg.mos[overall] if agg and len(agg.mos) > overall else None
+        ci = agg.ci_half_width[overall] if agg and len(agg.ci_half_width) > overall else None
+        rows.append({"item": item, "mos": mos, "ci": ci})
+    return render(
+        request,
+        "frontend/scoring/progress.html",
+        {
+            "progress": progress,
+            "histogram": _bars([(str(h["ratings"]), h["images"]) for h in progress["histogram"]]),
+            "completion": _line([(p["hour"][:13], p["count"]) for p in progress["completed_by_hour"]]),
+            "rows": rows,
+            "run": selectors.aggregation_run_latest(),
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- admin: rater quality
+
+
+def _scatter(points: list[dict[str, Any]], *, width: int = 520, height: int = 260) -> dict[str, Any]:
+    xs = [p["x"] for p in points if p["x"] is not None and p["y"] is not None]
+    ys = [p["y"] for p in points if p["x"] is not None and p["y"] is not None]
+    if not xs:
+        return {"width": width, "height": height, "dots": [], "x_axis": height - 20}
+    xmax = max(abs(v) for v in xs) or 1.0
+    ymax = max(ys) or 1.0
+    dots = []
+    for p in points:
+        if p["x"] is None or p["y"] is None:
+            continue
+        cx = 30 + (width - 40) * (p["x"] + xmax) / (2 * xmax)
+        cy = height - 20 - (height - 30) * p["y"] / ymax
+        dots.append({"cx": round(cx, 1), "cy": round(cy, 1), "label": p["label"], "flagged": p["flagged"]})
+    return {
+        "width": width,
+        "height": height,
+        "dots": dots,
+        "xmax": round(xmax, 3),
+        "ymax": round(ymax, 3),
+        "mid": round(30 + (width - 40) / 2, 1),
+        "x_axis": height - 20,
+    }
+
+
+@role_required("admin")
+def rater_quality(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        standard = Standard.objects.get(key=STANDARD_KEY)
+        job = aggregation_services.scoring_reaggregate_start(standard=standard, created_by=request.user)
+        messages.success(request, f"Re-aggregation started (job #{job.pk}).")
+        return redirect("frontend:rater-quality")
+    rows = list(selectors.rater_quality_list())
+    points = [
+        {"x": r.mean_delta, "y": r.mean_upsilon, "label": r.rater.username, "flagged": r.flagged}
+        for r in rows
+    ]
+    gold = [(r.rater.username, r.gold_error) for r in rows if r.gold_error is not None]
+    gold_peak = max([g for _, g in gold] or [1.0]) or 1.0
+    return render(
+        request,
+        "frontend/scoring/rater_quality.html",
+        {
+            "rows": rows,
+            "scatter": _scatter(points),
+            "gold": [{"name": n, "value": g, "w": round(300 * g / gold_peak, 1)} for n, g in gold],
+            "run": selectors.aggregation_run_latest(),
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- dashboard panels
+
+
+@register_panels
+def scoring_panels(user: User) -> list[dict[str, Any]]:
+    if user.role == User.Role.VOLUNTEER and not user.is_superuser:
+        if not _certified(user):
+            return []
+        return [
+            {
+                "title": "Scoring",
+                "key": "scoring",
+                "template": "frontend/scoring/_panel_volunteer.html",
+                "context": selectors.rater_session_progress(rater=user)
+                | {"campaigns": Campaign.objects.filter(volunteers=user, is_active=True).count()},
+            }
+        ]
+    if user.is_platform_admin:
+        total = PoolItem.objects.count()
+        done = PoolItem.objects.filter(completed_at__isnull=False).count()
+        return [
+            {
+                "title": "Collection and scoring",
+                "key": "scoring",
+                "template": "frontend/scoring/_panel_admin.html",
+                "context": {
+                    "to_review": Submission.objects.filter(status=Submission.Status.PASSED).count(),
+                    "pool": total,
+                    "complete": done,
+                    "percent": math.floor(100 * done / total) if total else 0,
+                },
+            }
+        ]
+    return []
