@@ -1,0 +1,170 @@
+"""Benchmark: build a 108,000-image release through the platform (service + job body), not the bare writer.
+
+Setup (not timed): a scratch database (PostgreSQL ``hb_bench_release`` created and dropped here, or
+SQLite under /tmp with ``--sqlite``), a media store of 108,000 distinct small JPEG files (as
+``bench_release.py``), ``Image`` rows pointing at them, 50,000 completed scoring aggregates (12 MOS +
+SD + CI each) on ``humanbeauty-v1`` and 58,000 kept, normalised public ``SourceItem`` rows over 6 sources.
+
+Timed: ``release_create`` + ``release_build`` (what the Celery task ``curation.release_build`` runs):
+freeze (selectors over aggregates and items, split assignment, 108k ``ReleaseMember`` rows), records from
+the frozen rows, ``write_release`` (image bytes hard-linked, never re-encoded), publish.
+
+    .venv/bin/python bench/bench_release_platform.py [--n50 50000] [--n58 58000] [--sqlite] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _scratch import drop_pg, setup_django  # noqa: E402
+
+DB_NAME = "hb_bench_release"
+
+
+def populate(work: Path, n50: int, n58: int) -> None:
+    import numpy as np
+    from bench_release import SOURCES, make_store
+    from django.utils import timezone
+
+    from annotation.models import Image, Standard
+    from annotation.scoring.models import ImageAggregate, PoolItem
+    from curation.models import Source, SourceItem
+
+    media = work / "media"
+    images = make_store(media / "images", n50 + n58)
+    now = timezone.now()
+    rows = [
+        Image(
+            sha256=sha,
+            original_sha256=sha,
+            file=str(p.relative_to(media)),
+            width=32,
+            height=32,
+            format="JPEG",
+            size_bytes=p.stat().st_size,
+            provenance="collected" if i < n50 else "public",
+            source="" if i < n50 else SOURCES[i % 6],
+            created_at=now,
+        )
+        for i, (sha, p) in enumerate(images)
+    ]
+    Image.objects.bulk_create(rows, batch_size=5000)
+    standard = Standard.objects.get(key="humanbeauty-v1")
+    rng = np.random.default_rng(0)
+    dims = rng.uniform(0.02, 0.98, size=(n50, 12)).round(4)
+    PoolItem.objects.bulk_create(
+        [
+            PoolItem(image_id=sha, standard=standard, target=9, ratings_done=9, completed_at=now)
+            for sha, _ in images[:n50]
+        ],
+        batch_size=5000,
+    )
+    ImageAggregate.objects.bulk_create(
+        [
+            ImageAggregate(
+                image_id=sha,
+                standard=standard,
+                n_ratings=9,
+                mos=[float(v) for v in dims[i]],
+                sd=[0.1] * 12,
+                n=[9] * 12,
+                ci_half_width=[0.07] * 12,
+                max_ci_half_width=0.07,
+            )
+            for i, (sha, _) in enumerate(images[:n50])
+        ],
+        batch_size=5000,
+    )
+    sources = {
+        key: Source.objects.create(
+            key=key,
+            name=key,
+            importer=key,
+            root=str(work),
+            score_min=0,
+            score_max=10,
+            normalisation={"min": 0},
+        )
+        for key in SOURCES
+    }
+    scores = rng.uniform(0, 1, size=n58).round(4)
+    SourceItem.objects.bulk_create(
+        [
+            SourceItem(
+                source=sources[SOURCES[i % 6]],
+                image_id=sha,
+                native_id=f"{i}.jpg",
+                raw_score=float(scores[i - n50]) * 10,
+                kept=True,
+                score=float(scores[i - n50]),
+                level="fair",
+            )
+            for i, (sha, _) in enumerate(images[n50:], start=n50)
+        ],
+        batch_size=5000,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n50", type=int, default=50_000)
+    ap.add_argument("--n58", type=int, default=58_000)
+    ap.add_argument("--sqlite", action="store_true", help="SQLite under the work dir instead of PostgreSQL")
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_release_platform_"))
+    work.mkdir(parents=True, exist_ok=True)
+    n = args.n50 + args.n58
+    t = time.perf_counter()
+    setup_django(work, args.sqlite, DB_NAME)
+    from django.db import connection
+
+    populate(work, args.n50, args.n58)
+    print(f"setup: {connection.vendor} scratch DB, {n} stored images, {args.n50} aggregates, {args.n58} items "
+          f"in {time.perf_counter() - t:.1f}s (not timed)")  # fmt: skip
+
+    from curation.models import ReleaseMember
+    from curation.services.releases import release_build, release_create, release_freeze
+
+    t0 = time.perf_counter()
+    release = release_create(version="1.0.0", content_date="2026-01-15T00:00:00Z", enqueue=False)
+    t1 = time.perf_counter()
+    n_members = release_freeze(release=release)  # timed separately; release_build reuses the frozen rows
+    t2 = time.perf_counter()
+    release = release_build(release_id=release.pk)
+    t3 = time.perf_counter()
+    assert release.status == "published", release.error
+    assert ReleaseMember.objects.filter(release=release).count() == n == n_members
+    writer = release.timings
+    records_and_publish = (t3 - t2) - writer["total"]
+    print(f"  create (validate, job row)       {t1 - t0:8.2f} s")
+    print(f"  freeze (selectors, members rows)  {t2 - t1:8.2f} s")
+    print(f"  records from frozen rows + publish {records_and_publish:6.2f} s")
+    stages = ("validate", "link_images", "imagefolder", "humanaesexpert", "swift_qa", "csv_pyiqa_artimuse")
+    stages += ("parquet", "stats_plots", "diff_changelog", "card_croissant", "manifest")
+    for k in stages:
+        print(f"    writer {k:<22} {writer.get(k, 0.0):8.2f} s")
+    print(f"  write_release total              {writer['total']:8.2f} s")
+    total = t3 - t0
+    print(
+        f"release {release.version}: {release.counts['per_part']}, files linked, sha256 {release.release_sha256[:16]}…"
+    )
+    print(f"TOTAL (platform job) {total:.2f} s for {n} images ({n / total:.0f} images/s); target < 60 s")
+    if not args.sqlite:
+        drop_pg(DB_NAME)
+    if not args.keep and args.workdir is None:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()

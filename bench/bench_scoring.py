@@ -1,0 +1,406 @@
+"""Benchmark: the scoring queue over HTTP and the full re-aggregation service, on PostgreSQL.
+
+1. Queue: creates a scratch database (``hb_bench_scoring_<pid>``), migrates it, seeds a pool and certified
+   raters, starts gunicorn on 127.0.0.1 and runs N concurrent simulated raters (threads, one keep-alive
+   HTTP connection each) doing ``POST /api/scoring/next/`` + ``POST /api/scoring/ratings/`` for a fixed time.
+   Reports pairs/s and p50/p95/p99 latency of one next+submit pair per concurrency level.
+2. Re-aggregation: loads 50,000 images x 9 ratings x 12 dimensions into the same database (COPY) and times
+   ``scoring_reaggregate`` (DB load + MOS/CI + SUREAL + screening + reliability + writes), plus the pure
+   computation alone.
+
+The scratch database is dropped at the end (also on failure). Client, server and database share the machine.
+
+    .venv/bin/python bench/bench_scoring.py [--levels 18,64] [--seconds 15] [--pool 5000] [--images 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PG = os.environ.get("HB_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _admin_sql(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def setup_django(db_url: str) -> None:
+    os.environ["DATABASE_URL"] = db_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "humanbeauty.settings")
+    import django
+
+    django.setup()
+
+
+def seed_queue(pool: int, n_raters: int) -> list[str]:
+    """Pool of ``pool`` images (rows only) at target 9, ``n_raters`` certified raters; returns their tokens."""
+    import hashlib
+
+    from rest_framework.authtoken.models import Token
+
+    from annotation.models import Image, Standard, User
+    from annotation.qualification.contract import volunteer_certify_by_admin
+    from annotation.scoring.models import PoolItem
+
+    standard = Standard.objects.get(key="humanbeauty-v1")
+    images = []
+    for i in range(pool):
+        sha = hashlib.sha256(f"bench-{i}".encode()).hexdigest()
+        img = Image(
+            sha256=sha,
+            original_sha256=sha,
+            width=640,
+            height=800,
+            format="JPEG",
+            size_bytes=1,
+            provenance="collected",
+        )
+        img.file.name = f"images/{sha}.jpg"
+        images.append(img)
+    Image.objects.bulk_create(images, batch_size=2000)
+    PoolItem.objects.bulk_create(
+        [PoolItem(image=img, standard=standard, target=9) for img in images], batch_size=2000
+    )
+    admin = User.objects.create(username="bench-admin", password="!", role="admin")
+    users = User.objects.bulk_create(
+        [User(username=f"bench{i}", password="!", role="volunteer") for i in range(n_raters)]
+    )
+    tokens = []
+    for user in users:
+        volunteer_certify_by_admin(user=user, admin=admin, reason="bench")
+        tokens.append(Token.objects.create(user=user).key)
+    return tokens
+
+
+def start_gunicorn(db_url: str, port: int, workers: int, threads: int) -> subprocess.Popen:
+    env = dict(
+        os.environ,
+        DATABASE_URL=db_url,
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="bench-only-secret",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_SECURE_COOKIES="false",
+        DJANGO_LOG_LEVEL="WARNING",
+        DJANGO_CONN_MAX_AGE="60",
+    )
+    cmd = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "humanbeauty.wsgi",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        str(workers),
+        "-k",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--keep-alive",
+        "30",
+        "--log-level",
+        "warning",
+        "--timeout",
+        "60",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+SCORES = json.dumps(
+    dict.fromkeys(
+        (
+            "facial_brightness",
+            "facial_feature_clarity",
+            "facial_skin_tone",
+            "facial_structure",
+            "facial_contour_clarity",
+            "facial_aesthetic",
+            "outfit",
+            "body_shape",
+            "looks",
+            "environment",
+            "general_appearance",
+            "overall",
+        ),
+        0.5,
+    )
+)
+
+
+def rater_loop(port: int, token: str, stop_at: float, out: list[float], errors: list[str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    rng = np.random.default_rng(abs(hash(token)) % (2**32))
+    while time.time() < stop_at:
+        t0 = time.perf_counter()
+        try:
+            conn.request("POST", "/api/scoring/next/", body=b"", headers=headers)
+            resp = conn.getresponse()
+            body = json.loads(resp.read())
+            if resp.status != 200:
+                errors.append(f"next {resp.status} {body}")
+                continue
+            item = body["item"]
+            if item is None:
+                errors.append("empty")
+                break
+            scores = json.loads(SCORES)
+            for k in scores:
+                scores[k] = round(float(rng.uniform(0.1, 0.9)), 2)
+            payload = json.dumps({"image": item["image"], "scores": scores, "dwell_ms": 5000})
+            conn.request("POST", "/api/scoring/ratings/", body=payload, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status not in (200, 201):
+                errors.append(f"submit {resp.status} {data[:200]!r}")
+                continue
+        except (OSError, http.client.HTTPException) as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            continue
+        out.append(time.perf_counter() - t0)
+    conn.close()
+
+
+def run_level(port: int, tokens: list[str], n: int, seconds: float) -> dict[str, float]:
+    latencies: list[list[float]] = [[] for _ in range(n)]
+    errors: list[str] = []
+    stop_at = time.time() + seconds
+    threads = [
+        threading.Thread(target=rater_loop, args=(port, tokens[i], stop_at, latencies[i], errors))
+        for i in range(n)
+    ]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    flat = sorted(x for lst in latencies for x in lst)
+    if not flat:
+        return {"raters": n, "pairs": 0, "errors": len(errors), "first_error": errors[:1]}
+    q = np.quantile(flat, [0.5, 0.95, 0.99])
+    return {
+        "raters": n,
+        "pairs": len(flat),
+        "pairs_per_s": round(len(flat) / elapsed, 1),
+        "p50_ms": round(1000 * q[0], 1),
+        "p95_ms": round(1000 * q[1], 1),
+        "p99_ms": round(1000 * q[2], 1),
+        "mean_ms": round(1000 * statistics.fmean(flat), 1),
+        "errors": len(errors),
+        "first_error": errors[:1],
+    }
+
+
+def check_invariants() -> dict[str, int]:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM scoring_poolitem WHERE ratings_done > target")
+        over = cur.fetchone()[0]
+        cur.execute(
+            "SELECT count(*) FROM (SELECT image_id, rater_id FROM scoring_rating GROUP BY 1, 2 "
+            "HAVING count(*) > 1) d"
+        )
+        dup = cur.fetchone()[0]
+        cur.execute(
+            "SELECT count(*) FROM scoring_poolitem p WHERE ratings_done <> "
+            "(SELECT count(*) FROM scoring_rating r WHERE r.pool_item_id = p.id)"
+        )
+        mismatch = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM scoring_rating")
+        total = cur.fetchone()[0]
+    return {"ratings": total, "over_target": over, "duplicates": dup, "counter_mismatch": mismatch}
+
+
+def bench_reaggregate(n_images: int, k: int, n_raters: int) -> dict[str, float]:
+    """Load n_images x k ratings by COPY, then time the service end to end and the pure math alone."""
+    import hashlib
+
+    from django.db import connection
+
+    from annotation import aggregation
+    from annotation.models import Dimension, Standard, User
+    from annotation.scoring.models import Rating
+    from annotation.scoring.services.aggregation import scoring_reaggregate
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_aggregation import make_data
+
+    standard = Standard.objects.get(key="humanbeauty-v1")
+    d = Dimension.objects.filter(standard=standard).count()
+    img, rat, scores = make_data(n_images, k, n_raters, d, 0)
+    rater_ids = list(
+        User.objects.filter(username__startswith="bench")
+        .exclude(username="bench-admin")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )[:n_raters]
+    t0 = time.perf_counter()
+    Rating.objects.all().delete()
+    with connection.cursor() as cur:
+        cur.execute(
+            "DELETE FROM scoring_imageaggregate; DELETE FROM scoring_lease; DELETE FROM scoring_poolitem;"
+        )
+    shas = [hashlib.sha256(f"agg-{i}".encode()).hexdigest() for i in range(n_images)]
+    now = "2026-01-01 00:00:00+00"
+    with connection.cursor() as cur:
+        with cur.copy(
+            "COPY annotation_image (sha256, original_sha256, file, thumbnail, width, height, format, "
+            "size_bytes, provenance, source, source_ref, created_at) FROM STDIN"
+        ) as cp:
+            for sha in shas:
+                cp.write_row(
+                    (sha, sha, f"images/{sha}.jpg", "", 640, 800, "JPEG", 1, "collected", "", "", now)
+                )
+        with cur.copy(
+            "COPY scoring_poolitem (image_id, standard_id, target, ratings_done, priority, active, "
+            "created_at) FROM STDIN"
+        ) as cp:
+            for sha in shas:
+                cp.write_row((sha, standard.pk, k, k, 0.0, True, now))
+        cur.execute("SELECT image_id, id FROM scoring_poolitem WHERE image_id LIKE '%%'")
+        pool_ids = dict(cur.fetchall())
+        with cur.copy(
+            "COPY scoring_rating (pool_item_id, image_id, rater_id, standard_id, scores, comments, "
+            "reported, report_reason, created_at) FROM STDIN"
+        ) as cp:
+            for row in range(img.size):
+                sha = shas[img[row]]
+                vals = [None if np.isnan(v) else float(v) for v in scores[row]]
+                cp.write_row(
+                    (
+                        pool_ids[sha],
+                        sha,
+                        rater_ids[rat[row]],
+                        standard.pk,
+                        json.dumps(vals),
+                        "{}",
+                        False,
+                        "",
+                        now,
+                    )
+                )
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run = scoring_reaggregate(standard=standard)
+    service_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run2 = scoring_reaggregate(standard=standard)  # idempotent re-run (upserts)
+    rerun_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    aggregation.image_stats(img, scores, n_images)
+    aggregation.sureal_ap_all(img, rat, scores, n_images, n_raters)
+    aggregation.reliability_report(img, rat, scores, rng=0)
+    for col in range(d):
+        aggregation.rater_loo_srcc(img, rat, scores[:, col], n_raters)
+    aggregation.bt500_screening(img, rat, scores, n_raters)
+    pure_s = time.perf_counter() - t0
+    return {
+        "images": n_images,
+        "ratings": int(img.size),
+        "copy_load_s": round(load_s, 2),
+        "service_s": round(service_s, 2),
+        "service_rerun_s": round(rerun_s, 2),
+        "pure_math_s": round(pure_s, 2),
+        "run_ratings": run.n_ratings,
+        "run2_ratings": run2.n_ratings,
+        "stages_s": run.timings,
+        "rerun_stages_s": run2.timings,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--levels", default="18,64")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--pool", type=int, default=5000)
+    parser.add_argument("--raters", type=int, default=368)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--images", type=int, default=50_000)
+    parser.add_argument("--skip-queue", action="store_true")
+    parser.add_argument("--skip-aggregation", action="store_true")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    name = f"hb_bench_scoring_{os.getpid()}"
+    db_url = f"{PG}/{name}"
+    _admin_sql(f'CREATE DATABASE "{name}"')
+    proc = None
+    try:
+        t0 = time.perf_counter()
+        subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "manage.py", "migrate", "-v", "0"],
+            cwd=ROOT,
+            check=True,
+            env=dict(os.environ, DATABASE_URL=db_url),
+            timeout=300,
+        )
+        setup_django(db_url)
+        tokens = seed_queue(args.pool, max(args.raters, max(levels)))
+        print(
+            f"setup: migrate + seed {args.pool} pool items, {len(tokens)} raters in "
+            f"{time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
+        if not args.skip_queue:
+            port = _free_port()
+            proc = start_gunicorn(db_url, port, args.workers, args.threads)
+            run_level(port, tokens, 4, 2.0)  # warm-up (imports, connections)
+            for n in levels:
+                result = run_level(port, tokens[:n], n, args.seconds)
+                print("queue:", json.dumps(result), flush=True)
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+            proc = None
+            print("invariants:", json.dumps(check_invariants()), flush=True)
+        if not args.skip_aggregation:
+            print("reaggregate:", json.dumps(bench_reaggregate(args.images, 9, args.raters)), flush=True)
+    finally:
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        from django.db import connections
+
+        with contextlib.suppress(Exception):
+            connections.close_all()
+        _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
