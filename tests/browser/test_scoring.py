@@ -10,7 +10,7 @@ from tests.browser.conftest import login, screenshot
 from tests.scoring.conftest import ensure_seeded_standard
 from tests.scoring.test_collection import astronaut, collage, nonhuman
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _logout(page) -> None:
