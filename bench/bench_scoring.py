@@ -20,6 +20,7 @@ import contextlib
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import statistics
@@ -28,6 +29,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -140,69 +142,81 @@ def start_gunicorn(db_url: str, port: int, workers: int, threads: int) -> subpro
     raise RuntimeError("gunicorn did not start")
 
 
-SCORES = json.dumps(
-    dict.fromkeys(
-        (
-            "facial_brightness",
-            "facial_feature_clarity",
-            "facial_skin_tone",
-            "facial_structure",
-            "facial_contour_clarity",
-            "facial_aesthetic",
-            "outfit",
-            "body_shape",
-            "looks",
-            "environment",
-            "general_appearance",
-            "overall",
-        ),
-        0.5,
-    )
+DIMENSIONS = (
+    "facial_brightness",
+    "facial_feature_clarity",
+    "facial_skin_tone",
+    "facial_structure",
+    "facial_contour_clarity",
+    "facial_aesthetic",
+    "outfit",
+    "body_shape",
+    "looks",
+    "environment",
+    "general_appearance",
+    "overall",
 )
 
 
-def rater_loop(port: int, token: str, stop_at: float, out: list[float], errors: list[str]) -> None:
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict) -> tuple[int, dict]:
+    conn.request("POST", path, body=body, headers=headers)
+    resp = conn.getresponse()
+    return resp.status, json.loads(resp.read())
+
+
+def rater_loop(
+    port: int, token: str, stop_at: float, out: list[float], errors: list[str], combined: bool = False
+) -> None:
+    """One simulated rater: next image, then submit random scores, as fast as the server answers.
+
+    ``combined``: the scoring page's own flow: submit with ``"next": true`` returns the next image, so one
+    pair (a submit and the next image) is one request; the first image comes from ``/next/``."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-    rng = np.random.default_rng(abs(hash(token)) % (2**32))
+    rng = random.Random(token)
+    item = None
     while time.time() < stop_at:
         t0 = time.perf_counter()
         try:
-            conn.request("POST", "/api/scoring/next/", body=b"", headers=headers)
-            resp = conn.getresponse()
-            body = json.loads(resp.read())
-            if resp.status != 200:
-                errors.append(f"next {resp.status} {body}")
+            if item is None or not combined:
+                status, body = _post(conn, "/api/scoring/next/", b"", headers)
+                if status != 200:
+                    errors.append(f"next {status} {body}")
+                    item = None
+                    continue
+                item = body["item"]
+                if item is None:
+                    errors.append("empty")
+                    break
+            scores = {k: round(rng.uniform(0.1, 0.9), 2) for k in DIMENSIONS}
+            payload = {"image": item["image"], "scores": scores, "dwell_ms": 5000}
+            if combined:
+                payload["next"] = True
+            status, body = _post(conn, "/api/scoring/ratings/", json.dumps(payload).encode(), headers)
+            if status not in (200, 201):
+                errors.append(f"submit {status} {str(body)[:200]}")
+                item = None
                 continue
-            item = body["item"]
-            if item is None:
+            item = body["next"]["item"] if combined else None
+            if combined and item is None:
                 errors.append("empty")
                 break
-            scores = json.loads(SCORES)
-            for k in scores:
-                scores[k] = round(float(rng.uniform(0.1, 0.9)), 2)
-            payload = json.dumps({"image": item["image"], "scores": scores, "dwell_ms": 5000})
-            conn.request("POST", "/api/scoring/ratings/", body=payload, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            if resp.status not in (200, 201):
-                errors.append(f"submit {resp.status} {data[:200]!r}")
-                continue
         except (OSError, http.client.HTTPException) as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            item = None
             continue
         out.append(time.perf_counter() - t0)
     conn.close()
 
 
-def run_level(port: int, tokens: list[str], n: int, seconds: float) -> dict[str, float]:
+def run_level(port: int, tokens: list[str], n: int, seconds: float, combined: bool = False) -> dict[str, Any]:
     latencies: list[list[float]] = [[] for _ in range(n)]
     errors: list[str] = []
     stop_at = time.time() + seconds
     threads = [
-        threading.Thread(target=rater_loop, args=(port, tokens[i], stop_at, latencies[i], errors))
+        threading.Thread(target=rater_loop, args=(port, tokens[i], stop_at, latencies[i], errors, combined))
         for i in range(n)
     ]
     t0 = time.perf_counter()
@@ -212,11 +226,13 @@ def run_level(port: int, tokens: list[str], n: int, seconds: float) -> dict[str,
         t.join()
     elapsed = time.perf_counter() - t0
     flat = sorted(x for lst in latencies for x in lst)
+    mode = "submit+next in one request" if combined else "next, then submit"
     if not flat:
-        return {"raters": n, "pairs": 0, "errors": len(errors), "first_error": errors[:1]}
+        return {"raters": n, "mode": mode, "pairs": 0, "errors": len(errors), "first_error": errors[:1]}
     q = np.quantile(flat, [0.5, 0.95, 0.99])
     return {
         "raters": n,
+        "mode": mode,
         "pairs": len(flat),
         "pairs_per_s": round(len(flat) / elapsed, 1),
         "p50_ms": round(1000 * q[0], 1),
@@ -355,6 +371,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--images", type=int, default=50_000)
+    parser.add_argument(
+        "--mode",
+        choices=["one", "two", "both"],
+        default="both",
+        help="one: submit with next=true (the scoring page's flow); two: /next/ then /ratings/",
+    )
     parser.add_argument("--skip-queue", action="store_true")
     parser.add_argument("--skip-aggregation", action="store_true")
     args = parser.parse_args()
@@ -383,9 +405,10 @@ def main() -> None:
             port = _free_port()
             proc = start_gunicorn(db_url, port, args.workers, args.threads)
             run_level(port, tokens, 4, 2.0)  # warm-up (imports, connections)
-            for n in levels:
-                result = run_level(port, tokens[:n], n, args.seconds)
-                print("queue:", json.dumps(result), flush=True)
+            for combined in {"two": [False], "one": [True], "both": [True, False]}[args.mode]:
+                for n in levels:
+                    result = run_level(port, tokens[:n], n, args.seconds, combined)
+                    print("queue:", json.dumps(result), flush=True)
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=20)
             proc = None

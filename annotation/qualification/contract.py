@@ -28,8 +28,15 @@ def volunteer_certify_by_admin(*, user: User, admin: User | None, reason: str) -
     states.volunteer_certify_by_admin(user=user, admin=admin, reason=reason)
 
 
-def hidden_gold_pick(*, rater: User) -> Image | None:
-    return monitoring.hidden_gold_pick(rater=rater)
+def rater_gold_share(*, rater: User) -> float | None:
+    """``None`` unless the rater is certified; else the share of hidden gold to mix into their queue (one query:
+    certification and gold share in one look-up for the queue's hot path)."""
+    return monitoring.rater_gold_share(rater=rater)
+
+
+def hidden_gold_pick(*, rater: User, share: float | None = None) -> Image | None:
+    """A gold image to serve now (drawn with probability ``share``; looked up when not given), or ``None``."""
+    return monitoring.hidden_gold_pick(rater=rater, share=share)
 
 
 def hidden_gold_submit(*, rater: User, image: Image, scores: dict[str, float | None]) -> None:
@@ -51,6 +58,7 @@ __all__ = [
     "hidden_gold_image_shas",
     "hidden_gold_pick",
     "hidden_gold_submit",
+    "rater_gold_share",
     "rater_is_certified",
     "volunteer_certify_by_admin",
 ]

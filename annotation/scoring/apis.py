@@ -3,6 +3,8 @@ serializers, reads through selectors, writes through services. Errors are ``{mes
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -319,6 +321,11 @@ class RatingSubmitApi(APIView):
         dwell_ms = serializers.IntegerField(
             required=False, allow_null=True, min_value=0, max_value=86_400_000
         )
+        next = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="Also lease the next image and return it as `next` (one round trip per image).",
+        )
 
     class OutputSerializer(serializers.Serializer):
         image = serializers.CharField(source="image_id")
@@ -326,22 +333,32 @@ class RatingSubmitApi(APIView):
         reported = serializers.BooleanField()
         created_at = serializers.DateTimeField()
         created = serializers.BooleanField()
+        next = NextImageApi.OutputSerializer(
+            required=False, help_text="Present when `next` was requested: the next image, as from /next/."
+        )
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        receipt = ratings.rating_submit(
-            rater=request.user,
-            image_sha256=v["image"],
-            scores=v["scores"],
-            comments=v.get("comments"),
-            reported=v["reported"],
-            report_reason=v["report_reason"],
-            dwell_ms=v.get("dwell_ms"),
-        )
-        return Response(self.OutputSerializer(receipt).data, status=201 if receipt.created else 200)
+        fields = {
+            "rater": request.user,
+            "image_sha256": v["image"],
+            "scores": v["scores"],
+            "comments": v.get("comments"),
+            "reported": v["reported"],
+            "report_reason": v["report_reason"],
+            "dwell_ms": v.get("dwell_ms"),
+        }
+        if v["next"]:
+            receipt, item = queue.rating_submit_then_next(**fields)
+        else:
+            receipt, item = ratings.rating_submit(**fields), None
+        out = self.OutputSerializer(asdict(receipt)).data
+        if v["next"]:
+            out["next"] = _queue_item_data(item)  # already serialized
+        return Response(out, status=201 if receipt.created else 200)
 
 
 class SessionProgressApi(APIView):

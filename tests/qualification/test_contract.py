@@ -18,7 +18,8 @@ def test_signatures_are_keyword_only() -> None:
         "rater_is_certified": ["rater"],
         "certified_raters": [],
         "volunteer_certify_by_admin": ["user", "admin", "reason"],
-        "hidden_gold_pick": ["rater"],
+        "rater_gold_share": ["rater"],
+        "hidden_gold_pick": ["rater", "share"],
         "hidden_gold_submit": ["rater", "image", "scores"],
         "hidden_gold_image_shas": ["rater"],
     }
@@ -51,6 +52,25 @@ def test_certify_by_admin_refuses_exited(make_user, admin_user) -> None:
     volunteer_exit_by_admin(user=rater, admin=admin_user, reason="left")
     with pytest.raises(ConflictError):
         contract.volunteer_certify_by_admin(user=rater, admin=admin_user, reason="back")
+
+
+def test_rater_gold_share_is_none_until_certified_then_the_protocol_share(
+    make_user, admin_user, enrolled, django_assert_num_queries
+) -> None:
+    from annotation.qualification.models import Protocol
+
+    rater = make_user("volunteer")
+    assert contract.rater_gold_share(rater=rater) is None  # no enrollment
+    enrollment = enrolled()
+    assert contract.rater_gold_share(rater=enrollment.user) is None  # invited, not certified
+    Protocol.objects.filter(pk=enrollment.protocol_id).update(hidden_gold_share=0.12)
+    Enrollment.objects.filter(pk=enrollment.pk).update(state="certified")
+    with django_assert_num_queries(1):
+        assert contract.rater_gold_share(rater=enrollment.user) == pytest.approx(0.12)
+    contract.volunteer_certify_by_admin(user=rater, admin=admin_user, reason="expert")  # no protocol
+    assert contract.rater_gold_share(rater=rater) == pytest.approx(0.05)  # the default share
+    Enrollment.objects.filter(pk=enrollment.pk).update(state="suspended")
+    assert contract.rater_gold_share(rater=enrollment.user) is None
 
 
 def test_hidden_gold_pick_never_repeats_and_respects_share(

@@ -53,6 +53,45 @@ def test_next_submit_roundtrip(client_for, rater, no_gold) -> None:
     }
 
 
+def test_submit_with_next_returns_the_next_image_in_one_round_trip(client_for, rater, no_gold) -> None:
+    from annotation.scoring.models import Lease, PoolItem, Rating
+
+    make_pool(2, target=3)
+    client = client_for(None, user=rater)
+    first = client.post("/api/scoring/next/").json()["item"]
+    body = {"image": first["image"], "scores": valid_scores(), "dwell_ms": 2000, "next": True}
+    done = client.post("/api/scoring/ratings/", body, format="json")
+    assert done.status_code == 201, done.content
+    data = done.json()
+    assert data["created"] and data["image"] == first["image"]
+    second = data["next"]["item"]
+    assert second is not None and second["image"] != first["image"] and data["next"]["message"] == ""
+    assert set(second) == set(first)  # the same item shape as /next/
+    assert Lease.objects.get(rater=rater).image_id == second["image"]
+    # a double click: no second rating, and the next image is the one already leased, not another
+    again = client.post("/api/scoring/ratings/", body, format="json")
+    assert again.status_code == 200 and not again.json()["created"]
+    assert again.json()["next"]["item"]["image"] == second["image"]
+    assert Rating.objects.filter(rater=rater).count() == 1
+    # without ``next`` the response has no ``next`` key (the plain submit is unchanged)
+    plain = client.post(
+        "/api/scoring/ratings/", {**body, "image": second["image"], "next": False}, format="json"
+    )
+    assert plain.status_code == 201 and "next" not in plain.json()
+    # nothing left: ``next.item`` is null with the same message as /next/
+    third = client.post("/api/scoring/next/").json()
+    assert third["item"] is None
+    PoolItem.objects.update(active=False)  # a fresh pool of one image: after it, nothing is left
+    make_pool(1, target=1, prefix="last")
+    last = client.post("/api/scoring/next/").json()["item"]
+    final = client.post(
+        "/api/scoring/ratings/",
+        {"image": last["image"], "scores": valid_scores(), "next": True},
+        format="json",
+    ).json()
+    assert final["next"] == {"item": None, "message": "Nothing left to score right now. Thank you!"}
+
+
 def test_gold_and_normal_responses_have_the_same_shape(client_for, rater, monkeypatch) -> None:
     from annotation.qualification.services import monitoring
     from tests.qualification.conftest import make_gold_bank

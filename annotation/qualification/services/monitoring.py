@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from annotation.exam_scoring import hidden_gold_status, score_exam
 from annotation.models import Image, User
+from humanbeauty.db import prepared_cursor
 from humanbeauty.errors import ApplicationError, ConflictError
 
 from ..models import Enrollment, GoldItem, HiddenGoldExposure, Protocol, Transition
@@ -25,18 +26,43 @@ _random = random.Random()
 
 
 def rater_is_certified(*, rater: User) -> bool:
-    return Enrollment.objects.filter(user=rater, state=S.CERTIFIED).exists()
+    return rater_gold_share(rater=rater) is not None
 
 
-def hidden_gold_pick(*, rater: User) -> Image | None:
+_GOLD_SHARE_SQL = (
+    "SELECT e.state, p.hidden_gold_share FROM {enrollment} e LEFT JOIN {protocol} p ON p.id = e.protocol_id "
+    "WHERE e.user_id = %s"
+)
+
+
+def rater_gold_share(*, rater: User) -> float | None:
+    """``None`` unless the rater is certified; else their protocol's hidden-gold share (admin-certified raters
+    have no protocol: the default share). One statement: the scoring queue calls this on every request."""
+    sql = _GOLD_SHARE_SQL.format(enrollment=Enrollment._meta.db_table, protocol=Protocol._meta.db_table)
+    with prepared_cursor() as cur:
+        cur.execute(sql, [rater.pk])
+        row = cur.fetchone()
+    if row is None or row[0] != S.CERTIFIED:
+        return None
+    return (
+        float(row[1]) if row[1] is not None else float(Protocol._meta.get_field("hidden_gold_share").default)
+    )
+
+
+def hidden_gold_pick(*, rater: User, share: float | None = None) -> Image | None:
     """With probability = the protocol's hidden-gold share, pick a gold image this rater has never seen
-    (training, exams or earlier hidden gold), record the exposure and return its image; else ``None``."""
+    (training, exams or earlier hidden gold), record the exposure and return its image; else ``None``.
+    ``share``: the value :func:`rater_gold_share` already returned (saves the lookup on the common path)."""
+    if share is None:
+        share = rater_gold_share(rater=rater)
+        if share is None:
+            return None
+    if _random.random() >= share:
+        return None
     enrollment = Enrollment.objects.select_related("protocol__standard", "user").filter(user=rater).first()
     if enrollment is None or enrollment.state != S.CERTIFIED:
         return None
     protocol = protocol_of(enrollment=enrollment)
-    if _random.random() >= protocol.hidden_gold_share:
-        return None
     seen = seen_gold_ids(enrollment=enrollment)
     candidates = list(
         GoldItem.objects.filter(standard=protocol.standard, is_active=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery
@@ -12,11 +13,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Image, Standard, User
+from humanbeauty.db import prepared_cursor
 from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
 from modeling.standard import STANDARD_KEY
 
 from .. import config
 from ..models import Lease, PoolItem, Rating, Skip
+from .ratings import RatingReceipt, rating_submit, standard_cached
 
 LOCK_TRIES = 3  # candidates tried with FOR UPDATE SKIP LOCKED before giving up (constant query count)
 
@@ -36,11 +39,14 @@ def _gold():
     return contract
 
 
-def rater_require_certified(*, rater: User) -> None:
-    if not _gold().rater_is_certified(rater=rater):
+def rater_require_certified(*, rater: User) -> float:
+    """Refuse raters who are not certified (403); returns their hidden-gold share (same single query)."""
+    share = _gold().rater_gold_share(rater=rater)
+    if share is None:
         raise ApplicationError(
             "Only certified raters can score images: pass the qualification first.", status=403
         )
+    return share
 
 
 def _active_leases(now: datetime) -> Coalesce:
@@ -82,30 +88,35 @@ def eligible_items(*, rater: User, now: datetime | None = None) -> QuerySet[Pool
     )
 
 
-def _item(lease: Lease, standard: Standard) -> QueueItem:
-    return QueueItem(image=lease.image, standard=standard, expires_at=lease.expires_at)
-
-
 def _default_standard() -> Standard:
     return Standard.objects.get(key=STANDARD_KEY)
 
 
+_LEASE_COLUMNS = "rater_id, pool_item_id, image_id, is_gold, created_at, heartbeat_at, expires_at"
 _LEASE_INSERT = (
-    "INSERT INTO scoring_lease (rater_id, pool_item_id, image_id, is_gold, created_at, heartbeat_at, expires_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (rater_id) DO NOTHING RETURNING id"
+    f"INSERT INTO scoring_lease ({_LEASE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (rater_id) DO NOTHING RETURNING id"
 )
 
 
 def _lease_create(
     *, rater: User, now: datetime, image: Image, pool_item_id: int | None = None, is_gold: bool = False
 ) -> Lease | None:
-    """Insert the rater's lease; None if a concurrent call of the same rater took one first (UNIQUE rater).
-    One statement (ON CONFLICT DO NOTHING, PostgreSQL and SQLite), no savepoint round trips."""
+    """Insert the rater's lease; None if a concurrent call of the same rater took one first (UNIQUE rater),
+    or, for a pool item, if the item has no room left. One statement (ON CONFLICT DO NOTHING, PostgreSQL and
+    SQLite), no savepoint round trips.
+
+    The room check is part of the INSERT on purpose: it runs *after* ``_lock_open`` took the item's row lock,
+    in a new statement, so it sees every lease committed by a rater who held that lock before us. (Checked
+    only inside the locking statement, a lease committed between that statement's snapshot and the moment
+    the lock was granted would be missed, and the image could be leased once more than it has room for.)"""
     expires = now + timedelta(seconds=config.lease_ttl_s())
-    with connection.cursor() as cur:
-        cur.execute(
-            _LEASE_INSERT, [rater.pk, pool_item_id, image.pk, is_gold, _dt(now), _dt(now), _dt(expires)]
-        )
+    values = [rater.pk, pool_item_id, image.pk, is_gold, _dt(now), _dt(now), _dt(expires)]
+    with prepared_cursor() as cur:
+        if pool_item_id is None:
+            cur.execute(_LEASE_INSERT, values)
+        else:
+            cur.execute(_LEASE_INSERT_IF_ROOM, [*values, pool_item_id, _dt(now)])
         row = cur.fetchone()
     if row is None:
         return None
@@ -123,8 +134,32 @@ def _relaxed_commit() -> None:
             cur.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _existing(rater: User) -> Lease | None:
-    return Lease.objects.select_related("image", "pool_item__standard").filter(rater=rater).first()
+def _existing(rater: User) -> QueueItem | None:
+    """The rater's lease as a queue item, with its image and standard, in one statement; an expired lease is
+    deleted (its slot already counts as free) and ``None`` returned."""
+    with prepared_cursor() as cur:
+        cur.execute(_EXISTING.format(image_columns=_image_columns()), [rater.pk])
+        row = cur.fetchone()
+        if row is None:
+            return None
+        lease_id, standard_id, expires_at = row[:3]
+        expires_at = _from_db_datetime(expires_at)
+        if expires_at <= timezone.now():
+            cur.execute("DELETE FROM scoring_lease WHERE id = %s", [lease_id])
+            return None
+    image = Image.from_db(connection.alias, _IMAGE_FIELDS, list(row[3:]))
+    standard = standard_cached(standard_id) if standard_id is not None else _default_standard()
+    return QueueItem(image=image, standard=standard, expires_at=expires_at)
+
+
+def _from_db_datetime(value: object) -> datetime:
+    """A timestamp from a raw cursor: aware on PostgreSQL, a naive/ISO UTC value on SQLite."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
 
 
 # The two hot statements as SQL (same meaning as ``eligible_items`` / ``_open_items``, which stay the readable
@@ -145,16 +180,23 @@ _CANDIDATES = (
 _IMAGE_FIELDS = [f.attname for f in Image._meta.concrete_fields]
 _LOCK = (
     "SELECT p.id, p.standard_id, {image_columns} FROM scoring_poolitem p "
-    f"JOIN annotation_image i ON i.sha256 = p.image_id WHERE p.id = %s AND {_OPEN}"
+    f"JOIN annotation_image i ON i.sha256 = p.image_id WHERE p.id IN ({{ids}}) AND {_OPEN} "
+    "ORDER BY p.ratings_done DESC, p.priority DESC, p.created_at ASC, p.id ASC LIMIT 1"
 )
-_STANDARDS: dict[int, Standard] = {}
+_LEASE_INSERT_IF_ROOM = (
+    f"INSERT INTO scoring_lease ({_LEASE_COLUMNS}) SELECT %s, %s, %s, %s, %s, %s, %s "
+    f"WHERE EXISTS (SELECT 1 FROM scoring_poolitem p WHERE p.id = %s AND {_OPEN}) "
+    "ON CONFLICT (rater_id) DO NOTHING RETURNING id"
+)
+_EXISTING = (
+    "SELECT l.id, p.standard_id, l.expires_at, {image_columns} FROM scoring_lease l "
+    "JOIN annotation_image i ON i.sha256 = l.image_id LEFT JOIN scoring_poolitem p ON p.id = l.pool_item_id "
+    "WHERE l.rater_id = %s"
+)
 
 
-def _standard(pk: int) -> Standard:
-    standard = _STANDARDS.get(pk)
-    if standard is None:
-        standard = _STANDARDS[pk] = Standard.objects.get(pk=pk)
-    return standard
+def _image_columns() -> str:
+    return ", ".join(f"i.{Image._meta.get_field(f).column}" for f in _IMAGE_FIELDS)
 
 
 def _dt(value: datetime) -> object:
@@ -163,7 +205,7 @@ def _dt(value: datetime) -> object:
 
 def _candidates(rater: User, now: datetime) -> list[tuple[int, int]]:
     gold_sql, gold_params = _gold().hidden_gold_image_shas(rater=rater).order_by().query.sql_with_params()
-    with connection.cursor() as cur:
+    with prepared_cursor() as cur:
         cur.execute(
             _CANDIDATES.format(gold=gold_sql),
             [_dt(now), rater.pk, rater.pk, rater.pk, *gold_params, config.candidate_pool_size()],
@@ -171,70 +213,95 @@ def _candidates(rater: User, now: datetime) -> list[tuple[int, int]]:
         return cur.fetchall()
 
 
-def _lock_open(pk: int, now: datetime) -> tuple[int, Standard, Image] | None:
-    """Lock one open item (SKIP LOCKED: None if another rater holds it, or it filled up)."""
-    columns = ", ".join(f"i.{Image._meta.get_field(f).column}" for f in _IMAGE_FIELDS)
-    sql = _LOCK.format(image_columns=columns)
+def _lock_open(pks: list[int], now: datetime) -> tuple[int, Standard, Image] | None:
+    """Lock the first open item of ``pks`` in queue order (SKIP LOCKED: items other raters are leasing right
+    now are passed over); None if every one is locked or full."""
+    sql = _LOCK.format(image_columns=_image_columns(), ids=", ".join(["%s"] * len(pks)))
     if connection.features.has_select_for_update_skip_locked:
         sql += " FOR UPDATE OF p SKIP LOCKED"
-    with connection.cursor() as cur:
-        cur.execute(sql, [pk, _dt(now)])
+    with prepared_cursor() as cur:
+        cur.execute(sql, [*pks, _dt(now)])
         row = cur.fetchone()
     if row is None:
         return None
     image = Image.from_db(connection.alias, _IMAGE_FIELDS, list(row[2:]))
-    return row[0], _standard(row[1]), image
+    return row[0], standard_cached(row[1]), image
 
 
-def next_image(*, rater: User) -> QueueItem | None:
+def next_image(*, rater: User, lease_free: bool = False) -> QueueItem | None:
     """Lease the next image for ``rater`` (None when nothing is left for them).
 
-    1. The rater's own unexpired lease is returned again (reload, second tab).
+    1. The rater's own unexpired lease is returned again (reload, second tab). ``lease_free=True`` skips
+       that look-up when the caller has just deleted the rater's lease (submit-and-next); a lease another tab
+       took meanwhile is still found, through the INSERT's conflict.
     2. Hidden gold, at the configured share (qualification contract), under the same kind of lease.
     3. Otherwise the top candidates in queue order; one of them, at random among those with the most ratings,
-       is locked with ``SELECT … FOR UPDATE SKIP LOCKED`` and re-checked for room before the lease is written.
+       is locked with ``SELECT … FOR UPDATE SKIP LOCKED`` and the lease is written only if the item still
+       has room (re-checked after the lock, see ``_lease_create``).
     """
-    rater_require_certified(rater=rater)
+    share = rater_require_certified(rater=rater)
     now = timezone.now()
     with transaction.atomic():
-        lease = _existing(rater)
-        if lease is not None:
-            if lease.expires_at > now:
-                return _item(lease, lease.pool_item.standard if lease.pool_item else _default_standard())
-            lease.delete()  # expired: its slot is already back in the pool
+        if not lease_free:
+            current = _existing(rater)
+            if current is not None:
+                return current
         _relaxed_commit()
-        gold = _gold().hidden_gold_pick(rater=rater)
+        gold = _gold().hidden_gold_pick(rater=rater, share=share)
         if gold is not None:
             lease = _lease_create(rater=rater, now=now, image=gold, is_gold=True)
-            if lease is None:
-                lease = _existing(rater)
-            return _item(lease, lease.pool_item.standard if lease.pool_item else _default_standard())
+            return _item_of(lease, _default_standard()) if lease is not None else _existing(rater)
         top = _candidates(rater, now)
         # Most ratings first (finish in-progress images), random within equal counts among the top N.
         top.sort(key=lambda row: (-row[1], random.random()))
-        tries = [pk for pk, _ in top[:LOCK_TRIES]]
+        # At most LOCK_TRIES + 1 lock statements: the first picks one by one, then the rest at once.
+        tries = [[pk] for pk, _ in top[:LOCK_TRIES]]
         if len(top) > LOCK_TRIES:
-            tries.append(None)  # then the first unlocked one in queue order
-        for pk in tries:
-            if pk is None:
-                locked = None
-                for other, _ in top[LOCK_TRIES:]:
-                    locked = _lock_open(other, now)
-                    if locked is not None:
-                        break
-            else:
-                locked = _lock_open(pk, now)
+            tries.append([pk for pk, _ in top[LOCK_TRIES:]])
+        for pks in tries:
+            locked = _lock_open(pks, now)
             if locked is None:  # locked by another rater right now, or filled up since the candidate query
                 continue
             item_pk, standard, image = locked
             lease = _lease_create(rater=rater, now=now, pool_item_id=item_pk, image=image)
-            if lease is None:  # a concurrent call of the same rater leased first: return that one
-                lease = _existing(rater)
-                if lease is None:
-                    return None
-                return _item(lease, lease.pool_item.standard if lease.pool_item else _default_standard())
-            return QueueItem(image=image, standard=standard, expires_at=lease.expires_at)
+            if lease is not None:
+                return _item_of(lease, standard)
+            current = _existing(rater)  # a concurrent call of the same rater leased first: return that one
+            if current is not None:
+                return current
+            # else the item filled up between the lock and the insert's room check: try the next one
     return None
+
+
+def _item_of(lease: Lease, standard: Standard) -> QueueItem:
+    return QueueItem(image=lease.image, standard=standard, expires_at=lease.expires_at)
+
+
+def rating_submit_then_next(
+    *,
+    rater: User,
+    image_sha256: str,
+    scores: Any,
+    comments: Any = None,
+    reported: bool = False,
+    report_reason: str = "",
+    dwell_ms: int | None = None,
+) -> tuple[RatingReceipt, QueueItem | None]:
+    """Submit the rating, then lease the next image: one round trip for the scoring page instead of two.
+
+    Two transactions on purpose: the rating commits durably on its own, so a failure while finding the next
+    image can never take the rating back. After a new rating the rater's lease is known to be gone, which
+    saves the current-lease look-up (``lease_free``)."""
+    receipt = rating_submit(
+        rater=rater,
+        image_sha256=image_sha256,
+        scores=scores,
+        comments=comments,
+        reported=reported,
+        report_reason=report_reason,
+        dwell_ms=dwell_ms,
+    )
+    return receipt, next_image(rater=rater, lease_free=receipt.created)
 
 
 def lease_heartbeat(*, rater: User) -> datetime:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from annotation import aggregation
 from annotation.models import Dimension, Standard, User
 from annotation.services.standards import standard_validate_scores
+from humanbeauty.db import prepared_cursor
 from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
 from modeling.standard import STANDARD_KEY
 
@@ -33,6 +34,15 @@ class RatingReceipt:
 
 
 _DIMS_CACHE: dict[int, list[Dimension]] = {}
+_STANDARDS_CACHE: dict[int, Standard] = {}
+
+
+def standard_cached(standard_id: int) -> Standard:
+    """A standard, cached per process (standards are immutable once created: there is no update service)."""
+    standard = _STANDARDS_CACHE.get(standard_id)
+    if standard is None:
+        standard = _STANDARDS_CACHE[standard_id] = Standard.objects.get(pk=standard_id)
+    return standard
 
 
 def _dimensions(standard_id: int) -> list[Dimension]:
@@ -99,12 +109,8 @@ def rating_submit(
     """
     # The common path needs only the lease (deleted in the transaction that inserts the rating): a rating
     # that already exists is looked up only when there is no lease, or when the write finds one.
-    lease = (
-        Lease.objects.select_related("pool_item__standard", "pool_item__campaign")
-        .filter(rater=rater, image_id=image_sha256)
-        .first()
-    )
-    if lease is None:
+    held = _lease_held(rater=rater, image_sha256=image_sha256)
+    if held is None:
         existing = Rating.objects.filter(image_id=image_sha256, rater=rater).first()
         if existing is not None:
             return _receipt(existing, _dimensions(existing.standard_id), created=False)
@@ -114,32 +120,30 @@ def rating_submit(
         if not PoolItem.objects.filter(image_id=image_sha256).exists():
             raise NotFoundError("This image is not in the scoring pool.")
         raise ConflictError("You hold no lease on this image; ask for the next image.")
-    if lease.is_gold:
+    lease_id, item = held
+    if item is None:
+        lease = Lease.objects.select_related("image").get(pk=lease_id)
         return _gold_submit(rater=rater, lease=lease, scores=scores, comments=comments, reported=reported)
-    item = lease.pool_item
     dims = _dimensions(item.standard_id)
-    cleaned, clean_comments = _validate(dims, item.standard, scores, comments)
+    cleaned, clean_comments = _validate(dims, standard_cached(item.standard_id), scores, comments)
+    values = {
+        "scores": _round(cleaned),
+        "comments": clean_comments,
+        "reported": bool(reported),
+        "report_reason": (report_reason or "")[:500],
+        "dwell_ms": dwell_ms,
+    }
     try:
         with transaction.atomic():
             # The write-time capacity check: one conditional UPDATE (0 rows = full), backed by the CHECK.
-            with connection.cursor() as cur:
+            with prepared_cursor() as cur:
                 cur.execute(_INCREMENT, [item.pk])
                 row = cur.fetchone()
-            if row is None:
-                raise _ItemFull
-            done, target = row
-            rating = Rating.objects.create(
-                pool_item=item,
-                image_id=image_sha256,
-                rater=rater,
-                standard_id=item.standard_id,
-                scores=_round(cleaned),
-                comments=clean_comments,
-                reported=bool(reported),
-                report_reason=(report_reason or "")[:500],
-                dwell_ms=dwell_ms,
-            )
-            Lease.objects.filter(pk=lease.pk).delete()
+                if row is None:
+                    raise _ItemFull
+                done, target = row
+                rating = _rating_insert(cur, item=item, rater=rater, values=values)
+                cur.execute(_LEASE_DELETE, [lease_id])
             if done >= target:
                 item.ratings_done, item.target = done, target
                 pool_item_complete(pool_item=item)
@@ -147,7 +151,8 @@ def rating_submit(
         existing = Rating.objects.filter(image_id=image_sha256, rater=rater).first()
         if existing is not None:  # a double submit whose first copy took the last slot
             return _receipt(existing, dims, created=False)
-        Lease.objects.filter(pk=lease.pk).delete()
+        with prepared_cursor() as cur:
+            cur.execute(_LEASE_DELETE, [lease_id])
         raise ConflictError(
             "This image already has all the ratings it needs; ask for the next image."
         ) from None
@@ -157,6 +162,53 @@ def rating_submit(
             raise
         return _receipt(existing, dims, created=False)
     return _receipt(rating, dims, created=True)
+
+
+_LEASE_HELD = (
+    "SELECT l.id, p.id, p.standard_id, p.campaign_id FROM scoring_lease l "
+    "LEFT JOIN scoring_poolitem p ON p.id = l.pool_item_id WHERE l.rater_id = %s AND l.image_id = %s"
+)
+_LEASE_DELETE = "DELETE FROM scoring_lease WHERE id = %s"
+_RATING_FIELDS = [
+    "pool_item_id", "image_id", "rater_id", "standard_id", "scores", "comments", "reported", "report_reason",
+    "dwell_ms", "created_at",
+]  # fmt: skip
+_RATING_INSERT = (
+    f"INSERT INTO scoring_rating ({', '.join(_RATING_FIELDS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_RATING_FIELDS))}) RETURNING id"
+)
+
+
+def _lease_held(*, rater: User, image_sha256: str) -> tuple[int, PoolItem | None] | None:
+    """The rater's lease on this image: (lease id, its pool item — None for hidden gold), or None. One
+    statement; the pool item carries what submitting needs (id, image, standard, campaign)."""
+    with prepared_cursor() as cur:
+        cur.execute(_LEASE_HELD, [rater.pk, image_sha256])
+        row = cur.fetchone()
+    if row is None:
+        return None
+    lease_id, item_id, standard_id, campaign_id = row
+    if item_id is None:
+        return lease_id, None
+    item = PoolItem(id=item_id, image_id=image_sha256, standard_id=standard_id, campaign_id=campaign_id)
+    item._state.adding, item._state.db = False, connection.alias
+    return lease_id, item
+
+
+def _rating_insert(cur: Any, *, item: PoolItem, rater: User, values: dict[str, Any]) -> Rating:
+    """INSERT the rating through the field's own DB adaptation (JSON on PostgreSQL and SQLite alike)."""
+    rating = Rating(
+        pool_item_id=item.pk, image_id=item.image_id, rater=rater, standard_id=item.standard_id,
+        created_at=timezone.now(), **values,
+    )  # fmt: skip
+    params = [
+        Rating._meta.get_field(name).get_db_prep_save(getattr(rating, name), connection)
+        for name in _RATING_FIELDS
+    ]
+    cur.execute(_RATING_INSERT, params)
+    rating.pk = cur.fetchone()[0]
+    rating._state.adding, rating._state.db = False, connection.alias
+    return rating
 
 
 _INCREMENT = (
