@@ -17,4 +17,4 @@ RUN DJANGO_SECRET_KEY=collectstatic-only DJANGO_DEBUG=false python manage.py col
 RUN useradd --create-home app && mkdir -p /app/var && chown -R app /app/var
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "humanbeauty.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "humanbeauty.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "8", "--keep-alive", "30", "--access-logfile", "-"]

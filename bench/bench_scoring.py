@@ -2,15 +2,19 @@
 
 1. Queue: creates a scratch database (``hb_bench_scoring_<pid>``), migrates it, seeds a pool and certified
    raters, starts gunicorn on 127.0.0.1 and runs N concurrent simulated raters (threads, one keep-alive
-   HTTP connection each) doing ``POST /api/scoring/next/`` + ``POST /api/scoring/ratings/`` for a fixed time.
-   Reports pairs/s and p50/p95/p99 latency of one next+submit pair per concurrency level.
+   HTTP connection each) for a fixed time, in two flows: the scoring page's (``POST /api/scoring/ratings/``
+   with ``"next": true``: one request per image) and the two-call one (``/next/`` then ``/ratings/``).
+   Closed loop (``--levels``: no pause at all, the saturation test) and paced (``--paced``: raters that
+   pause an exponential think time before each submit). Reports pairs/s and p50/p95/p99 latency of one
+   next+submit pair (the pause excluded).
 2. Re-aggregation: loads 50,000 images x 9 ratings x 12 dimensions into the same database (COPY) and times
    ``scoring_reaggregate`` (DB load + MOS/CI + SUREAL + screening + reliability + writes), plus the pure
    computation alone.
 
 The scratch database is dropped at the end (also on failure). Client, server and database share the machine.
 
-    .venv/bin/python bench/bench_scoring.py [--levels 18,64] [--seconds 15] [--pool 5000] [--images 50000]
+    .venv/bin/python bench/bench_scoring.py [--levels 18,64] [--paced 64:1,368:5] [--mode both]
+        [--seconds 15] [--pool 5000] [--images 50000] [--skip-queue] [--skip-aggregation]
 """
 
 from __future__ import annotations
@@ -165,12 +169,20 @@ def _post(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dic
 
 
 def rater_loop(
-    port: int, token: str, stop_at: float, out: list[float], errors: list[str], combined: bool = False
+    port: int,
+    token: str,
+    stop_at: float,
+    out: list[float],
+    errors: list[str],
+    combined: bool = False,
+    think_s: float = 0.0,
 ) -> None:
-    """One simulated rater: next image, then submit random scores, as fast as the server answers.
+    """One simulated rater: next image, then submit random scores.
 
     ``combined``: the scoring page's own flow: submit with ``"next": true`` returns the next image, so one
-    pair (a submit and the next image) is one request; the first image comes from ``/next/``."""
+    pair (a submit and the next image) is one request; the first image comes from ``/next/``.
+    ``think_s``: mean of an exponential pause before each submit (the time spent scoring; not part of the
+    measured latency). 0 = closed loop: the next request leaves the moment the previous one returns."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     rng = random.Random(token)
@@ -188,6 +200,12 @@ def rater_loop(
                 if item is None:
                     errors.append("empty")
                     break
+            if think_s > 0:  # the pause is not latency: keep only the time already spent on /next/
+                spent = time.perf_counter() - t0
+                time.sleep(rng.expovariate(1.0 / think_s))
+                if time.time() >= stop_at:
+                    break
+                t0 = time.perf_counter() - spent
             scores = {k: round(rng.uniform(0.1, 0.9), 2) for k in DIMENSIONS}
             payload = {"image": item["image"], "scores": scores, "dwell_ms": 5000}
             if combined:
@@ -211,12 +229,16 @@ def rater_loop(
     conn.close()
 
 
-def run_level(port: int, tokens: list[str], n: int, seconds: float, combined: bool = False) -> dict[str, Any]:
+def run_level(
+    port: int, tokens: list[str], n: int, seconds: float, combined: bool = False, think_s: float = 0.0
+) -> dict[str, Any]:
     latencies: list[list[float]] = [[] for _ in range(n)]
     errors: list[str] = []
     stop_at = time.time() + seconds
     threads = [
-        threading.Thread(target=rater_loop, args=(port, tokens[i], stop_at, latencies[i], errors, combined))
+        threading.Thread(
+            target=rater_loop, args=(port, tokens[i], stop_at, latencies[i], errors, combined, think_s)
+        )
         for i in range(n)
     ]
     t0 = time.perf_counter()
@@ -233,6 +255,7 @@ def run_level(port: int, tokens: list[str], n: int, seconds: float, combined: bo
     return {
         "raters": n,
         "mode": mode,
+        "think_s": think_s,
         "pairs": len(flat),
         "pairs_per_s": round(len(flat) / elapsed, 1),
         "p50_ms": round(1000 * q[0], 1),
@@ -377,10 +400,16 @@ def main() -> None:
         default="both",
         help="one: submit with next=true (the scoring page's flow); two: /next/ then /ratings/",
     )
+    parser.add_argument(
+        "--paced",
+        default="64:1,368:5",
+        help="raters:mean think time in s, comma-separated: raters that pause to score (exponential pauses)",
+    )
     parser.add_argument("--skip-queue", action="store_true")
     parser.add_argument("--skip-aggregation", action="store_true")
     args = parser.parse_args()
-    levels = [int(x) for x in args.levels.split(",")]
+    levels = [int(x) for x in args.levels.split(",") if x]
+    paced = [(int(n), float(t)) for n, t in (x.split(":") for x in args.paced.split(",") if x)]
     name = f"hb_bench_scoring_{os.getpid()}"
     db_url = f"{PG}/{name}"
     _admin_sql(f'CREATE DATABASE "{name}"')
@@ -395,7 +424,7 @@ def main() -> None:
             timeout=300,
         )
         setup_django(db_url)
-        tokens = seed_queue(args.pool, max(args.raters, max(levels)))
+        tokens = seed_queue(args.pool, max([args.raters, *levels, *(n for n, _ in paced)]))
         print(
             f"setup: migrate + seed {args.pool} pool items, {len(tokens)} raters in "
             f"{time.perf_counter() - t0:.1f} s",
@@ -408,6 +437,9 @@ def main() -> None:
             for combined in {"two": [False], "one": [True], "both": [True, False]}[args.mode]:
                 for n in levels:
                     result = run_level(port, tokens[:n], n, args.seconds, combined)
+                    print("queue:", json.dumps(result), flush=True)
+                for n, think_s in paced:
+                    result = run_level(port, tokens[:n], n, args.seconds, combined, think_s)
                     print("queue:", json.dumps(result), flush=True)
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=20)

@@ -89,13 +89,21 @@
     if (!current || rating.untouched().length) return;
     setBusy(true);
     try {
-      await HB.api("/api/scoring/ratings/", {
+      // One round trip: the answer carries the next image (``next: true``).
+      const r = await HB.api("/api/scoring/ratings/", {
         method: "POST",
-        body: { image: current.image, scores: rating.values(), dwell_ms: Math.round(performance.now() - shownAt) },
+        body: {
+          image: current.image,
+          scores: rating.values(),
+          dwell_ms: Math.round(performance.now() - shownAt),
+          next: true,
+        },
       });
-      sessionCount.textContent = String(Number(sessionCount.textContent) + 1);
-      totalCount.textContent = String(Number(totalCount.textContent) + 1);
-      await loadNext();
+      if (r.created) {
+        sessionCount.textContent = String(Number(sessionCount.textContent) + 1);
+        totalCount.textContent = String(Number(totalCount.textContent) + 1);
+      }
+      show(r.next.item);
     } catch (e) {
       errorBox.textContent = e.message;
       if (e.status === 409) { await loadNext(); } else { setBusy(false); }
