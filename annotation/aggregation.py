@@ -8,8 +8,9 @@ No Django, only numpy/scipy. Every function takes ratings in *long format*, one 
 * ``scores``: float array ``[R, D]`` (or ``[R]`` for one dimension) in ``[0, 1]``; NaN means
   "can't judge" for that dimension and is skipped per dimension.
 
-Everything is vectorised with ``np.bincount`` over the rows (no Python loop over images or
-raters); loops run only over dimensions, AP iterations and split-half repetitions.
+Everything is vectorised with ``np.bincount`` or sparse 0/1 (group x row) matrices over the rows
+(no Python loop over images or raters); loops run only over dimensions, AP iterations,
+split-half repetitions and the distinct numbers of ratings per image.
 The formulas and their sources are in ``docs/aggregation.md`` (spec: crowd-quality.md §2-§4, §6).
 """
 
@@ -38,6 +39,7 @@ __all__ = [
     "inconsistency_screening",
     "krippendorff_alpha_interval",
     "rater_loo_srcc",
+    "rater_loo_srcc_all",
     "rating_target",
     "rating_targets",
     "reliability_report",
@@ -136,7 +138,13 @@ def _rank_within(groups: IntArray, values: FloatArray) -> FloatArray:
     """Average (1-based) ranks of ``values`` within each group, ties averaged; vectorised."""
     if values.size == 0:
         return values.astype(np.float64)
-    order = np.lexsort((values, groups))
+    # sort by value, then a stable sort by group (radix sort for 16-bit keys): equal values stay
+    # adjacent within their group; ~5x faster than np.lexsort
+    order = np.argsort(values)
+    key = groups[order]
+    if int(key.max()) < 2**15:
+        key = key.astype(np.int16)
+    order = order[np.argsort(key, kind="stable")]
     sg, sv = groups[order], values[order]
     pos = np.arange(values.size)
     group_start = np.r_[True, sg[1:] != sg[:-1]]
@@ -394,47 +402,98 @@ def sureal_ap(
     assert rat is not None
     keep = ~np.isnan(s)
     order = np.argsort(img[keep], kind="stable")  # rows grouped by image -> np.add.reduceat
-    j, i, u = img[keep][order], rat[keep][order], s[keep][order]
+    return _sureal_sorted(
+        img[keep][order],
+        rat[keep][order],
+        s[keep][order],
+        n_images,
+        n_raters,
+        max_iter=max_iter,
+        tol=tol,
+        min_ratings_for_upsilon=min_ratings_for_upsilon,
+    )
+
+
+def _sureal_sorted(
+    j: IntArray,
+    i: IntArray,
+    u: FloatArray,
+    n_images: int,
+    n_raters: int,
+    *,
+    max_iter: int,
+    tol: float,
+    min_ratings_for_upsilon: int,
+) -> SurealResult:
+    """:func:`sureal_ap` on validated rows without NaN, already grouped by image (``j`` sorted).
+
+    Design: the ratings form a sparse (image x rater) matrix ``P`` of scores and its 0/1 pattern
+    ``E``, stored image-major and rater-major (CSR). An iteration is then six sparse
+    matrix-vector products against short per-rater or per-image vectors and no pass of
+    elementwise work over the rows (about 2x faster than gathers + ``np.bincount`` +
+    ``np.add.reduceat``)::
+
+        psi_j = (P w - E (w b))_j / (E w)_j               w_i = 1 / (v_i^2 + 1e-8)
+        b_i   = (sum_j u_ij - (E^T psi)_i) / n_i
+        v_i^2 = (sum_j u_ij^2 - 2 (P^T psi)_i + (E^T psi^2)_i) / n_i - b_i^2
+
+    The one-pass variance only sets the weights, where an absolute error of ~1e-16 is nothing
+    against the 1e-8 in ``w``; the reported υ and ψ's SE come from the explicit residuals
+    ``e_ij = u_ij - psi_j - b_i`` of the last iteration (two-pass), as before.
+    """
     n_j = np.bincount(j, minlength=n_images)
     n_i = np.bincount(i, minlength=n_raters)
     has_j = n_j > 0
     has_i = n_i > 0
     impute = has_i & (n_i < min_ratings_for_upsilon)
     good = has_i & ~impute
-    seg = (np.cumsum(n_j) - n_j)[has_j]  # start of each rated image's rows
-    nj_f = n_j[has_j].astype(np.float64)
+    any_good = bool(good.any())
+    nj_c = n_j[has_j]
+    n_rated = nj_c.size
+    nj_f = nj_c.astype(np.float64)
     ni_f = np.where(has_i, n_i, 1).astype(np.float64)
+    ones = np.ones(u.size)
+    jc = np.repeat(np.arange(n_rated), nj_c)  # compact image index of each row
+    ptr_img = np.r_[0, np.cumsum(nj_c)]
+    p_img = sparse.csr_matrix((u, i, ptr_img), shape=(n_rated, n_raters))
+    e_img = sparse.csr_matrix((ones, i, ptr_img), shape=(n_rated, n_raters))
+    by_rater = np.argsort(i.astype(np.int16) if n_raters < 2**15 else i, kind="stable")  # radix
+    ptr_rat = np.r_[0, np.cumsum(n_i)]
+    p_rat = sparse.csr_matrix((u[by_rater], jc[by_rater], ptr_rat), shape=(n_raters, n_rated))
+    e_rat = sparse.csr_matrix((ones, jc[by_rater], ptr_rat), shape=(n_raters, n_rated))
+    su = np.bincount(i, weights=u, minlength=n_raters)
+    suu = np.bincount(i, weights=u * u, minlength=n_raters)
 
-    def per_image(x: FloatArray) -> FloatArray:
-        return np.add.reduceat(x, seg) if x.size else np.zeros(0)
-
-    def per_rater(x: FloatArray) -> FloatArray:
-        return np.bincount(i, weights=x, minlength=n_raters) / ni_f
-
-    psi_c = per_image(u) / nj_f  # psi of rated images only (compact)
-    r = u - np.repeat(psi_c, n_j[has_j])  # u_ij - psi_j
-    b = per_rater(r)
+    psi_c = np.bincount(jc, weights=u, minlength=n_rated) / nj_f  # psi of rated images (compact)
+    b = (su - e_rat @ psi_c) / ni_f
+    psi_prev, b_prev = psi_c, b
     v = np.full(n_raters, np.nan)
-    e = r - b[i]
-    n_iter, converged = 0, False
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is reported)
-        psi_prev = psi_c
-        bi = b[i]
-        e = r - bi
-        # population variance per rater; mean_i(e) is ~0 by construction (b is the mean of r)
-        v = np.sqrt(np.maximum(per_rater(e * e) - per_rater(e) ** 2, 0.0))
-        if good.any():
+
+    def impute_upsilon(v: FloatArray) -> None:
+        if any_good:
             v[impute] = np.median(v[good])
         else:
             v[has_i] = 1.0
-        wr = (1.0 / (v * v + _AP_EPSILON))[i]
-        psi_c = per_image(wr * (u - bi)) / per_image(wr)
-        r = u - np.repeat(psi_c, n_j[has_j])
-        b = per_rater(r)
+
+    n_iter, converged = 0, False
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is reported)
+        psi_prev, b_prev = psi_c, b
+        ss = suu - 2.0 * (p_rat @ psi_c) + e_rat @ (psi_c * psi_c)  # sum_j (u_ij - psi_j)^2
+        v = np.sqrt(np.maximum(ss / ni_f - b * b, 0.0))
+        impute_upsilon(v)
+        w = 1.0 / (v * v + _AP_EPSILON)
+        psi_c = (p_img @ w - e_img @ (w * b)) / (e_img @ w)
+        b = (su - e_rat @ psi_c) / ni_f
         step = psi_c - psi_prev
         if float(np.sqrt(np.sum(step * step))) < tol:  # L2 norm (np.linalg.norm goes through BLAS)
             converged = True
             break
+    # residuals of the last iteration (psi, b at its start), two-pass
+    e = u - psi_prev[jc] - b_prev[i]
+    if n_iter:
+        mean_e = np.bincount(i, weights=e, minlength=n_raters) / ni_f
+        v = np.sqrt(np.maximum(np.bincount(i, weights=e * e, minlength=n_raters) / ni_f - mean_e**2, 0.0))
+        impute_upsilon(v)
     v[~has_i] = np.nan
     b[~has_i] = np.nan
     psi = np.full(n_images, np.nan)
@@ -484,21 +543,33 @@ def sureal_ap_all(
     tol: float = 1e-8,
     min_ratings_for_upsilon: int = 2,
 ) -> list[SurealResult]:
-    """:func:`sureal_ap` for each column of ``scores [R, D]`` (one model per dimension)."""
+    """:func:`sureal_ap` for each column of ``scores [R, D]`` (one model per dimension).
+
+    The rows are validated and grouped by image once for all dimensions; each dimension then
+    drops its NaN rows (a stable sort keeps the grouping) and runs its own fit.
+    """
     img, rat, s = _validate_long(image_index, scores, n_images, rater_index, n_raters, ndim=2)
-    return [
-        sureal_ap(
-            img,
-            rat,
-            s[:, k],
-            n_images,
-            n_raters,
-            max_iter=max_iter,
-            tol=tol,
-            min_ratings_for_upsilon=min_ratings_for_upsilon,
+    assert rat is not None
+    order = np.argsort(img, kind="stable")
+    j_all, i_all, s_sorted = img[order], rat[order], s[order]
+    results = []
+    for k in range(s.shape[1]):
+        col = s_sorted[:, k]
+        keep = ~np.isnan(col)
+        j, i, u = (j_all, i_all, col) if keep.all() else (j_all[keep], i_all[keep], col[keep])
+        results.append(
+            _sureal_sorted(
+                j,
+                i,
+                np.ascontiguousarray(u),
+                n_images,
+                n_raters,
+                max_iter=max_iter,
+                tol=tol,
+                min_ratings_for_upsilon=min_ratings_for_upsilon,
+            )
         )
-        for k in range(s.shape[1])
-    ]
+    return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -536,11 +607,7 @@ def bt500_screening(
     p = (img[:, None] * d + np.arange(d, dtype=np.int64))[mask]
     who = np.broadcast_to(rat[:, None], s.shape)[mask]
     u = s[mask]
-    if p.size:
-        uniq_p, p = np.unique(p, return_inverse=True)
-        n_p_groups = uniq_p.size
-    else:
-        n_p_groups = 0
+    n_p_groups = (int(img.max()) + 1) * d if img.size else 0  # one slot per (image, dimension)
     n = np.bincount(p, minlength=n_p_groups)
     mean = _safe_div(np.bincount(p, weights=u, minlength=n_p_groups), n)
     dev = u - mean[p]
@@ -565,7 +632,10 @@ def bt500_screening(
         "method": "ITU-R BT.500-14 A1-2.3.1",
         "normalise": normalise,
         "n_presentations": n_eval,
-        "share_normal_kurtosis": float(np.mean((beta2 >= 2) & (beta2 <= 4))) if n_eval else None,
+        # share over the presentations with at least one score (empty slots do not count)
+        "share_normal_kurtosis": float(np.sum((beta2 >= 2) & (beta2 <= 4)) / np.count_nonzero(n))
+        if n_eval
+        else None,
         "P": P.tolist(),
         "Q": Q.tolist(),
         "N": N_i.tolist(),
@@ -593,10 +663,13 @@ def inconsistency_screening(upsilon: npt.ArrayLike, percentile: float = 95) -> I
 def _average_ranks(a: FloatArray) -> FloatArray:
     """Average (1-based) ranks along the last axis of ``a [D, n]``, ties averaged; NaN ranks last.
 
-    Same as ``scipy.stats.rankdata(a, axis=-1)`` on finite data; one argsort, then tie groups
-    via a flat ``np.bincount``.
+    Same as ``scipy.stats.rankdata(a, axis=-1)`` on finite data. One argsort; a tie run that
+    starts at position ``s`` (0-based, within its row) and has length ``L`` gets
+    ``s + (L + 1) / 2``. Runs never cross rows.
     """
     d, n = a.shape
+    if a.size == 0:
+        return np.zeros((d, n))
     order = np.argsort(a, axis=-1)
     flat = (order + (np.arange(d) * n)[:, None]).ravel()
     sv = a.ravel()[flat]
@@ -604,12 +677,24 @@ def _average_ranks(a: FloatArray) -> FloatArray:
     new[0] = True
     np.not_equal(sv[1:], sv[:-1], out=new[1:])
     new[::n] = True
-    tie_id = np.cumsum(new) - 1
-    pos = np.tile(np.arange(1, n + 1, dtype=np.float64), d)
-    avg = np.bincount(tie_id, weights=pos) / np.bincount(tie_id)
+    start = np.flatnonzero(new)
+    length = np.diff(np.r_[start, sv.size])
     out = np.empty(sv.size)
-    out[flat] = avg[tie_id]
+    out[flat] = np.repeat(start % n + (length + 1) / 2.0, length)
     return out.reshape(d, n)
+
+
+def _masked_pearson(x: FloatArray, y: FloatArray, valid: BoolArray) -> FloatArray:
+    """Pearson r per row of ``x, y [D, n]`` over the ``valid`` cells (NaN for < 3, 0 if constant)."""
+    n = valid.sum(axis=1)
+    nf = np.maximum(n, 1)
+    dx = np.where(valid, x - (np.where(valid, x, 0.0).sum(axis=1) / nf)[:, None], 0.0)
+    dy = np.where(valid, y - (np.where(valid, y, 0.0).sum(axis=1) / nf)[:, None], 0.0)
+    sxy, sxx, syy = (dx * dy).sum(axis=1), (dx * dx).sum(axis=1), (dy * dy).sum(axis=1)
+    den = np.sqrt(sxx * syy)
+    r = np.clip(np.where(den > 0, sxy / np.where(den > 0, den, 1.0), 0.0), -1.0, 1.0)
+    r[n < 3] = np.nan
+    return r
 
 
 def _split_half_multi(
@@ -617,11 +702,14 @@ def _split_half_multi(
 ) -> tuple[FloatArray, FloatArray]:
     """Mean split-half SRCC per column of ``s [R, D]``; the same random split serves every column.
 
-    Design: only images with >= 2 ratings take part. Per split one argsort of
-    ``image + U(0, 1)`` groups the rows by image in random order; the first ``n_j // 2`` rows of
-    each image form half A, the rest half B. Two sparse 0/1 (image x row) matrices times the
-    ``[R, 2D]`` block of scores and counts give every half sum in O(R * D). The SRCC per column
-    is taken over images whose two halves both have a score in that column.
+    Design: only images with >= 2 ratings take part. The rows are laid out once image by image,
+    the images ordered by their number of ratings m (the SRCC does not depend on the order of
+    the images), so the images with m ratings form one ``[c, m]`` block. Per split and block, an
+    argsort of ``[c, m]`` uniform keys along the rows is a random permutation of each image's
+    ratings; its first ``m // 2`` entries form half A (a uniformly random subset). One sparse 0/1
+    (image x row) matrix times the ``[R, 2D]`` block of scores and counts gives the half-A sums;
+    half B is the image total minus half A. The SRCC per column is taken over images whose two
+    halves both have a score in that column (ranks from :func:`_average_ranks`, NaN last).
     """
     d = s.shape[1]
     if img.size:
@@ -630,36 +718,39 @@ def _split_half_multi(
     if img.size == 0:
         return np.full(d, np.nan), np.full(d, np.nan)
     _, img = np.unique(img, return_inverse=True)
-    n_rows = img.size
     n_j = np.bincount(img)
     n_img = n_j.size
-    half = n_j // 2
-    # After sorting by (image, random key) the rows of image j sit at [start_j, start_j + n_j);
-    # the first half_j of them form half A. That position mask is the same for every split.
-    pos = np.arange(n_rows) - np.repeat(np.cumsum(n_j) - n_j, n_j)
-    first_half = pos < np.repeat(half, n_j)
+    img_order = np.argsort(n_j, kind="stable")  # images by number of ratings
+    slot = np.empty(n_img, np.int64)
+    slot[img_order] = np.arange(n_img)
+    rows = np.argsort(slot[img], kind="stable")  # rows block by block, image by image
+    m_sorted = n_j[img_order]
+    start = np.cumsum(m_sorted) - m_sorted  # first row of each image (in block layout)
+    half = m_sorted // 2
     ptr_a = np.r_[0, np.cumsum(half)]
-    ptr_b = np.r_[0, np.cumsum(n_j - half)]
+    sizes, first = np.unique(m_sorted, return_index=True)
+    counts = np.diff(np.r_[first, n_img])
+    mask = ~np.isnan(s[rows])
+    x = np.concatenate([np.where(mask, s[rows], 0.0), mask.astype(np.float64)], axis=1)  # [R, 2D]
+    total = np.add.reduceat(x, start, axis=0)  # [n_img, 2D]
     ones_a = np.ones(int(ptr_a[-1]))
-    ones_b = np.ones(int(ptr_b[-1]))
-    mask = ~np.isnan(s)
-    x = np.concatenate([np.where(mask, s, 0.0), mask.astype(np.float64)], axis=1)  # [R, 2D]
+    idx_a = np.empty(int(ptr_a[-1]), np.int64)
     srcc = np.zeros((n_splits, d))
-    cols = np.broadcast_to(np.arange(d)[:, None], (d, n_img))
     for k in range(n_splits):
-        order = np.argsort(img + rng.random(n_rows))
-        # half sums as (image x row) 0/1 CSR matrices times [scores, counts]: O(R * D)
-        m_a = sparse.csr_matrix((ones_a, order[first_half], ptr_a), shape=(n_img, n_rows))
-        m_b = sparse.csr_matrix((ones_b, order[~first_half], ptr_b), shape=(n_img, n_rows))
-        half_a, half_b = m_a @ x, m_b @ x
+        for m, i0, c in zip(sizes.tolist(), first.tolist(), counts.tolist(), strict=True):
+            h = m // 2
+            pick = np.argsort(rng.random((c, m)), axis=1)[:, :h]
+            idx_a[ptr_a[i0] : ptr_a[i0] + c * h] = (start[i0 : i0 + c, None] + pick).ravel()
+        m_a = sparse.csr_matrix((ones_a, idx_a, ptr_a), shape=(n_img, x.shape[0]))
+        half_a = m_a @ x
+        half_b = total - half_a
         mos_a = _safe_div(half_a[:, :d].T, half_a[:, d:].T)  # [D, n_img]
         mos_b = _safe_div(half_b[:, :d].T, half_b[:, d:].T)
         both = ~(np.isnan(mos_a) | np.isnan(mos_b))
         # NaN sorts last, so the ranks of the valid cells are 1..n_valid within each dimension.
         ra = _average_ranks(np.where(both, mos_a, np.nan))
         rb = _average_ranks(np.where(both, mos_b, np.nan))
-        srcc[k] = _grouped_pearson(cols[both], ra[both], rb[both], d)
-        srcc[k, both.sum(axis=1) < 3] = np.nan
+        srcc[k] = _masked_pearson(ra, rb, both)
     r_mean = srcc.mean(axis=0)
     return r_mean, 2 * r_mean / (1 + r_mean)
 
@@ -682,41 +773,90 @@ def split_half_reliability(
     return float(r_mean[0]), float(sb[0])
 
 
-def _oneway_anova(image_index: npt.ArrayLike, scores_1d: npt.ArrayLike) -> tuple[float, float, float]:
-    """(MS_between, MS_within, n0) of the unbalanced one-way ANOVA with images as groups."""
-    img, _, s = _validate_long(image_index, scores_1d, None, ndim=1)
-    keep = ~np.isnan(s)
-    img, u = img[keep], s[keep]
-    total = u.size
-    if total == 0:
-        return float("nan"), float("nan"), float("nan")
+@dataclass(frozen=True)
+class _Agreement:
+    """ICC(1,1), ICC(1,k), Krippendorff's α (interval) and counts per column, all ``[D]``."""
+
+    icc_1_1: FloatArray
+    icc_1k: FloatArray
+    alpha: FloatArray
+    n_ratings: IntArray
+    n_images: IntArray
+
+
+def _agreement(img: IntArray, s: FloatArray) -> _Agreement:
+    """One-way ANOVA and Krippendorff's α for every column of ``s [R, D]`` in one pass.
+
+    Design: per (image, column) counts, sums and within sums of squares come from three flat
+    ``np.bincount`` calls over ``image * D + column`` (NaN cells weigh 0); everything else is
+    ``[n_images, D]`` or ``[R, D]`` array arithmetic. Formulas in :func:`icc_1_1`,
+    :func:`icc_1k` and :func:`krippendorff_alpha_interval`.
+    """
+    d = s.shape[1]
+    nan = np.full(d, np.nan)
+    if img.size == 0:
+        return _Agreement(nan, nan.copy(), nan.copy(), np.zeros(d, np.int64), np.zeros(d, np.int64))
     n_slots = int(img.max()) + 1
-    mean_j, _, n_j = _group_mean_sd(img, u, n_slots, ddof=1)
-    has = n_j > 0
-    n_groups = int(has.sum())
-    if n_groups < 2 or total <= n_groups:
-        return float("nan"), float("nan"), float("nan")
-    grand = u.mean()
-    ss_b = float(np.sum(n_j[has] * (mean_j[has] - grand) ** 2))
-    dev = u - mean_j[img]
-    ss_w = float(np.sum(dev * dev))
-    ms_b = ss_b / (n_groups - 1)
-    ms_w = ss_w / (total - n_groups)
-    n0 = (total - float(np.sum(n_j.astype(np.float64) ** 2)) / total) / (n_groups - 1)
-    return ms_b, ms_w, n0
+    size = n_slots * d
+    mask = ~np.isnan(s)
+    x = np.where(mask, s, 0.0)
+    flat = (img[:, None] * d + np.arange(d, dtype=np.int64)).ravel()
+    n = np.bincount(flat, weights=mask.ravel(), minlength=size).reshape(n_slots, d)
+    tot = np.bincount(flat, weights=x.ravel(), minlength=size).reshape(n_slots, d)
+    mean_u = _safe_div(tot, n)
+    dev = np.where(mask, x - mean_u[img], 0.0)
+    ss_u = np.bincount(flat, weights=(dev * dev).ravel(), minlength=size).reshape(n_slots, d)
+    has = n > 0
+    total = n.sum(axis=0)
+    n_groups = has.sum(axis=0)
+
+    # one-way ANOVA, images as groups (unbalanced)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grand = tot.sum(axis=0) / total
+        ss_b = np.where(has, n * (np.where(has, mean_u, 0.0) - grand) ** 2, 0.0).sum(axis=0)
+        ms_b = ss_b / (n_groups - 1)
+        ms_w = ss_u.sum(axis=0) / (total - n_groups)
+        n0 = (total - (n * n).sum(axis=0) / total) / (n_groups - 1)
+    anova_ok = (n_groups >= 2) & (total > n_groups)
+    ms_b, ms_w, n0 = (np.where(anova_ok, a, np.nan) for a in (ms_b, ms_w, n0))
+    den = ms_b + (n0 - 1) * ms_w
+    icc11 = np.where(np.isfinite(den) & (den > 0), (ms_b - ms_w) / np.where(den > 0, den, 1.0), np.nan)
+    icc1k = np.where(np.isfinite(ms_b) & (ms_b > 0), (ms_b - ms_w) / np.where(ms_b > 0, ms_b, 1.0), np.nan)
+
+    # Krippendorff's alpha over pairable units (m_u >= 2)
+    pair = n >= 2
+    cell = mask & pair[img]
+    m_p = np.where(pair, n, 0.0)
+    n_p = m_p.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_o = np.where(pair, m_p * ss_u / np.where(pair, m_p - 1, 1.0), 0.0).sum(axis=0)
+        grand_p = np.where(pair, tot, 0.0).sum(axis=0) / n_p
+    g = np.where(cell, x - grand_p, 0.0)
+    ss_tot = (g * g).sum(axis=0)
+    flat_values = np.where(cell, x, np.inf).min(axis=0) >= np.where(cell, x, -np.inf).max(axis=0)
+    alpha_ok = (n_p >= 2) & ~flat_values & (ss_tot > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.where(alpha_ok, 1.0 - (n_p - 1) / n_p * d_o / ss_tot, np.nan)
+    return _Agreement(icc11, icc1k, alpha, mask.sum(axis=0), n_groups.astype(np.int64))
+
+
+def _agreement_1d(image_index: npt.ArrayLike, scores_1d: npt.ArrayLike) -> _Agreement:
+    img, _, s = _validate_long(image_index, scores_1d, None, ndim=1)
+    return _agreement(img, s[:, None])
 
 
 def icc_1_1(image_index: npt.ArrayLike, scores_1d: npt.ArrayLike) -> float:
-    """ICC(1,1), one-way random, unbalanced: ``(MS_B - MS_W) / (MS_B + (n0 - 1) MS_W)``."""
-    ms_b, ms_w, n0 = _oneway_anova(image_index, scores_1d)
-    den = ms_b + (n0 - 1) * ms_w
-    return float((ms_b - ms_w) / den) if np.isfinite(den) and den > 0 else float("nan")
+    """ICC(1,1), one-way random, unbalanced: ``(MS_B - MS_W) / (MS_B + (n0 - 1) MS_W)``.
+
+    ``MS_B = sum n_j (mean_j - mean)^2 / (J - 1)``, ``MS_W = sum (y - mean_j)^2 / (N - J)``,
+    ``n0 = (N - sum n_j^2 / N) / (J - 1)``; NaN with fewer than 2 images or ``N <= J``.
+    """
+    return float(_agreement_1d(image_index, scores_1d).icc_1_1[0])
 
 
 def icc_1k(image_index: npt.ArrayLike, scores_1d: npt.ArrayLike) -> float:
     """ICC(1,k), reliability of the per-image mean: ``(MS_B - MS_W) / MS_B``."""
-    ms_b, ms_w, _ = _oneway_anova(image_index, scores_1d)
-    return float((ms_b - ms_w) / ms_b) if np.isfinite(ms_b) and ms_b > 0 else float("nan")
+    return float(_agreement_1d(image_index, scores_1d).icc_1k[0])
 
 
 def krippendorff_alpha_interval(image_index: npt.ArrayLike, scores_1d: npt.ArrayLike) -> float:
@@ -727,30 +867,30 @@ def krippendorff_alpha_interval(image_index: npt.ArrayLike, scores_1d: npt.Array
     ``SS_tot`` the sum of squares of all pairable values about their grand mean. Equivalent to
     the coincidence-matrix definition (no value-by-value matrix). NaN if no variation.
     """
-    img, _, s = _validate_long(image_index, scores_1d, None, ndim=1)
-    keep = ~np.isnan(s)
-    img, u = img[keep], s[keep]
-    if u.size == 0:
-        return float("nan")
+    return float(_agreement_1d(image_index, scores_1d).alpha[0])
+
+
+def _loo_srcc(img: IntArray, rat: IntArray, s: FloatArray, n_raters: int, min_items: int) -> FloatArray:
+    """Per-rater LOO SRCC for every column of validated ``s [R, D]`` -> ``[n_raters, D]``."""
+    d = s.shape[1]
+    out = np.full((n_raters, d), np.nan)
+    if img.size == 0:
+        return out
     n_slots = int(img.max()) + 1
-    m_u = np.bincount(img, minlength=n_slots)
-    pair = m_u[img] >= 2
-    img, u = img[pair], u[pair]
-    total = u.size
-    if total < 2:
-        return float("nan")
-    mean_u, _, m_u = _group_mean_sd(img, u, n_slots, ddof=1)
-    dev = u - mean_u[img]
-    ss_u = np.bincount(img, weights=dev * dev, minlength=n_slots)
-    ok = m_u >= 2
-    d_o = float(np.sum(m_u[ok] * ss_u[ok] / (m_u[ok] - 1)))
-    if np.ptp(u) == 0:  # no variation at all: alpha is undefined
-        return float("nan")
-    g = u - u.mean()
-    ss_tot = float(np.sum(g * g))
-    if ss_tot <= 0:
-        return float("nan")
-    return 1.0 - (total - 1) / total * d_o / ss_tot
+    for k in range(d):
+        col = s[:, k]
+        keep = ~np.isnan(col)
+        j, i, u = img[keep], rat[keep], col[keep]
+        n_j = np.bincount(j, minlength=n_slots)
+        sum_j = np.bincount(j, weights=u, minlength=n_slots)
+        other = n_j[j] - 1
+        ok = other > 0
+        j, i, u, other = j[ok], i[ok], u[ok], other[ok]
+        loo = (sum_j[j] - u) / other
+        r = _grouped_pearson(i, _rank_within(i, u), _rank_within(i, loo), n_raters)
+        enough = np.bincount(i, minlength=n_raters) >= max(min_items, 2)
+        out[enough, k] = r[enough]
+    return out
 
 
 def rater_loo_srcc(
@@ -765,27 +905,25 @@ def rater_loo_srcc(
 
     Only images with at least one other score count. NaN for raters with fewer than
     ``min_items`` such images; 0 for a rater (or LOO mean) without variation. Vectorised:
-    ranks within rater via one lexsort, then a grouped Pearson on the ranks.
+    ranks within rater via one argsort plus a stable radix sort, then a grouped Pearson.
     """
     img, rat, s = _validate_long(image_index, scores_1d, None, rater_index, n_raters, ndim=1)
     assert rat is not None
-    keep = ~np.isnan(s)
-    img, rat, u = img[keep], rat[keep], s[keep]
-    out = np.full(n_raters, np.nan)
-    if u.size == 0:
-        return out
-    n_images = int(img.max()) + 1
-    n_j = np.bincount(img, minlength=n_images)
-    sum_j = np.bincount(img, weights=u, minlength=n_images)
-    other = n_j[img] - 1
-    ok = other > 0
-    img, rat, u, other = img[ok], rat[ok], u[ok], other[ok]
-    loo = (sum_j[img] - u) / other
-    r = _grouped_pearson(rat, _rank_within(rat, u), _rank_within(rat, loo), n_raters)
-    count = np.bincount(rat, minlength=n_raters)
-    enough = count >= max(min_items, 2)
-    out[enough] = r[enough]
-    return out
+    return _loo_srcc(img, rat, s[:, None], n_raters, min_items)[:, 0]
+
+
+def rater_loo_srcc_all(
+    image_index: npt.ArrayLike,
+    rater_index: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    n_raters: int,
+    *,
+    min_items: int = 5,
+) -> FloatArray:
+    """:func:`rater_loo_srcc` for every column of ``scores [R, D]`` -> ``[n_raters, D]``."""
+    img, rat, s = _validate_long(image_index, scores, None, rater_index, n_raters, ndim=2)
+    assert rat is not None
+    return _loo_srcc(img, rat, s, n_raters, min_items)
 
 
 def reliability_report(
@@ -807,21 +945,20 @@ def reliability_report(
         s = s[:, None]
     keys = _dimension_keys(s.shape[1], dimension_keys)
     r_mean, sb = _split_half_multi(img, s, n_splits=n_splits, rng=_rng(rng))
+    agree = _agreement(img, s)
 
     def _f(x: float) -> float | None:
         return float(x) if np.isfinite(x) else None
 
-    report: dict[str, dict[str, float | int | None]] = {}
-    for col, key in enumerate(keys):
-        col_scores = s[:, col]
-        valid = ~np.isnan(col_scores)
-        report[key] = {
-            "n_ratings": int(valid.sum()),
-            "n_images": int(np.unique(img[valid]).size),
+    return {
+        key: {
+            "n_ratings": int(agree.n_ratings[col]),
+            "n_images": int(agree.n_images[col]),
             "split_half_srcc": _f(r_mean[col]),
             "spearman_brown": _f(sb[col]),
-            "icc_1_1": _f(icc_1_1(img, col_scores)),
-            "icc_1k": _f(icc_1k(img, col_scores)),
-            "krippendorff_alpha": _f(krippendorff_alpha_interval(img, col_scores)),
+            "icc_1_1": _f(agree.icc_1_1[col]),
+            "icc_1k": _f(agree.icc_1k[col]),
+            "krippendorff_alpha": _f(agree.alpha[col]),
         }
-    return report
+        for col, key in enumerate(keys)
+    }

@@ -367,8 +367,7 @@ def bench_reaggregate(n_images: int, k: int, n_raters: int) -> dict[str, float]:
     aggregation.image_stats(img, scores, n_images)
     aggregation.sureal_ap_all(img, rat, scores, n_images, n_raters)
     aggregation.reliability_report(img, rat, scores, rng=0)
-    for col in range(d):
-        aggregation.rater_loo_srcc(img, rat, scores[:, col], n_raters)
+    aggregation.rater_loo_srcc_all(img, rat, scores, n_raters)
     aggregation.bt500_screening(img, rat, scores, n_raters)
     pure_s = time.perf_counter() - t0
     return {

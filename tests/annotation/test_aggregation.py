@@ -382,3 +382,98 @@ def test_reliability_report_structure() -> None:
     row = report["overall"]
     assert row["n_ratings"] == u.size and 0 < row["icc_1_1"] < row["icc_1k"] < 1
     assert row["krippendorff_alpha"] == pytest.approx(row["icc_1_1"], abs=0.02)
+
+
+# ---------------------------------------------------------------------------- fast paths vs references
+
+
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 3), st.integers(1, 12)),
+        elements=st.sampled_from([0.0, 0.1, 0.5, 1.0, 5e-324, np.nan]),
+    )
+)
+def test_average_ranks_match_scipy_nan_last(a) -> None:
+    ranks = agg._average_ranks(a)
+    for row, got in zip(a, ranks, strict=True):
+        ok = ~np.isnan(row)
+        np.testing.assert_allclose(got[ok], stats.rankdata(row[ok]))
+        assert np.all(got[~ok] > ok.sum())  # NaN ranks last
+
+
+@given(long_ratings(max_rows=40, max_dims=1, nan=False))
+def test_rank_within_matches_scipy_per_group(data) -> None:
+    _, rat, scores, _, _ = data
+    ranks = agg._rank_within(rat, scores[:, 0])
+    for g in np.unique(rat):
+        np.testing.assert_allclose(ranks[rat == g], stats.rankdata(scores[rat == g, 0]))
+
+
+def _sureal_reference(img, rat, u, n_images, n_raters, tol=1e-8):
+    """The AP loop written plainly (two-pass variances, bincount sums), for one dimension without NaN."""
+    n_j, n_i = np.bincount(img, minlength=n_images), np.bincount(rat, minlength=n_raters)
+    psi = np.bincount(img, weights=u, minlength=n_images) / n_j
+    b = np.bincount(rat, weights=u - psi[img], minlength=n_raters) / n_i
+    for _ in range(1000):
+        e = u - psi[img] - b[rat]
+        v = np.sqrt(np.bincount(rat, weights=e * e, minlength=n_raters) / n_i)
+        w = (1.0 / (v * v + 1e-8))[rat]
+        new = np.bincount(img, weights=w * (u - b[rat]), minlength=n_images) / np.bincount(img, weights=w)
+        b = np.bincount(rat, weights=u - new[img], minlength=n_raters) / n_i
+        done = np.sqrt(np.sum((new - psi) ** 2)) < tol
+        psi = new
+        if done:
+            break
+    c = b.mean()
+    return psi + c, b - c, v
+
+
+@pytest.mark.parametrize(("seed", "bias_sd", "noise"), [(6, 0.06, 0.1), (7, 0.3, 1e-6), (8, 0.0, 0.0)])
+def test_sureal_matches_plain_reference(seed, bias_sd, noise) -> None:
+    # includes large biases with almost no noise (where a one-pass variance could cancel badly)
+    rng = np.random.default_rng(seed)
+    n_images, n_raters, k = 80, 12, 5
+    img = np.repeat(np.arange(n_images), k)
+    rat = np.argpartition(rng.random((n_images, n_raters)), k, axis=1)[:, :k].ravel()
+    delta = rng.normal(0, bias_sd, n_raters)
+    u = np.clip(
+        0.5 + 0.1 * rng.standard_normal(n_images)[img] + delta[rat] + noise * rng.standard_normal(img.size),
+        0,
+        1,
+    )
+    res = agg.sureal_ap(img, rat, u, n_images, n_raters)
+    psi, delta_hat, ups = _sureal_reference(img, rat, u, n_images, n_raters)
+    np.testing.assert_allclose(res.psi, psi, atol=1e-9)
+    np.testing.assert_allclose(res.delta, delta_hat, atol=1e-9)
+    np.testing.assert_allclose(res.upsilon, ups, atol=1e-7)
+
+
+def test_multi_column_helpers_equal_single_column_calls() -> None:
+    img, rat, u, _, _, _, _, n_raters = _simulate_ap(9)
+    scores = np.c_[u, np.round(u[::-1], 2), np.clip(u + 0.1, 0, 1)]
+    scores[::5, 1] = np.nan
+    scores[::3, 2] = np.nan
+    loo = agg.rater_loo_srcc_all(img, rat, scores, n_raters)
+    report = agg.reliability_report(img, rat, scores, n_splits=3, rng=7, dimension_keys=["a", "b", "c"])
+    for k, key in enumerate("abc"):
+        np.testing.assert_array_equal(loo[:, k], agg.rater_loo_srcc(img, rat, scores[:, k], n_raters))
+        row = report[key]
+        assert row["icc_1_1"] == pytest.approx(agg.icc_1_1(img, scores[:, k]), abs=1e-12)
+        assert row["icc_1k"] == pytest.approx(agg.icc_1k(img, scores[:, k]), abs=1e-12)
+        assert row["krippendorff_alpha"] == pytest.approx(
+            agg.krippendorff_alpha_interval(img, scores[:, k]), abs=1e-12
+        )
+        # the random split depends only on the number of ratings per image: the same for every column
+        r, _ = agg.split_half_reliability(img, rat, scores[:, k], n_splits=3, rng=7)
+        assert row["split_half_srcc"] == pytest.approx(r, abs=1e-12)
+
+
+def test_bt500_share_counts_presentations_with_scores_only() -> None:
+    # image 1 has no score at all and images 0 / 2 one presentation each: share over 2, not over 3 slots
+    img = np.array([0, 0, 0, 2, 2, 2])
+    vals = np.array([0.1, 0.5, 0.9, 0.2, 0.2, 0.8])
+    report = agg.bt500_screening(img, np.array([0, 1, 2, 0, 1, 2]), vals, 3)
+    assert report["n_presentations"] == 2
+    beta2 = [stats.kurtosis(vals[img == j], fisher=False) for j in (0, 2)]
+    assert report["share_normal_kurtosis"] == np.mean([2 <= b <= 4 for b in beta2])

@@ -5,18 +5,32 @@ the per-image MOS/SD/n/CI, the SUREAL alternating-projection estimate (ψ per im
 dimension), rater screening (υ above the 95th percentile; BT.500 as a report only), per-rater LOO SRCC
 and the reliability report (split-half SRCC + Spearman-Brown, ICC(1,1), ICC(1,k), Krippendorff α).
 Results replace the previous ones (idempotent); no math lives here.
+
+Performance design (50k images x 9 ratings x 12 dimensions in a few seconds, see ``docs/aggregation.md``):
+PostgreSQL returns all ratings as one text blob that pyarrow's CSV reader parses; screening, LOO SRCC and
+reliability (and SUREAL for 3 of the dimensions) run in a forked worker process while this process fits
+SUREAL and writes the image rows (whose server-side work runs on PostgreSQL's core); the image rows go to
+the server as one vectorised COPY payload. Inside a Celery prefork child (a daemonic process, which may not
+fork) a thread does that work instead; numpy releases the GIL, so it overlaps almost as well.
+``workers=1`` runs everything in this thread; the results are the same either way.
 """
 
 from __future__ import annotations
 
-import json
+import io
+import multiprocessing
 import time
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from django.db import connection, transaction
 from django.utils import timezone
+from pyarrow import csv as pa_csv
 
 from annotation import aggregation
 from annotation.models import Dimension, Standard, User
@@ -38,29 +52,38 @@ def _col(arr: np.ndarray) -> list[float | None]:
 def _long_pg(
     standard: Standard, n_dims: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[int]]:
-    """PostgreSQL fast path: the ids and every score vector come back as two text blobs (one row) parsed by
-    numpy; no per-rating Python objects. Row order is the same in both (``ORDER BY id``)."""
+    """PostgreSQL fast path: every rating comes back as one CSV line ``id,pool_item,rater,s1,...,sD`` of a
+    single text value (no per-row protocol or Python objects), parsed by pyarrow's multi-threaded CSV reader.
+    Rows are put in ``id`` order (as ``ORDER BY id`` would, without a server-side sort)."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT string_agg(pool_item_id::text || ',' || rater_id::text, ',' ORDER BY id), "
-            "string_agg(scores::text, ',' ORDER BY id) FROM scoring_rating WHERE standard_id = %s",
+            "SELECT string_agg(id::text || ',' || pool_item_id::text || ',' || rater_id::text || ',' "
+            "|| scores::text, E'\\n') FROM scoring_rating WHERE standard_id = %s",
             [standard.pk],
         )
-        id_blob, score_blob = cur.fetchone()
-        if not id_blob:
+        (blob,) = cur.fetchone()
+        if not blob:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, n_dims)), [], []
-        pairs = np.fromstring(id_blob, dtype=np.int64, sep=",").reshape(-1, 2)
-        text = score_blob.replace("[", "").replace("]", "").replace("null", "nan")
-        s = np.fromstring(text, dtype=np.float64, sep=",")
-        if s.size != pairs.shape[0] * n_dims:
-            raise ValueError(
-                f"scores have {s.size} values for {pairs.shape[0]} ratings x {n_dims} dimensions"
+        n_cols = 3 + n_dims
+        try:
+            table = pa_csv.read_csv(
+                io.BytesIO(blob.encode().translate(None, b"[] ")),  # "1,2,3,[0.5, null]" -> "1,2,3,0.5,null"
+                read_options=pa_csv.ReadOptions(column_names=[f"c{k}" for k in range(n_cols)]),
+                convert_options=pa_csv.ConvertOptions(
+                    null_values=["null"],
+                    column_types={f"c{k}": pa.int64() if k < 3 else pa.float64() for k in range(n_cols)},
+                ),
             )
-        items, img = np.unique(pairs[:, 0], return_inverse=True)
-        raters, rat = np.unique(pairs[:, 1], return_inverse=True)
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"every rating must have {n_dims} scores: {exc}") from exc
+        cols = [table.column(k).to_numpy() for k in range(n_cols)]
+        order = np.argsort(cols[0])
+        s = np.column_stack(cols[3:])[order] if n_dims else np.zeros((order.size, 0))
+        items, img = np.unique(cols[1][order], return_inverse=True)
+        raters, rat = np.unique(cols[2][order], return_inverse=True)
         cur.execute("SELECT id, image_id FROM scoring_poolitem WHERE id = ANY(%s)", [items.tolist()])
         sha_of = dict(cur.fetchall())
-    return (img.astype(np.int64), rat.astype(np.int64), s.reshape(-1, n_dims), [sha_of[int(i)] for i in items],
+    return (img.astype(np.int64), rat.astype(np.int64), s, [sha_of[int(i)] for i in items],
             raters.astype(np.int64).tolist())  # fmt: skip
 
 
@@ -93,9 +116,35 @@ def ratings_long(*, standard: Standard) -> tuple[np.ndarray, np.ndarray, np.ndar
     return _indexed(images, rater_ids, np.array(scores, dtype=np.float64))  # None ("can't judge") -> NaN
 
 
+def _screening_and_reliability(
+    img: np.ndarray, rat: np.ndarray, s: np.ndarray, n_raters: int, keys: list[str]
+) -> tuple[np.ndarray, dict[str, Any], dict[str, Any], float]:
+    """Per-rater LOO SRCC ``[n_raters, D]``, the BT.500 report, the reliability report and the seconds taken
+    (pure math, no DB access; runs in the background worker)."""
+    started = time.perf_counter()
+    loo = aggregation.rater_loo_srcc_all(img, rat, s, n_raters) if n_raters else np.zeros((0, len(keys)))
+    bt500 = aggregation.bt500_screening(img, rat, s, n_raters) if n_raters else {"rejected": []}
+    reliability = aggregation.reliability_report(img, rat, s, dimension_keys=keys, rng=0) if len(img) else {}
+    return loo, bt500, reliability, time.perf_counter() - started
+
+
 def scoring_reaggregate(
-    *, standard: Standard, job_id: int | None = None, report: Any = None, write_images: bool = True
+    *,
+    standard: Standard,
+    job_id: int | None = None,
+    report: Any = None,
+    write_images: bool = True,
+    workers: int = 2,
 ) -> AggregationRun:
+    """Recompute every aggregate of ``standard`` from the raw ratings and replace the stored ones.
+
+    ``workers >= 2`` computes screening, LOO SRCC and reliability in a background worker (see
+    :func:`_background`) while this thread fits SUREAL and writes the image rows; ``workers=1`` does it
+    all here. Same results either way (the math is deterministic, ``rng=0``). ``run.timings`` holds
+    seconds per stage as seen by this thread;
+    ``screening_loo_reliability`` is the wait for the worker after the image writes and
+    ``screening_loo_reliability_compute`` the worker's own time (overlapped with the stages before it).
+    """
     started = time.perf_counter()
     keys = list(Dimension.objects.filter(standard=standard).order_by("order").values_list("key", flat=True))
     timings: dict[str, float] = {}
@@ -111,119 +160,289 @@ def scoring_reaggregate(
     lap("load")
     if report:
         report(1, total=5, message=f"{len(img)} ratings loaded")
-    stats = aggregation.image_stats(img, s, n_images)
-    ap = aggregation.sureal_ap_all(img, rat, s, n_images, n_raters) if n_raters else []
-    lap("mos_and_sureal")
-    if report:
-        report(2, total=5, message="SUREAL done")
-    psi = np.stack([r.psi for r in ap], axis=1) if ap else np.zeros((n_images, len(keys)))
-    psi_se = np.stack([r.psi_se for r in ap], axis=1) if ap else np.zeros((n_images, len(keys)))
-    delta = np.stack([r.delta for r in ap], axis=1) if ap else np.zeros((n_raters, len(keys)))
-    upsilon = np.stack([r.upsilon for r in ap], axis=1) if ap else np.zeros((n_raters, len(keys)))
-    loo = (
-        np.stack([aggregation.rater_loo_srcc(img, rat, s[:, k], n_raters) for k in range(s.shape[1])], axis=1)
-        if n_raters
-        else np.zeros((0, len(keys)))
-    )
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean_upsilon = (
-            np.nanmean(np.where(np.isfinite(upsilon), upsilon, np.nan), axis=1) if n_raters else upsilon
-        )
-    flagged = set(aggregation.inconsistency_screening(mean_upsilon, 95).tolist()) if n_raters else set()
-    bt500 = aggregation.bt500_screening(img, rat, s, n_raters) if n_raters else {"rejected": []}
-    reliability = aggregation.reliability_report(img, rat, s, dimension_keys=keys, rng=0) if len(img) else {}
-    lap("screening_loo_reliability")
-    if report:
-        report(3, total=5, message="screening and reliability done")
-    gold_errors = _gold_errors(rater_ids)
-    with transaction.atomic():
-        run = AggregationRun.objects.create(
-            standard=standard,
-            job_id=job_id,
-            n_images=n_images,
-            n_raters=n_raters,
-            n_ratings=len(img),
-            reliability=reliability,
-            screening={
-                "upsilon_p95_flagged": [rater_ids[i] for i in sorted(flagged)],
-                "bt500": {
-                    k: v
-                    for k, v in bt500.items()
-                    if k in ("method", "normalise", "n_presentations", "share_normal_kurtosis")
-                }
-                | {"rejected": [rater_ids[i] for i in bt500.get("rejected", [])]},
-            },
-        )
-        if write_images and n_images:
-            _write_images(standard, image_ids, stats, psi, psi_se)
-        lap("write_images")
+    pool, sureal_tail, background = _background(workers, img, rat, s, n_images, n_raters, keys)
+    with pool:
+        stats = aggregation.image_stats(img, s, n_images)
+        n_here = s.shape[1] - (_sureal_tail_dims(s.shape[1], n_raters) if sureal_tail else 0)
+        ap = aggregation.sureal_ap_all(img, rat, s[:, :n_here], n_images, n_raters) if n_raters else []
+        if n_here < s.shape[1]:
+            try:
+                ap += sureal_tail.result()
+            except BrokenProcessPool:  # the worker process died (e.g. killed): fit them here instead
+                ap += aggregation.sureal_ap_all(img, rat, s[:, n_here:], n_images, n_raters)
+        lap("mos_and_sureal")
         if report:
-            report(4, total=5, message="image aggregates written")
-        bt_rejected = set(bt500.get("rejected", []))
-        names = dict(User.objects.filter(pk__in=rater_ids).values_list("pk", "username"))
-        counts = np.bincount(rat, minlength=n_raters) if n_raters else np.zeros(0, np.int64)
-        quality = []
-        for i, rid in enumerate(rater_ids):
-            if rid not in names:
-                continue
-            flags = []
-            if i in flagged:
-                flags.append("inconsistency υ above the 95th percentile of raters")
-            if i in bt_rejected:
-                flags.append("BT.500 screening (report only)")
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                md, ml = np.nanmean(delta[i]), np.nanmean(loo[i])
-            quality.append(
-                RaterQuality(
-                    rater_id=rid,
-                    standard=standard,
-                    run=run,
-                    n_ratings=int(counts[i]),
-                    delta=_col(delta[i]),
-                    upsilon=_col(upsilon[i]),
-                    loo_srcc=_col(loo[i]),
-                    mean_delta=_f(md),
-                    mean_upsilon=_f(mean_upsilon[i]),
-                    mean_loo_srcc=_f(ml),
-                    gold_error=gold_errors.get(rid),
-                    flagged=i in flagged,
-                    flags=flags,
-                )
+            report(2, total=5, message="SUREAL done")
+        psi = np.stack([r.psi for r in ap], axis=1) if ap else np.zeros((n_images, len(keys)))
+        psi_se = np.stack([r.psi_se for r in ap], axis=1) if ap else np.zeros((n_images, len(keys)))
+        delta = np.stack([r.delta for r in ap], axis=1) if ap else np.zeros((n_raters, len(keys)))
+        upsilon = np.stack([r.upsilon for r in ap], axis=1) if ap else np.zeros((n_raters, len(keys)))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean_upsilon = (
+                np.nanmean(np.where(np.isfinite(upsilon), upsilon, np.nan), axis=1) if n_raters else upsilon
             )
-        RaterQuality.objects.filter(standard=standard).exclude(rater_id__in=rater_ids).delete()
-        RaterQuality.objects.bulk_create(
-            quality,
-            batch_size=BATCH,
-            update_conflicts=True,
-            unique_fields=["rater", "standard"],
-            update_fields=[
-                "run",
-                "n_ratings",
-                "delta",
-                "upsilon",
-                "loo_srcc",
-                "mean_delta",
-                "mean_upsilon",
-                "mean_loo_srcc",
-                "gold_error",
-                "flagged",
-                "flags",
-            ],
-        )
-        lap("write_raters")
-        run.seconds = round(time.perf_counter() - started, 3)
-        run.timings = timings
-        run.save(update_fields=["seconds", "timings"])
+        flagged = set(aggregation.inconsistency_screening(mean_upsilon, 95).tolist()) if n_raters else set()
+        gold_errors = _gold_errors(rater_ids)
+        with transaction.atomic():
+            if write_images and n_images:
+                _write_images(standard, image_ids, stats, psi, psi_se)
+            lap("write_images")
+            if report:
+                report(3, total=5, message="image aggregates written")
+            try:
+                loo, bt500, reliability, background_s = background.result()
+            except BrokenProcessPool:  # the worker process died (e.g. killed): compute here instead
+                loo, bt500, reliability, background_s = _screening_and_reliability(
+                    img, rat, s, n_raters, keys
+                )
+            lap("screening_loo_reliability")
+            timings["screening_loo_reliability_compute"] = round(background_s, 3)
+            if report:
+                report(4, total=5, message="screening and reliability done")
+            run = AggregationRun.objects.create(
+                standard=standard,
+                job_id=job_id,
+                n_images=n_images,
+                n_raters=n_raters,
+                n_ratings=len(img),
+                reliability=reliability,
+                screening={
+                    "upsilon_p95_flagged": [rater_ids[i] for i in sorted(flagged)],
+                    "bt500": {
+                        k: v
+                        for k, v in bt500.items()
+                        if k in ("method", "normalise", "n_presentations", "share_normal_kurtosis")
+                    }
+                    | {"rejected": [rater_ids[i] for i in bt500.get("rejected", [])]},
+                },
+            )
+            bt_rejected = set(bt500.get("rejected", []))
+            names = dict(User.objects.filter(pk__in=rater_ids).values_list("pk", "username"))
+            counts = np.bincount(rat, minlength=n_raters) if n_raters else np.zeros(0, np.int64)
+            quality = []
+            for i, rid in enumerate(rater_ids):
+                if rid not in names:
+                    continue
+                flags = []
+                if i in flagged:
+                    flags.append("inconsistency υ above the 95th percentile of raters")
+                if i in bt_rejected:
+                    flags.append("BT.500 screening (report only)")
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    md, ml = np.nanmean(delta[i]), np.nanmean(loo[i])
+                quality.append(
+                    RaterQuality(
+                        rater_id=rid,
+                        standard=standard,
+                        run=run,
+                        n_ratings=int(counts[i]),
+                        delta=_col(delta[i]),
+                        upsilon=_col(upsilon[i]),
+                        loo_srcc=_col(loo[i]),
+                        mean_delta=_f(md),
+                        mean_upsilon=_f(mean_upsilon[i]),
+                        mean_loo_srcc=_f(ml),
+                        gold_error=gold_errors.get(rid),
+                        flagged=i in flagged,
+                        flags=flags,
+                    )
+                )
+            RaterQuality.objects.filter(standard=standard).exclude(rater_id__in=rater_ids).delete()
+            RaterQuality.objects.bulk_create(
+                quality,
+                batch_size=BATCH,
+                update_conflicts=True,
+                unique_fields=["rater", "standard"],
+                update_fields=[
+                    "run",
+                    "n_ratings",
+                    "delta",
+                    "upsilon",
+                    "loo_srcc",
+                    "mean_delta",
+                    "mean_upsilon",
+                    "mean_loo_srcc",
+                    "gold_error",
+                    "flagged",
+                    "flags",
+                ],
+            )
+            lap("write_raters")
+            run.seconds = round(time.perf_counter() - started, 3)
+            run.timings = timings
+            run.save(update_fields=["seconds", "timings"])
     return run
 
 
-def _json_rows(arr: np.ndarray, digits: int = 6) -> list[str]:
-    """One JSON list per row, NaN -> null, rounded (vectorised; no per-value Python work)."""
-    obj = np.where(np.isfinite(arr), np.round(arr, digits), None) if arr.dtype.kind == "f" else arr
-    return [json.dumps(row) for row in obj.tolist()]
+_INPUTS: tuple[Any, ...] = ()  # inputs of the background calls, handed to a forked worker without pickling
+_SUREAL_TAIL = 3  # SUREAL dimensions fitted by the forked worker first, to balance the two processes
 
+
+def _keep_inputs(*args: Any) -> None:
+    global _INPUTS
+    _INPUTS = args
+
+
+def _sureal_tail_dims(n_dims: int, n_raters: int) -> int:
+    return _SUREAL_TAIL if n_raters and n_dims > _SUREAL_TAIL else 0
+
+
+def _sureal_tail_of_inputs() -> list[aggregation.SurealResult]:
+    img, rat, s, n_images, n_raters, _ = _INPUTS
+    n_tail = _sureal_tail_dims(s.shape[1], n_raters)
+    return (
+        aggregation.sureal_ap_all(img, rat, s[:, s.shape[1] - n_tail :], n_images, n_raters) if n_tail else []
+    )
+
+
+def _screening_and_reliability_of_inputs() -> tuple[np.ndarray, dict[str, Any], dict[str, Any], float]:
+    img, rat, s, _, n_raters, keys = _INPUTS
+    return _screening_and_reliability(img, rat, s, n_raters, keys)
+
+
+def _background(
+    workers: int,
+    img: np.ndarray,
+    rat: np.ndarray,
+    s: np.ndarray,
+    n_images: int,
+    n_raters: int,
+    keys: list[str],
+) -> tuple[Any, Any, Any]:
+    """(executor, SUREAL future, screening future) for the work beside SUREAL and the writes.
+
+    Where ``fork`` exists: one forked worker process (no GIL shared with this process; the inputs are
+    inherited, not pickled) that first fits SUREAL for the last ``_SUREAL_TAIL`` dimensions (this process
+    fits the others; each dimension is an independent fit, so the split changes nothing) and then computes
+    :func:`_screening_and_reliability`. Otherwise a thread for the latter, or ``_Serial`` for ``workers=1``;
+    the SUREAL future is then unused. Use the executor as a context manager.
+    """
+    args = (img, rat, s, n_raters, keys)
+    if workers >= 2 and "fork" in multiprocessing.get_all_start_methods():
+        pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_keep_inputs,
+            initargs=(img, rat, s, n_images, n_raters, keys),
+        )
+        try:
+            tail = pool.submit(_sureal_tail_of_inputs)
+            return pool, tail, pool.submit(_screening_and_reliability_of_inputs)
+        except (AssertionError, OSError, RuntimeError):  # e.g. a daemonic process may not fork children
+            pool.shutdown()
+    serial: Any = _Serial() if workers < 2 else ThreadPoolExecutor(max_workers=1)
+    return serial, None, serial.submit(_screening_and_reliability, *args)
+
+
+class _Serial:
+    """Stand-in for the worker thread when ``workers=1``: the call runs when its result is asked for."""
+
+    def __enter__(self) -> _Serial:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> _Serial:
+        self._call = (fn, args)
+        return self
+
+    def result(self) -> Any:
+        fn, args = self._call
+        return fn(*args)
+
+
+def _three_digit_tables() -> dict[str, np.ndarray]:
+    """``[1000, 3]`` ASCII tables for a 3-digit group g: zero-padded, leading zeros blank (0 bytes),
+    the same with "0" for g = 0, trailing zeros blank, the same with "0" for g = 0."""
+    cells = {
+        "full": [f"{g:03d}" for g in range(1000)],
+        "lead": [f"{g:d}".rjust(3, "\0") if g else "\0\0\0" for g in range(1000)],
+        "lead0": [f"{g:d}".rjust(3, "\0") for g in range(1000)],
+        "trail": [f"{g:03d}".rstrip("0").ljust(3, "\0") for g in range(1000)],
+        "trail0": [(f"{g:03d}".rstrip("0") or "0").ljust(3, "\0") for g in range(1000)],
+    }
+    return {k: np.frombuffer("".join(v).encode(), np.uint8).reshape(1000, 3) for k, v in cells.items()}
+
+
+_DIGITS3 = _three_digit_tables()
+
+
+def _int_text(v: np.ndarray) -> np.ndarray:
+    """Decimal text of non-negative integers ``v [N]`` (floats holding integers < 2**53) as ``[N, W]`` uint8,
+    leading zeros as 0 bytes (padding). Three digits at a time from lookup tables: a few float ops per value,
+    no int64 division (which numpy does not vectorise)."""
+    top = float(v.max()) if v.size else 0.0
+    n_groups = 1
+    while top >= 1000.0**n_groups:
+        n_groups += 1
+    parts, above = [], np.zeros(v.shape, bool)
+    for g in range(n_groups - 1, -1, -1):
+        hi = np.floor(v / 1000.0 ** (g + 1))
+        group = (np.floor(v / 1000.0**g) - 1000.0 * hi).astype(np.intp)
+        above |= hi > 0
+        table = _DIGITS3["lead0"] if g == 0 else _DIGITS3["lead"]
+        parts.append(np.where(above[:, None], _DIGITS3["full"][group], table[group]))
+    return np.concatenate(parts, axis=1)
+
+
+def _number_text(x: np.ndarray, *, null: bytes) -> np.ndarray:
+    """Text of numbers ``x [N]`` as fixed-width ``[N, W]`` uint8 rows, 0 bytes being padding.
+
+    Floats are rounded to 6 decimals and written like ``json.dumps(np.round(x, 6))`` without the exponent
+    form (shortest digits, at least one decimal, e.g. ``0.5``, ``1.0``, ``0.00001``); PostgreSQL stores the
+    same numeric either way. Integers are written as such. Non-finite values become ``null``.
+    """
+    if x.dtype.kind in "iu":
+        if x.size and x.min() < 0:
+            raise ValueError("negative counts")
+        return _int_text(x.astype(np.float64))
+    ok = np.isfinite(x)
+    q = np.rint(np.where(ok, x, 0.0) * 1e6)  # np.round(x, 6) = rint(x * 1e6) / 1e6
+    if q.size and np.abs(q).max() >= 2.0**53:
+        raise ValueError("value too large for fixed-point text")
+    a = np.abs(q)
+    ip = np.floor(a / 1e6)
+    fp = a - 1e6 * ip  # exact: integers below 2**53
+    f1 = np.floor(fp / 1000.0).astype(np.intp)
+    f2 = (fp - 1000.0 * f1).astype(np.intp)
+    last = (f2 == 0)[:, None]  # then the first three decimals end the number (keep at least one)
+    frac_hi = np.where(last, _DIGITS3["trail0"][f1], _DIGITS3["full"][f1])
+    sign = np.where(q < 0, ord("-"), 0).astype(np.uint8)[:, None]
+    dot = np.full((x.size, 1), ord("."), np.uint8)
+    out = np.concatenate([sign, _int_text(ip), dot, frac_hi, _DIGITS3["trail"][f2]], axis=1)
+    if out.shape[1] < len(null):
+        out = np.pad(out, ((0, 0), (0, len(null) - out.shape[1])))
+    out[~ok] = 0
+    out[~ok, : len(null)] = np.frombuffer(null, np.uint8)
+    return out
+
+
+def _json_arrays(arr: np.ndarray) -> np.ndarray:
+    """One JSON list per row of ``arr [N, D]`` (``[0.5,null,1.0]``) as fixed-width uint8 rows with padding."""
+    n, d = arr.shape
+    if d == 0:
+        return np.tile(np.frombuffer(b"[]", np.uint8), (n, 1))
+    cells = _number_text(arr.ravel(), null=b"null").reshape(n, d, -1)
+    sep = np.full((n, d, 1), ord(","), np.uint8)
+    sep[:, -1] = ord("]")
+    body = np.concatenate([cells, sep], axis=2).reshape(n, -1)
+    return np.concatenate([np.full((n, 1), ord("["), np.uint8), body], axis=1)
+
+
+def _copy_text(fields: list[np.ndarray]) -> bytes:
+    """COPY text payload from per-row fixed-width uint8 fields: tab-separated, one line per row, padding out."""
+    n = fields[0].shape[0]
+    tab = np.full((n, 1), ord("\t"), np.uint8)
+    parts = [p for f in fields for p in (f, tab)]
+    parts[-1] = np.full((n, 1), ord("\n"), np.uint8)
+    flat = np.concatenate(parts, axis=1).ravel()
+    return flat[flat != 0].tobytes()
+
+
+_COPY_CHUNK = 5000  # image rows per COPY write
 
 _AGG_COLUMNS = (
     "image_id", "standard_id", "n_ratings", "mos", "sd", "n", "ci_half_width", "max_ci_half_width", "psi",
@@ -238,12 +457,34 @@ def _write_images_pg(
     psi: np.ndarray,
     psi_se: np.ndarray,
 ) -> None:
-    """PostgreSQL fast path: COPY into a temporary table, then one INSERT … ON CONFLICT DO UPDATE."""
-    now = timezone.now()
-    mos, sd, ci = _json_rows(stats.mos), _json_rows(stats.sd), _json_rows(stats.ci_half_width)
-    n, p, pse = _json_rows(stats.n.astype(np.int64)), _json_rows(psi), _json_rows(psi_se)
-    n_ratings = stats.n_ratings.tolist()
-    max_ci = [_f(v) for v in stats.max_ci_half_width]
+    """PostgreSQL fast path: the rows are formatted with numpy as COPY text (no per-value Python objects) in
+    chunks, so the server parses one chunk while the next is formatted, copied into a temporary table, then
+    one INSERT … ON CONFLICT DO UPDATE."""
+    if any(c in "".join(image_ids) for c in "\\\t\n\r"):
+        raise ValueError("image ids must not contain COPY control characters")
+    ids = np.array(image_ids, dtype=np.bytes_)
+    stamp = np.frombuffer(timezone.now().isoformat().encode(), np.uint8)
+    n_ratings, max_ci = stats.n_ratings.astype(np.int64), stats.max_ci_half_width
+    n = stats.n.astype(np.int64)
+
+    def payload(rows: slice) -> bytes:
+        n_rows = len(ids[rows])
+        return _copy_text(
+            [
+                ids[rows].view(np.uint8).reshape(n_rows, -1),
+                _number_text(np.full(n_rows, standard.pk, np.int64), null=b""),
+                _number_text(n_ratings[rows], null=b""),
+                _json_arrays(stats.mos[rows]),
+                _json_arrays(stats.sd[rows]),
+                _json_arrays(n[rows]),
+                _json_arrays(stats.ci_half_width[rows]),
+                _number_text(max_ci[rows], null=b"\\N"),
+                _json_arrays(psi[rows]),
+                _json_arrays(psi_se[rows]),
+                np.tile(stamp, (n_rows, 1)),
+            ]
+        )
+
     table = ImageAggregate._meta.db_table
     columns = ", ".join(_AGG_COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _AGG_COLUMNS[1:])
@@ -251,10 +492,8 @@ def _write_images_pg(
         cur.execute("DROP TABLE IF EXISTS tmp_agg")
         cur.execute(f"CREATE TEMP TABLE tmp_agg (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
         with cur.cursor.copy(f"COPY tmp_agg ({columns}) FROM STDIN") as cp:
-            for j, sha in enumerate(image_ids):
-                cp.write_row(
-                    (sha, standard.pk, n_ratings[j], mos[j], sd[j], n[j], ci[j], max_ci[j], p[j], pse[j], now)
-                )
+            for start in range(0, len(image_ids), _COPY_CHUNK):
+                cp.write(payload(slice(start, start + _COPY_CHUNK)))
         cur.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM tmp_agg ON CONFLICT (image_id) DO UPDATE SET {updates}"
         )
