@@ -205,3 +205,29 @@ def test_a_lease_is_written_only_while_the_item_has_room(make_rater, no_gold) ->
     assert _lease_create(rater=second, now=timezone.now(), image=got.image, pool_item_id=item.pk) is None
     assert not Lease.objects.filter(rater=second).exists()
     assert next_image(rater=second) is None
+
+
+def test_an_item_filled_after_the_lock_statement_does_not_end_the_search(
+    make_rater, no_gold, monkeypatch
+) -> None:
+    """Under contention the INSERT's room check can fail for the item just locked (a lease committed after
+    the lock statement's snapshot). The queue then tries the other candidates instead of answering
+    "nothing left" while the pool still has room."""
+    from annotation.scoring.services import queue
+
+    make_pool(5, target=2)
+    rater = make_rater()
+    real = queue._lease_create
+    refused: list[int] = []
+
+    def full_the_first_four(**kwargs):
+        if kwargs.get("pool_item_id") is not None and len(refused) < 4:
+            refused.append(kwargs["pool_item_id"])
+            return None  # as if another rater's lease had just taken the last slot
+        return real(**kwargs)
+
+    monkeypatch.setattr(queue, "_lease_create", full_the_first_four)
+    got = next_image(rater=rater)
+    assert got is not None and len(set(refused)) == 4
+    lease = Lease.objects.get(rater=rater)
+    assert lease.pool_item_id not in refused

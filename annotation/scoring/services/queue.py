@@ -21,7 +21,8 @@ from .. import config
 from ..models import Lease, PoolItem, Rating, Skip
 from .ratings import RatingReceipt, rating_submit, standard_cached
 
-LOCK_TRIES = 3  # candidates tried with FOR UPDATE SKIP LOCKED before giving up (constant query count)
+LOCK_TRIES = 3  # candidates tried one by one with FOR UPDATE SKIP LOCKED, then all the rest at once
+MAX_LOCK_STATEMENTS = 6  # bound per call (a constant query count even when many raters collide)
 
 
 @dataclass(frozen=True)
@@ -254,22 +255,27 @@ def next_image(*, rater: User, lease_free: bool = False) -> QueueItem | None:
         top = _candidates(rater, now)
         # Most ratings first (finish in-progress images), random within equal counts among the top N.
         top.sort(key=lambda row: (-row[1], random.random()))
-        # At most LOCK_TRIES + 1 lock statements: the first picks one by one, then the rest at once.
-        tries = [[pk] for pk, _ in top[:LOCK_TRIES]]
-        if len(top) > LOCK_TRIES:
-            tries.append([pk for pk, _ in top[LOCK_TRIES:]])
-        for pks in tries:
+        # The first picks one by one, then the rest at once; a constant bound on lock statements.
+        remaining = [pk for pk, _ in top]
+        for attempt in range(MAX_LOCK_STATEMENTS):
+            if not remaining:
+                break
+            pks = remaining[:1] if attempt < LOCK_TRIES else remaining
             locked = _lock_open(pks, now)
-            if locked is None:  # locked by another rater right now, or filled up since the candidate query
+            if locked is None:  # locked by other raters right now, or filled up since the candidate query
+                if len(pks) > 1:
+                    break
+                remaining.remove(pks[0])
                 continue
             item_pk, standard, image = locked
+            remaining.remove(item_pk)
             lease = _lease_create(rater=rater, now=now, pool_item_id=item_pk, image=image)
             if lease is not None:
                 return _item_of(lease, standard)
             current = _existing(rater)  # a concurrent call of the same rater leased first: return that one
             if current is not None:
                 return current
-            # else the item filled up between the lock and the insert's room check: try the next one
+            # else a lease committed after our lock statement's snapshot filled the item: try the others
     return None
 
 
