@@ -187,6 +187,12 @@ def rater_loop(
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     rng = random.Random(token)
     item = None
+
+    def pause() -> None:  # never past the end of the run (it would stretch the measured elapsed time)
+        time.sleep(max(0.0, min(rng.expovariate(1.0 / think_s), stop_at - time.time())))
+
+    if think_s > 0:  # arrive at a random point of the think time (steady state, no herd at t = 0)
+        pause()
     while time.time() < stop_at:
         t0 = time.perf_counter()
         try:
@@ -202,7 +208,7 @@ def rater_loop(
                     break
             if think_s > 0:  # the pause is not latency: keep only the time already spent on /next/
                 spent = time.perf_counter() - t0
-                time.sleep(rng.expovariate(1.0 / think_s))
+                pause()
                 if time.time() >= stop_at:
                     break
                 t0 = time.perf_counter() - spent
@@ -404,6 +410,7 @@ def main() -> None:
         default="64:1,368:5",
         help="raters:mean think time in s, comma-separated: raters that pause to score (exponential pauses)",
     )
+    parser.add_argument("--paced-seconds", type=float, default=30.0)
     parser.add_argument("--skip-queue", action="store_true")
     parser.add_argument("--skip-aggregation", action="store_true")
     args = parser.parse_args()
@@ -438,7 +445,7 @@ def main() -> None:
                     result = run_level(port, tokens[:n], n, args.seconds, combined)
                     print("queue:", json.dumps(result), flush=True)
                 for n, think_s in paced:
-                    result = run_level(port, tokens[:n], n, args.seconds, combined, think_s)
+                    result = run_level(port, tokens[:n], n, args.paced_seconds, combined, think_s)
                     print("queue:", json.dumps(result), flush=True)
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=20)
