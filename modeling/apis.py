@@ -6,6 +6,7 @@ version. No route here is open to volunteers: predictions are never shown to rat
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -25,6 +26,7 @@ from .services import (
     model_train_start,
     model_version_activate,
     predict_image,
+    predict_start,
     prescore_start,
 )
 
@@ -214,3 +216,38 @@ class PredictApi(APIView):
             if mv is None:
                 raise NotFoundError(f"Model version {tag!r} not found.")
         return Response(self.OutputSerializer(predict_image(data=upload_bytes, model_version=mv)).data)
+
+
+class PredictJobApi(APIView):
+    """Queue a prediction on the gpu workers (where the model is loaded) instead of scoring in the web
+    process: 202 with the job; its ``result`` (``GET /api/jobs/<id>/``) is the same object as ``predict/``
+    returns. Bad files (400/413) and "no ready version" (409) are refused before anything is queued."""
+
+    permission_classes = [IsAdminOrResearcher]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class OutputSerializer(serializers.Serializer):
+        job_id = serializers.IntegerField()
+        job_url = serializers.CharField()
+        model_version = serializers.CharField()
+
+    @extend_schema(
+        request={"multipart/form-data": PredictApi.InputSerializer},
+        responses={202: OutputSerializer, 400: ErrorSerializer, 409: ErrorSerializer, 413: ErrorSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = PredictApi.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload_bytes = upload_read(upload=data.validated_data["file"])
+        mv = None
+        if tag := data.validated_data.get("version"):
+            mv = selectors.model_version_by_tag(version=tag)
+            if mv is None:
+                raise NotFoundError(f"Model version {tag!r} not found.")
+        job = predict_start(data=upload_bytes, model_version=mv, created_by=request.user)
+        out = {
+            "job_id": job.pk,
+            "job_url": reverse("annotation:job-detail", kwargs={"job_id": job.pk}),
+            "model_version": job.params["version"],
+        }
+        return Response(self.OutputSerializer(out).data, status=202)

@@ -44,3 +44,14 @@ def prescore_pending_task(job_id: int | None = None) -> None:
         prescore_pending(job_id=job_id)
     except Exception:
         logger.exception("modeling.prescore_pending (job %s) failed", job_id)
+
+
+@shared_task(name="modeling.predict", acks_late=True)
+def predict_task(job_id: int) -> None:
+    """One uploaded image scored on a gpu worker (the predict page's queued path)."""
+    from .services import predict_run
+
+    try:
+        predict_run(job_id=job_id)
+    except Exception:
+        logger.exception("modeling.predict job %s failed", job_id)

@@ -17,4 +17,5 @@ urlpatterns = [
     ),
     path("prescore/", apis.PrescoreStartApi.as_view(), name="prescore"),
     path("predict/", apis.PredictApi.as_view(), name="predict"),
+    path("predict/jobs/", apis.PredictJobApi.as_view(), name="predict-job"),
 ]

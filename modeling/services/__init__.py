@@ -6,7 +6,15 @@
 """
 
 from .registry import json_safe, model_version_activate, model_version_create, model_version_register
-from .scoring import predict_image, prescore_pending, prescore_start, score_paths, scorer_for
+from .scoring import (
+    predict_image,
+    predict_run,
+    predict_start,
+    prescore_pending,
+    prescore_start,
+    score_paths,
+    scorer_for,
+)
 from .training import (
     model_evaluate_run,
     model_evaluate_start,
@@ -25,6 +33,8 @@ __all__ = [
     "model_version_create",
     "model_version_register",
     "predict_image",
+    "predict_run",
+    "predict_start",
     "prescore_pending",
     "prescore_start",
     "release_training_root",

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import connection, transaction
 
 from annotation.models import Image, Job, User
 from annotation.services.images import image_decode
@@ -100,6 +101,61 @@ def predict_image(*, data: bytes, model_version: ModelVersion | None = None) -> 
     result = _result_for(scorer, [decoded.image], [decoded.sha256])[0]
     result["model_version"] = model_version.version
     return result
+
+
+PREDICT_JOB_KIND = "modeling.predict"
+PREDICT_UPLOADS = "predict-uploads"
+
+
+def predict_start(
+    *, data: bytes, model_version: ModelVersion | None = None, created_by: User | None = None
+) -> Job:
+    """Queue a prediction on the ``gpu`` workers, where the model lives (the web process then never loads
+    it). The upload is checked now — bad files (400/413) and "no ready version" (409) fail before anything
+    is queued — and parked in storage for the worker, which deletes it; the job's result is the same dict
+    as :func:`predict_image`. Poll ``/api/jobs/<id>/``."""
+    from ..tasks import predict_task
+
+    decoded = image_decode(data=data)
+    model_version = _ready_version(model_version)
+    with transaction.atomic():
+        job = job_create(
+            kind=PREDICT_JOB_KIND,
+            params={"version": model_version.version, "image": decoded.sha256},
+            created_by=created_by,
+            total=1,
+        )
+        name = default_storage.save(
+            f"{PREDICT_UPLOADS}/{job.pk}.{decoded.extension}", ContentFile(decoded.data)
+        )
+        Job.objects.filter(pk=job.pk).update(params={**job.params, "upload": name})
+        job.params["upload"] = name
+        job_enqueue(job=job, task=predict_task)
+    job.refresh_from_db()
+    return job
+
+
+def predict_run(*, job_id: int) -> dict[str, Any] | None:
+    """Body of ``modeling.predict``: score the parked upload with the job's version, store the result on the
+    job, delete the upload (also when scoring fails). A finished job is left alone (idempotent)."""
+    job = Job.objects.filter(pk=job_id, kind=PREDICT_JOB_KIND).first()
+    if job is None or job.is_finished:
+        return None
+    name = job.params.get("upload", "")
+    try:
+        with job_running(job_id=job_id, total=1, message="scoring"):
+            model_version = ModelVersion.objects.filter(version=job.params["version"]).first()
+            if model_version is None:
+                raise ConflictError(f"Model version {job.params['version']!r} no longer exists.")
+            with default_storage.open(name, "rb") as fh:
+                result = predict_image(data=fh.read(), model_version=model_version)
+            job_succeed(
+                job_id=job_id, result=result, message=f"{result['rating_level']} ({result['score']:.3f})"
+            )
+            return result
+    finally:
+        if name and default_storage.exists(name):
+            default_storage.delete(name)
 
 
 def score_paths(

@@ -93,6 +93,72 @@ def test_predict_png_with_named_version(client_for, ready_version) -> None:
     assert list(body["dimensions"]) == list(DIMENSION_KEYS) and body["rating_level"] in LEVELS
 
 
+def test_predict_job_runs_on_the_worker_and_matches_the_direct_answer(
+    client_for, ready_version, django_capture_on_commit_callbacks, settings
+) -> None:
+    from django.core.files.storage import default_storage
+
+    client = client_for("researcher")
+    data = png_bytes(48, 40)
+    direct = client.post(
+        "/api/modeling/predict/", {"file": SimpleUploadedFile("x.png", data, "image/png")}, format="multipart"
+    ).json()
+    with django_capture_on_commit_callbacks(execute=True):  # the task runs (eager) once the job commits
+        queued = client.post(
+            "/api/modeling/predict/jobs/",
+            {"file": SimpleUploadedFile("x.png", data, "image/png")},
+            format="multipart",
+        )
+    assert queued.status_code == 202, queued.content
+    body = queued.json()
+    assert (
+        body["model_version"] == ready_version.version and body["job_url"] == f"/api/jobs/{body['job_id']}/"
+    )
+    job = client.get(body["job_url"]).json()
+    assert job["kind"] == "modeling.predict" and job["status"] == "succeeded", job
+    assert job["result"] == direct  # the same object as the direct endpoint returns
+    assert not default_storage.listdir("predict-uploads")[1]  # the parked upload was deleted
+    # another researcher cannot read it; a volunteer cannot queue at all
+    assert client_for("researcher").get(body["job_url"]).status_code == 404
+    upload = SimpleUploadedFile("x.png", data, "image/png")
+    assert client_for("volunteer").post("/api/modeling/predict/jobs/", {"file": upload}).status_code == 403
+
+
+def test_predict_job_refuses_bad_input_before_queuing(client_for, ready_version, db) -> None:
+    client = client_for("admin")
+    bad = client.post(
+        "/api/modeling/predict/jobs/",
+        {"file": SimpleUploadedFile("x.jpg", b"not an image", "image/jpeg")},
+        format="multipart",
+    )
+    assert bad.status_code == 400 and set(bad.json()) == {"message", "extra"}
+    unknown = client.post(
+        "/api/modeling/predict/jobs/",
+        {"file": SimpleUploadedFile("x.png", png_bytes(), "image/png"), "version": "nope"},
+        format="multipart",
+    )
+    assert unknown.status_code == 404
+    assert not Job.objects.filter(kind="modeling.predict").exists()
+
+
+def test_predict_job_fails_cleanly_when_its_version_is_gone(ready_version, db) -> None:
+    """A version deleted between queuing and running: the job fails with a message, the upload is removed."""
+    from django.core.files.storage import default_storage
+
+    from modeling.services import predict_run, predict_start
+
+    job = predict_start(data=png_bytes(), model_version=ready_version)  # (outside a request: not run yet)
+    name = job.params["upload"]
+    assert default_storage.exists(name)
+    Job.objects.filter(pk=job.pk).update(params={**job.params, "version": "deleted-meanwhile"})
+    with pytest.raises(ConflictError):
+        predict_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "no longer exists" in job.error
+    assert not default_storage.exists(name)
+    assert predict_run(job_id=job.pk) is None  # finished: left alone
+
+
 def test_prescore_is_idempotent_and_sets_priority(ready_version, pool_images) -> None:
     from modeling.services import prescore_pending
 

@@ -31,4 +31,5 @@ MATRIX: list[Route] = [
     ),
     Route("api/modeling/prescore/", "POST", allowed(ADM, ok={409})),
     Route("api/modeling/predict/", "POST", allowed(ADM, RES, ok={400}), fmt="multipart"),
+    Route("api/modeling/predict/jobs/", "POST", allowed(ADM, RES, ok={400}), fmt="multipart"),
 ]
