@@ -231,3 +231,32 @@ def test_an_item_filled_after_the_lock_statement_does_not_end_the_search(
     assert got is not None and len(set(refused)) == 4
     lease = Lease.objects.get(rater=rater)
     assert lease.pool_item_id not in refused
+
+
+def test_an_expired_lease_left_by_another_tab_does_not_block_the_next_image(make_rater, no_gold) -> None:
+    """Submit-and-next skips the current-lease look-up; a stale expired lease then conflicts with the new
+    lease's INSERT, is found expired, deleted, and the next image is still served."""
+    make_pool(3, target=2)
+    rater = make_rater()
+    first = next_image(rater=rater)
+    Lease.objects.filter(rater=rater).update(expires_at=timezone.now() - timedelta(seconds=1))
+    got = next_image(rater=rater, lease_free=True)
+    assert got is not None and got.expires_at > timezone.now()
+    assert Lease.objects.get(rater=rater).image_id == got.image.sha256
+    assert first is not None
+
+
+def test_hidden_gold_is_served_despite_a_stale_expired_lease(make_rater, monkeypatch) -> None:
+    from annotation.qualification.services import monitoring
+    from tests.qualification.conftest import make_gold_bank
+
+    make_gold_bank(3)
+    make_pool(2, target=2)
+    rater = make_rater()
+    monkeypatch.setattr(monitoring._random, "random", lambda: 0.999)  # a normal item first
+    assert next_image(rater=rater) is not None
+    Lease.objects.filter(rater=rater).update(expires_at=timezone.now() - timedelta(seconds=1))
+    monkeypatch.setattr(monitoring._random, "random", lambda: 0.0)  # then gold is drawn
+    got = next_image(rater=rater, lease_free=True)
+    assert got is not None and got.image.provenance == "gold"
+    assert Lease.objects.get(rater=rater).is_gold

@@ -250,8 +250,13 @@ def next_image(*, rater: User, lease_free: bool = False) -> QueueItem | None:
         _relaxed_commit()
         gold = _gold().hidden_gold_pick(rater=rater, share=share)
         if gold is not None:
-            lease = _lease_create(rater=rater, now=now, image=gold, is_gold=True)
-            return _item_of(lease, _default_standard()) if lease is not None else _existing(rater)
+            for _ in range(2):  # a second try when the conflicting lease was an expired one (now deleted)
+                lease = _lease_create(rater=rater, now=now, image=gold, is_gold=True)
+                if lease is not None:
+                    return _item_of(lease, _default_standard())
+                current = _existing(rater)
+                if current is not None:
+                    return current
         top = _candidates(rater, now)
         # Most ratings first (finish in-progress images), random within equal counts among the top N.
         top.sort(key=lambda row: (-row[1], random.random()))
