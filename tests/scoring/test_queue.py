@@ -170,28 +170,34 @@ def test_query_count_is_constant(make_rater, django_assert_max_num_queries, pool
         lease_heartbeat(rater=r)
 
 
-def test_sql_candidates_match_the_orm_reference(rater, make_rater) -> None:
+def test_sql_candidates_match_the_orm_reference(rater, make_rater, no_gold, monkeypatch) -> None:
     """The hand-written candidate statement and ``eligible_items`` (the readable reference) agree."""
+    from annotation.scoring.services import queue
     from annotation.scoring.services.queue import _candidates, eligible_items
 
+    monkeypatch.setattr(queue.random, "random", lambda: 0.5)  # no shuffle: queue order, reproducible
     items = make_pool(30, target=2)
     make_pool(2, prefix="own", uploaded_by=rater)
     PoolItem.objects.filter(pk=items[0].pk).update(ratings_done=2)  # full
     PoolItem.objects.filter(pk=items[1].pk).update(ratings_done=1, priority=5.0)
     PoolItem.objects.filter(pk=items[2].pk).update(active=False)
-    for _ in range(3):
-        other = make_rater()
-        got = next_image(rater=other)  # leases count against capacity
-        assert got is not None
-    got = next_image(rater=rater)
-    rating_submit(rater=rater, image_sha256=got.image.sha256, scores=valid_scores())
-    got = next_image(rater=rater)
+    leased = [next_image(rater=make_rater()) for _ in range(3)]  # leases count against capacity
+    assert all(got is not None for got in leased)
+    # the first takes the 1-done item's last slot; the next two fill the first item in queue order
+    assert leased[0].image.sha256 == items[1].image_id
+    assert leased[1].image.sha256 == leased[2].image.sha256 == items[3].image_id
+    rated = next_image(rater=rater)
+    rating_submit(rater=rater, image_sha256=rated.image.sha256, scores=valid_scores())
+    skipped = next_image(rater=rater)
     lease_skip(rater=rater)
     now = timezone.now()
     orm = list(eligible_items(rater=rater, now=now).values_list("pk", "ratings_done")[:50])
     assert _candidates(rater, now) == orm
-    # minus: full, inactive, the 1-done item now leased to its last slot, rated, skipped; own uploads never
-    assert len(orm) == 30 - 5
+    # minus: full, 1-done item now leased to its last slot, inactive, filled by two leases, rated, skipped;
+    # own uploads never
+    gone = {items[i].image_id for i in (0, 1, 2, 3)} | {rated.image.sha256, skipped.image.sha256}
+    assert len(gone) == 6
+    assert {pk for pk, _ in orm} == {item.pk for item in items if item.image_id not in gone}
 
 
 def test_a_lease_is_written_only_while_the_item_has_room(make_rater, no_gold) -> None:
