@@ -24,7 +24,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.imaging import sha256_hex
+from annotation.imaging import DecodedImage, sha256_hex
 from annotation.models import Image, Standard, User
 from annotation.services.images import image_decode, image_ingest
 from annotation.services.jobs import job_create, job_enqueue, job_running, job_succeed
@@ -169,9 +169,35 @@ def _nearest_fingerprint(phash: int) -> tuple[str | None, int]:
 
 @cache
 def _detector() -> Any:
+    """One RetinaFace session per process (loading the ONNX model costs far more than one detection)."""
     from curation.faces import FaceDetector
 
     return FaceDetector()
+
+
+def _resolution_check(decoded: DecodedImage) -> dict[str, Any]:
+    short, need = min(decoded.width, decoded.height), config.min_short_side_px()
+    return _check("min_resolution", short >= need, f"shorter side {short}px (minimum {need}px)")
+
+
+def _face_checks(decoded: DecodedImage) -> tuple[list[dict[str, Any]], list[Any], str]:
+    """RetinaFace: at least one face, one dominant subject, not head-only. (checks, faces found, detector
+    version)."""
+    from curation import faces as face_rules
+
+    detector = _detector()
+    found = detector.detect(decoded.image)
+    checks = [
+        _check(r.name, r.passed, r.reason)
+        for r in face_rules.collection_face_checks(
+            found,
+            decoded.width,
+            decoded.height,
+            dominance_ratio=config.dominance_ratio(),
+            head_only_max_area_fraction=config.head_only_max_area_fraction(),
+        )
+    ]
+    return checks, found, detector.version()[:200]
 
 
 def _check(name: str, passed: bool, reason: str) -> dict[str, Any]:
@@ -193,8 +219,7 @@ def submission_run_checks(*, submission: Submission) -> Submission:
     except ApplicationError as exc:
         checks.append(_check("decodes", False, exc.message))
     if decoded is not None:
-        short, need = min(decoded.width, decoded.height), config.min_short_side_px()
-        checks.append(_check("min_resolution", short >= need, f"shorter side {short}px (minimum {need}px)"))
+        checks.append(_resolution_check(decoded))
         dup = (
             Image.objects.filter(sha256=decoded.sha256).first()
             or Image.objects.filter(original_sha256=decoded.original_sha256).first()
@@ -221,22 +246,9 @@ def submission_run_checks(*, submission: Submission) -> Submission:
                 else (f"closest pHash distance {dist} (> {limit})" if near else "no stored hashes yet"),
             )
         )
-        from curation import faces as face_rules
-
-        detector = _detector()
-        found = detector.detect(decoded.image)
+        face_checks, found, submission.detector_version = _face_checks(decoded)
+        checks.extend(face_checks)
         faces = [f.to_dict() for f in found]
-        checks.extend(
-            _check(r.name, r.passed, r.reason)
-            for r in face_rules.collection_face_checks(
-                found,
-                decoded.width,
-                decoded.height,
-                dominance_ratio=config.dominance_ratio(),
-                head_only_max_area_fraction=config.head_only_max_area_fraction(),
-            )
-        )
-        submission.detector_version = detector.version()[:200]
         submission.image_width, submission.image_height = decoded.width, decoded.height
     passed = decoded is not None and all(c["passed"] for c in checks)
     with transaction.atomic():
@@ -277,27 +289,14 @@ def submission_import_library_image(
         return existing
     with default_storage.open(image.file.name, "rb") as fh:
         decoded = image_decode(data=fh.read())
-    short, need = min(decoded.width, decoded.height), config.min_short_side_px()
+    face_checks, found, detector_version = _face_checks(decoded)
     checks = [
         _check("decodes", True, f"{decoded.format} {decoded.width}×{decoded.height}"),
-        _check("min_resolution", short >= need, f"shorter side {short}px (minimum {need}px)"),
+        _resolution_check(decoded),
         _check("not_duplicate", True, "imported from the library"),
         _check("not_near_duplicate", True, "imported from the library"),
+        *face_checks,
     ]
-    from curation import faces as face_rules
-
-    detector = _detector()
-    found = detector.detect(decoded.image)
-    checks.extend(
-        _check(r.name, r.passed, r.reason)
-        for r in face_rules.collection_face_checks(
-            found,
-            decoded.width,
-            decoded.height,
-            dominance_ratio=config.dominance_ratio(),
-            head_only_max_area_fraction=config.head_only_max_area_fraction(),
-        )
-    )
     passed = all(c["passed"] for c in checks)
     submission = Submission(
         campaign=campaign,
@@ -310,7 +309,7 @@ def submission_import_library_image(
         faces=[f.to_dict() for f in found],
         image_width=decoded.width,
         image_height=decoded.height,
-        detector_version=detector.version()[:200],
+        detector_version=detector_version,
         status=Submission.Status.PASSED if passed else Submission.Status.FAILED,
     )
     submission.upload.name = image.file.name
