@@ -163,8 +163,9 @@ def _from_db_datetime(value: object) -> datetime:
     return value
 
 
-# The two hot statements as SQL (same meaning as ``eligible_items`` / ``_open_items``, which stay the readable
-# reference and are used by selectors and tests): building them through the ORM cost ~10 ms of CPU per call.
+# The hot statements as SQL (the candidate and room filters mean the same as ``eligible_items`` /
+# ``_open_items``, which stay the readable reference for selectors and tests): building them through the ORM
+# cost ~10 ms of CPU per call. Run through ``prepared_cursor`` so PostgreSQL plans each once per connection.
 _OPEN = (
     "p.active AND p.ratings_done < p.target AND p.ratings_done + (SELECT COUNT(*) FROM scoring_lease l "
     "WHERE l.pool_item_id = p.id AND l.expires_at > %s) < p.target"
