@@ -4,7 +4,8 @@ Layout (the backbone itself is not copied; ``humanaesexpert_config.json`` names 
 
     <dir>/humanaesexpert_config.json   HumanAesExpertConfig
     <dir>/adapter.safetensors          LoRA weights of the backbone (empty before stage one)
-    <dir>/heads.safetensors            regression_head.*, expert_head.*, level_token_ids
+    <dir>/heads.safetensors            every registered head with parameters (regression_head.*,
+                                       expert_head.*), level_token_ids
     <dir>/metavoter.safetensors        metavoter.*, metavoter_ready
     <dir>/training_args.json           the arguments of the run that produced it
     <dir>/meta.json                    release_version, code_revision (git SHA or "unknown"), versions, time
@@ -125,9 +126,7 @@ def load_checkpoint(
     heads.update(load_file(str(ckpt / METAVOTER_FILE)))
     result = model.load_state_dict(heads, strict=False)
     unexpected = list(result.unexpected_keys)
-    missing_heads = [
-        k for k in result.missing_keys if k.startswith(("regression_head.", "expert_head.", "metavoter"))
-    ]
+    missing_heads = [k for k in result.missing_keys if k.startswith((*model.head_prefixes(), "metavoter"))]
     if unexpected or missing_heads:
         raise ValueError(f"checkpoint mismatch: unexpected {unexpected}, missing {missing_heads}")
     if device is not None:

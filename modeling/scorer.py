@@ -31,6 +31,7 @@ import torch
 from PIL import Image
 
 from modeling.data import BackboneProcessor, collate, encode_scoring_prompt, load_image
+from modeling.heads import HEADS
 from modeling.model import HumanAesExpert
 from modeling.standard import DIMENSION_KEYS, OVERALL_INDEX, level_for
 
@@ -57,43 +58,47 @@ def predict_head_scores(
     expert_pass: bool = True,
 ) -> dict[str, np.ndarray]:
     """Head scores for many images: lm_score [N], reg_score [N], expert_scores [N, 12], level_probs [N, 5],
-    final_score [N] (NaN while the MetaVoter is untrained)."""
+    head_overall [N, n_heads] (every registered head's overall score, in registry order: the MetaVoter's
+    input), final_score [N] (NaN while the MetaVoter is untrained). Each head is read on its own
+    prompt's pass (``ScoreHead.prompt``); with ``expert_pass=False`` every head reads the overall pass."""
     was_training = model.training
     model.eval()
     device = model_device(model)
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("lm", "reg", "exp", "probs")}
+    prompts = ("overall", "expert") if expert_pass else ("overall",)
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in model.head_names}
+    extras: dict[str, list[torch.Tensor]] = {"level_probs": [], "expert_scores": []}
     for start in range(0, len(images), batch_size):
         chunk = [
             img if isinstance(img, Image.Image) else load_image(img)
             for img in images[start : start + batch_size]
         ]
-        passes = [False, True] if expert_pass else [False]
-        outs = []
-        for expert in passes:
-            feats = [encode_scoring_prompt(processor, img, expert=expert) for img in chunk]
+        outs = {}
+        for prompt in prompts:
+            feats = [encode_scoring_prompt(processor, img, expert=prompt == "expert") for img in chunk]
             batch = {k: v.to(device) for k, v in collate(feats, processor.pad_token_id).items()}
             if batch["pixel_values"].is_floating_point():
                 batch["pixel_values"] = batch["pixel_values"].to(model.backbone.dtype)
             with autocast_for(device):
-                outs.append(model(**batch, use_metavoter=False))
-        overall, expert_out = outs[0], outs[-1]
-        parts["lm"].append(overall.lm_score.float().cpu())
-        parts["reg"].append(overall.reg_score.float().cpu())
-        parts["exp"].append(expert_out.expert_scores.float().cpu())
-        parts["probs"].append(overall.level_probs.float().cpu())
-    lm, reg, exp = (torch.cat(parts[k]) for k in ("lm", "reg", "exp"))
+                outs[prompt] = model(**batch, use_metavoter=False)
+        for name in model.head_names:
+            out = outs.get(HEADS[name].prompt, outs["overall"])
+            parts[name].append(out.heads[name]["overall"].float().cpu())
+        extras["level_probs"].append(outs["overall"].level_probs.float().cpu())
+        extras["expert_scores"].append(outs.get("expert", outs["overall"]).expert_scores.float().cpu())
+    head_overall = torch.stack([torch.cat(parts[name]) for name in model.head_names], dim=-1)
     if bool(model.metavoter_ready):
-        head = torch.stack([lm, reg, exp[:, OVERALL_INDEX]], dim=-1).to(device)
-        final = model.metavoter(head.to(model.metavoter.net[0].weight.dtype)).float().cpu()
+        voter_in = head_overall.to(device=device, dtype=model.metavoter.net[0].weight.dtype)
+        final = model.metavoter(voter_in).float().cpu()
     else:
-        final = torch.full_like(lm, float("nan"))
+        final = torch.full((head_overall.shape[0],), float("nan"))
     if was_training:
         model.train()
     return {
-        "lm_score": lm.numpy(),
-        "reg_score": reg.numpy(),
-        "expert_scores": exp.numpy(),
-        "level_probs": torch.cat(parts["probs"]).numpy(),
+        "lm_score": torch.cat(parts["lm"]).numpy(),
+        "reg_score": torch.cat(parts["regression"]).numpy(),
+        "expert_scores": torch.cat(extras["expert_scores"]).numpy(),
+        "level_probs": torch.cat(extras["level_probs"]).numpy(),
+        "head_overall": head_overall.numpy(),
         "final_score": final.numpy(),
     }
 
@@ -101,9 +106,7 @@ def predict_head_scores(
 def results_from_scores(scores: dict[str, np.ndarray], names: Sequence[str]) -> list[dict[str, Any]]:
     results = []
     for i, name in enumerate(names):
-        heads = np.array(
-            [scores["lm_score"][i], scores["reg_score"][i], scores["expert_scores"][i, OVERALL_INDEX]]
-        )
+        heads = np.asarray(scores["head_overall"][i])
         final = float(scores["final_score"][i])
         score = final if np.isfinite(final) else float(heads.mean())
         results.append(
@@ -112,10 +115,10 @@ def results_from_scores(scores: dict[str, np.ndarray], names: Sequence[str]) -> 
                 "score": score,
                 "rating_level": level_for(min(max(score, 0.0), 1.0)),
                 "final_score": final if np.isfinite(final) else None,
-                "lm_score": float(heads[0]),
-                "regression_score": float(heads[1]),
-                "expert_overall": float(heads[2]),
-                "heads_disagreement": float(heads.std()),  # population SD of the three overall scores
+                "lm_score": float(scores["lm_score"][i]),
+                "regression_score": float(scores["reg_score"][i]),
+                "expert_overall": float(scores["expert_scores"][i, OVERALL_INDEX]),
+                "heads_disagreement": float(heads.std()),  # population SD of the heads' overall scores
                 "dimensions": {
                     key: float(v) for key, v in zip(DIMENSION_KEYS, scores["expert_scores"][i], strict=True)
                 },

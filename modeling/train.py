@@ -198,15 +198,12 @@ def train_stage_two(
     batch_size: int = 8,
     log: Callable[[str], None] | None = print,
 ) -> dict[str, Any]:
-    """Freeze everything but the MetaVoter; fit it with L1 on the cached three head scores."""
+    """Freeze everything but the MetaVoter; fit it with L1 on the cached head scores."""
     config = model.config
     seed_everything(config.seed)
     model.set_stage(2)
     scores = predict_head_scores(model, processor, [s.image_path for s in samples], batch_size=batch_size)
-    features = torch.tensor(
-        np.stack([scores["lm_score"], scores["reg_score"], scores["expert_scores"][:, -1]], axis=-1),
-        dtype=torch.float32,
-    )
+    features = torch.tensor(scores["head_overall"], dtype=torch.float32)  # one column per registered head
     targets = torch.tensor([s.overall for s in samples], dtype=torch.float32)
     device = next(model.metavoter.parameters()).device
     features, targets = features.to(device), targets.to(device)
