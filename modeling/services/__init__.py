@@ -1,11 +1,17 @@
 """Writes of the modeling app: the only way Django reaches the model core (with ``modeling/tasks.py``).
 
-* ``registry``: create/register/activate model versions (one active);
+* ``registry``: create/register/activate model versions (one active), import the authors' checkpoints;
 * ``training``: train and evaluate jobs;
 * ``scoring``: per-process scorer, predict for an upload, pre-score the pool.
 """
 
-from .registry import json_safe, model_version_activate, model_version_create, model_version_register
+from .registry import (
+    json_safe,
+    model_version_activate,
+    model_version_create,
+    model_version_import_upstream,
+    model_version_register,
+)
 from .scoring import (
     predict_image,
     predict_run,
@@ -31,6 +37,7 @@ __all__ = [
     "model_train_start",
     "model_version_activate",
     "model_version_create",
+    "model_version_import_upstream",
     "model_version_register",
     "predict_image",
     "predict_run",

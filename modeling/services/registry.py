@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,65 @@ def model_version_activate(
         raise ConflictError("Another version was activated at the same time; try again.") from exc
     model_version.refresh_from_db()
     return model_version
+
+
+def model_version_import_upstream(
+    *,
+    version: str,
+    source_dir: str | Path,
+    mapping_path: str | Path | None = None,
+    tokenizer_dir: str | Path | None = None,
+    trust_remote_code: bool = False,
+    created_by: User | None = None,
+    dry_run: bool = False,
+) -> tuple[ModelVersion | None, dict[str, Any]]:
+    """Import an upstream HumanAesExpert checkpoint (InternVL2 chat layout) as a ready version.
+
+    The model core converts it into ``MODELS_ROOT/imported/<version>/{backbone,checkpoint}``; the version
+    is then registered from that checkpoint like a trained one (no metrics until it is evaluated). Every
+    check runs before anything is written; a refusal names every unmapped or missing tensor in
+    ``extra``. ``dry_run`` runs the checks only and returns ``(None, report)``."""
+    from django.conf import settings
+
+    from modeling.upstream import UpstreamError, UpstreamMismatch, import_upstream
+
+    source = Path(source_dir)
+    if not source.is_dir():
+        raise ApplicationError(f"{source} is not a directory.", extra={"source": str(source)})
+    if ModelVersion.objects.filter(version=version).exists():
+        raise ConflictError(f"Model version {version!r} already exists.", extra={"version": version})
+    out = Path(settings.MODELS_ROOT) / "imported" / version
+    if out.exists() and not dry_run:
+        raise ConflictError(
+            f"{out} already exists; remove it or pick another version.", extra={"path": str(out)}
+        )
+    try:
+        imported = import_upstream(
+            source,
+            out,
+            mapping_path=mapping_path,
+            tokenizer_dir=tokenizer_dir,
+            trust_remote_code=trust_remote_code,
+            dry_run=dry_run,
+        )
+    except UpstreamMismatch as exc:
+        raise ApplicationError(
+            str(exc), extra={"unmapped": exc.unmapped, "missing": exc.missing, "mismatched": exc.mismatched}
+        ) from exc
+    except UpstreamError as exc:
+        raise ApplicationError(str(exc), extra={"source": str(source)}) from exc
+    except BaseException:
+        if not dry_run:  # the directory did not exist before: remove what a failed write left
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    if dry_run:
+        return None, imported.report
+    mv = model_version_create(
+        version=version,
+        name="humanaesexpert-upstream",
+        backbone_path=str(imported.backbone_dir),
+        config=imported.config.to_dict(),
+        release_version="upstream",
+        created_by=created_by,
+    )
+    return model_version_register(model_version=mv, checkpoint_path=imported.checkpoint_dir), imported.report
