@@ -142,6 +142,14 @@ def read_upstream_config(src: Path) -> dict[str, Any]:
     return cfg
 
 
+def check_supported(cfg: dict[str, Any]) -> None:
+    """Options of the chat model that InternVL-hf does not reproduce are refused, not silently changed."""
+    if str(cfg.get("ps_version", "v2")) != "v2":
+        raise UpstreamError(
+            f"ps_version {cfg.get('ps_version')!r}: only the v2 pixel shuffle (InternVL2) is supported"
+        )
+
+
 def language_model_type(cfg: dict[str, Any]) -> str:
     llm = cfg["llm_config"]
     arch = " ".join(llm.get("architectures") or []) + " " + str(llm.get("model_type", ""))
@@ -452,6 +460,7 @@ def import_upstream(
 
     src, out = Path(src), Path(out_dir)
     cfg = read_upstream_config(src)
+    check_supported(cfg)
     lm_type = language_model_type(cfg)
     mapping = HeadMapping.load(mapping_path)
     tokenizer = load_tokenizer(src, tokenizer_dir=tokenizer_dir, trust_remote_code=trust_remote_code)
@@ -526,6 +535,10 @@ def import_upstream(
     if unmapped or missing or mismatched:
         raise UpstreamMismatch(unmapped, missing, mismatched)
 
+    try:
+        level_token_ids = level_token_ids_for(tokenizer, config.level_words)
+    except ValueError as exc:
+        raise UpstreamError(f"level words with this tokenizer: {exc}") from exc
     metavoter_ready = any(k.startswith("metavoter.") for k in heads)
     report = {
         "source": str(src.resolve()),
@@ -558,7 +571,7 @@ def import_upstream(
         + "\n"
     )
     config.backbone_path = str(backbone_dir.resolve())
-    model = HumanAesExpert(config, backbone, level_token_ids_for(tokenizer, config.level_words))
+    model = HumanAesExpert(config, backbone, level_token_ids)
     state = {k: v.to(torch.float32) for k, v in heads.items()}
     model.load_state_dict(state, strict=False)  # every key was checked against the model above
     model.metavoter_ready.fill_(metavoter_ready)

@@ -365,3 +365,29 @@ def test_remote_code_runs_only_on_explicit_opt_in(tmp_path):
         again("The aesthetics of the human image is good")["input_ids"]
         == tokenizer("The aesthetics of the human image is good")["input_ids"]
     )
+
+
+def test_layouts_it_cannot_reproduce_are_refused_by_name(tmp_path):
+    reference, tokenizer = build_reference("qwen2")
+    src = write_upstream(tmp_path / "src", reference, tokenizer, "qwen2", shards=1)
+    cfg = json.loads((src / "config.json").read_text())
+    (src / "config.json").write_text(json.dumps({**cfg, "ps_version": "v1"}))
+    with pytest.raises(UpstreamError, match="ps_version"):
+        import_upstream(src, tmp_path / "out", dry_run=True)
+    (src / "config.json").write_text(
+        json.dumps(
+            {
+                **cfg,
+                "llm_config": {
+                    **cfg["llm_config"],
+                    "architectures": ["Phi3ForCausalLM"],
+                    "model_type": "phi3",
+                },
+            }
+        )
+    )
+    with pytest.raises(UpstreamError, match="Qwen2, InternLM2 and Llama"):
+        import_upstream(src, tmp_path / "out", dry_run=True)
+    (src / "config.json").write_text(json.dumps({"model_type": "internvl"}))
+    with pytest.raises(UpstreamError, match="needs no import"):
+        import_upstream(src, tmp_path / "out", dry_run=True)
