@@ -8,7 +8,10 @@
    (a deterministic function of each image's hash: the point is the pipeline, not the numbers);
 3. both training stages for a handful of steps through the platform's job, evaluation on the test split,
    registration and activation of version ``tiny-demo``;
-4. pre-scoring of the open pool items.
+4. pre-scoring of the open pool items;
+5. the authors'-checkpoint import: a tiny random HumanAesExpert written in the authors' InternVL2 chat
+   layout (``modeling.tiny.write_upstream_layout``) is imported as version ``tiny-upstream`` (ready, not
+   active) and evaluated on the same test split, as one would the published HumanAesExpert-1B.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from django.conf import settings
 
 DEMO_VERSION = "tiny-demo"
+DEMO_UPSTREAM_VERSION = "tiny-upstream"
 DEMO_RELEASE_VERSION = "0.0.1-modeling-demo"
 DEMO_TRAIN_CONFIG: dict[str, Any] = {
     "tiling": False,
@@ -146,4 +150,29 @@ def demo_load() -> dict[str, Any]:
     result["active"] = ModelVersion.objects.filter(is_active=True).values_list("version", flat=True).first()
     prescored = prescore_pending()
     result["prescored"] = prescored.get("scored", 0)
+    result["upstream"] = _demo_upstream_import()
     return result
+
+
+def _demo_upstream_import() -> str:
+    """Import a tiny checkpoint in the authors' layout and evaluate it (once)."""
+    from modeling.tiny import tiny_humanaesexpert, write_upstream_layout
+
+    from .models import ModelVersion
+    from .services import model_evaluate_run, model_evaluate_start, model_version_import_upstream
+
+    if ModelVersion.objects.filter(version=DEMO_UPSTREAM_VERSION).exists():
+        return "present"
+    source = Path(settings.MODELS_ROOT) / "tiny-upstream-source"
+    if not (source / "config.json").is_file():
+        model, tokenizer = tiny_humanaesexpert("qwen2", seed=3)
+        write_upstream_layout(source, model, tokenizer, "qwen2")
+    imported = Path(settings.MODELS_ROOT) / "imported" / DEMO_UPSTREAM_VERSION
+    if imported.exists():  # an interrupted earlier attempt
+        import shutil
+
+        shutil.rmtree(imported)
+    version, _ = model_version_import_upstream(version=DEMO_UPSTREAM_VERSION, source_dir=source)
+    job = model_evaluate_start(model_version=version, release_dir=_demo_release_dir(), enqueue=False)
+    model_evaluate_run(job_id=job.pk)
+    return str(version.status)

@@ -546,7 +546,7 @@ def import_upstream(
         "mapping": mapping.path,
         "tensors": len(tensors),
         "backbone_tensors": len(backbone_in),
-        "head_tensors": sorted(heads),
+        "head_tensors": {head_origin[k]: k for k in sorted(heads)},  # upstream name -> platform name
         "ignored_tensors": sorted(ignored),
         "metavoter_ready": metavoter_ready,
         "trust_remote_code": trust_remote_code,

@@ -12,7 +12,8 @@ from django.core.management.base import CommandError
 from safetensors.torch import load_file, save_file
 
 from modeling.models import ModelVersion
-from tests.modeling.test_upstream import build_reference, write_upstream
+from modeling.tiny import tiny_humanaesexpert as build_reference
+from modeling.tiny import write_upstream_layout as write_upstream
 
 
 @pytest.fixture
