@@ -510,9 +510,9 @@ def import_upstream(
         config = HumanAesExpertConfig.from_dict(
             {**config.to_dict(), **_head_config(heads, mapping, n_heads=_registered_head_count())}
         )
+    except UpstreamMismatch:
+        raise
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, UpstreamMismatch):
-            raise
         raise UpstreamError(f"mapping config: {exc}") from exc
     if dtype is not None:
         config.dtype = dtype

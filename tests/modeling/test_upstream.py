@@ -180,3 +180,18 @@ def test_layouts_it_cannot_reproduce_are_refused_by_name(tmp_path):
     (src / "config.json").write_text(json.dumps({"model_type": "internvl"}))
     with pytest.raises(UpstreamError, match="needs no import"):
         import_upstream(src, tmp_path / "out", dry_run=True)
+
+
+def test_a_broken_mapping_file_is_refused_before_reading_weights(tmp_path):
+    from modeling.upstream import DEFAULT_MAPPING, HeadMapping
+
+    mapping = json.loads(DEFAULT_MAPPING.read_text())
+    for broken, message in (
+        ({**mapping, "format": "v0"}, "format"),
+        ({**mapping, "config": {"no_such_field": 1}}, "unknown config keys"),
+        ({**mapping, "tensors": {"(unclosed": "x"}}, "bad expression"),
+    ):
+        path = tmp_path / "mapping.json"
+        path.write_text(json.dumps(broken))
+        with pytest.raises(UpstreamError, match=message):
+            HeadMapping.load(path)
