@@ -11,7 +11,7 @@ No Django, only numpy/scipy. Every function takes ratings in *long format*, one 
 Everything is vectorised with ``np.bincount`` or sparse 0/1 (group x row) matrices over the rows
 (no Python loop over images or raters); loops run only over dimensions, AP iterations,
 split-half repetitions and the distinct numbers of ratings per image.
-The formulas and their sources are in ``docs/aggregation.md`` (spec: crowd-quality.md §2-§4, §6).
+The formulas, their sources and the benchmark behind each choice are in ``docs/aggregation.md``.
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def image_stats(image_index: npt.ArrayLike, scores: npt.ArrayLike, n_images: int
 
 
 # --------------------------------------------------------------------------------------------
-# adaptive number of ratings (crowd-quality.md §6)
+# adaptive number of ratings
 # --------------------------------------------------------------------------------------------
 
 
@@ -635,7 +635,7 @@ def bt500_screening(
     ``2 <= beta2 <= 4`` else ``sqrt(20)``. Rater i gets ``P_i += 1`` for ``u >= mean + c*s`` and
     ``Q_i += 1`` for ``u <= mean - c*s`` (s = sample SD, as BT.500; sureal uses population SD).
     Rejected if ``(P+Q)/N_i > 0.05`` and ``|P-Q|/(P+Q) < 0.3``. ``normalise="per_rater"`` (default,
-    recommended in crowd-quality.md §2) uses N_i = evaluable presentations rater i scored;
+    recommended for sparse designs) uses N_i = evaluable presentations rater i scored;
     ``"all"`` divides by all evaluable presentations, as sureal does (almost never fires on
     sparse designs). Returns a JSON-serialisable dict.
     """
@@ -863,7 +863,7 @@ def screen_raters(
 
 
 # --------------------------------------------------------------------------------------------
-# reliability (crowd-quality.md §4)
+# reliability
 # --------------------------------------------------------------------------------------------
 
 
