@@ -145,7 +145,9 @@ def test_model_invariants(crowd) -> None:
     if estimated.any():
         assert np.all(fit.upsilon[estimated] >= fit.upsilon_floor - 1e-15)
         assert not fit.upsilon_floored[~estimated].any()
-        if fit.upsilon_imputed.any() and ratio > 0:  # the pooled prior is the median the floor derives from
+        if (
+            fit.upsilon_imputed.any() and ratio > 1e-3
+        ):  # the pooled prior is the median the floor derives from
             np.testing.assert_allclose(fit.upsilon[fit.upsilon_imputed], fit.upsilon_floor / ratio)
     else:
         assert np.isnan(fit.upsilon_floor)
@@ -208,7 +210,7 @@ def test_a_clean_crowd_gets_no_flags() -> None:
     hnp.arrays(np.float64, 12, elements=st.floats(0.01, 1.0)),
     hnp.arrays(np.float64, 12, elements=st.floats(-1.0, 1.0)),
     hnp.arrays(np.int64, 12, elements=st.integers(0, 40)),
-    st.floats(0.1, 10.0),
+    st.sampled_from([0.125, 0.5, 2.0, 16.0]),  # powers of 2: scaling is exact, comparisons cannot flip
 )
 def test_screening_is_relative_and_never_tests_few_ratings(ups, loo, n, scale) -> None:
     low = 0.8 * ups
