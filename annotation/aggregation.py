@@ -11,7 +11,7 @@ No Django, only numpy/scipy. Every function takes ratings in *long format*, one 
 Everything is vectorised with ``np.bincount`` or sparse 0/1 (group x row) matrices over the rows
 (no Python loop over images or raters); loops run only over dimensions, AP iterations,
 split-half repetitions and the distinct numbers of ratings per image.
-The formulas and their sources are in ``docs/aggregation.md`` (spec: crowd-quality.md §2-§4, §6).
+The formulas, their sources and the benchmark behind each choice are in ``docs/aggregation.md``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 __all__ = [
     "ImageStats",
+    "RaterScreening",
     "SurealResult",
     "bt500_screening",
     "icc_1_1",
@@ -40,15 +41,16 @@ __all__ = [
     "krippendorff_alpha_interval",
     "rater_loo_srcc",
     "rater_loo_srcc_all",
+    "rater_score_spread",
     "rating_target",
     "rating_targets",
     "reliability_report",
+    "screen_raters",
     "split_half_reliability",
     "sureal_ap",
     "sureal_ap_all",
 ]
 
-_Z975 = 1.959963984540054  # norm.ppf(0.975), the constant SUREAL uses for psi CIs
 _AP_EPSILON = 1e-8  # w_i = 1 / (v_i^2 + eps), as P.910 Annex E / sureal
 
 
@@ -274,7 +276,7 @@ def image_stats(image_index: npt.ArrayLike, scores: npt.ArrayLike, n_images: int
 
 
 # --------------------------------------------------------------------------------------------
-# adaptive number of ratings (crowd-quality.md §6)
+# adaptive number of ratings
 # --------------------------------------------------------------------------------------------
 
 
@@ -348,19 +350,26 @@ class SurealResult:
     raters without ratings get NaN delta/upsilon.
     """
 
-    psi: FloatArray  # [n_images] recovered quality
-    psi_se: FloatArray  # [n_images] standard error: v_j / sqrt(n_j), v_j = residual SD of image j
-    psi_ci95: FloatArray  # [n_images] half-width 1.96 * psi_se
+    psi: FloatArray  # [n_images] recovered quality, clipped to the scale [0, 1]
+    psi_se: FloatArray  # [n_images] s_j / sqrt(n_j), s_j = sample SD of image j's residuals; NaN if n_j < 2
+    psi_ci95: FloatArray  # [n_images] half-width t(0.975, n_j - 1) * psi_se; NaN if n_j < 2
     delta: FloatArray  # [n_raters] bias, mean zero over raters with ratings
     delta_se: FloatArray  # [n_raters] v_i / sqrt(n_i)
-    upsilon: FloatArray  # [n_raters] inconsistency (population SD of residuals)
+    upsilon: FloatArray  # [n_raters] inconsistency as used by the model (floored / pooled, see below)
     upsilon_ci_low: FloatArray  # [n_raters] sqrt(n_i / chi2_.975(n_i)) * upsilon
     upsilon_ci_high: FloatArray  # [n_raters] sqrt(n_i / chi2_.025(n_i)) * upsilon
     upsilon_imputed: BoolArray  # [n_raters] True where upsilon is the pooled median (n_i < min)
+    upsilon_floored: BoolArray  # [n_raters] True where the estimate was raised to the floor
+    upsilon_floor: float  # the floor: upsilon_floor_ratio * pooled median (NaN if no rater qualifies)
     n_per_image: IntArray
     n_per_rater: IntArray
     n_iter: int
     converged: bool
+
+
+SUREAL_MAX_ITER = 1000  # the iteration budget: every bench crowd converges well inside it
+SUREAL_MIN_RATINGS_FOR_UPSILON = 10
+SUREAL_UPSILON_FLOOR_RATIO = 0.5
 
 
 def sureal_ap(
@@ -370,36 +379,44 @@ def sureal_ap(
     n_images: int,
     n_raters: int,
     *,
-    max_iter: int = 1000,
+    max_iter: int = SUREAL_MAX_ITER,
     tol: float = 1e-8,
-    min_ratings_for_upsilon: int = 2,
+    min_ratings_for_upsilon: int = SUREAL_MIN_RATINGS_FOR_UPSILON,
+    upsilon_floor_ratio: float = SUREAL_UPSILON_FLOOR_RATIO,
 ) -> SurealResult:
     """SUREAL alternating projection (P.910 Annex E / sureal ``P910AnnexEModel``), long format.
 
-    Design note (crowd-quality.md §3)::
+    Design note (``docs/aggregation.md``)::
 
         psi_j = mean_i u_ij ; b_i = mean_j (u_ij - psi_j)
         repeat: e_ij = u_ij - psi_j - b_i
                 v_i  = std_j(e_ij)              (population SD per rater)
+                v_i  = max(v_i, floor)          floor = ratio * median v (raters with >= min ratings)
+                v_i  = median v                 for raters with < min ratings (pooled prior)
                 w_i  = 1 / (v_i^2 + 1e-8)
                 psi_j = sum_i w_i (u_ij - b_i) / sum_i w_i
                 b_i  = mean_j (u_ij - psi_j)
-        until ||psi - psi_prev||_2 < tol (max_iter)
-        shift: c = mean(b); b -= c; psi += c
+        until ||psi - psi_prev||_2 < tol (max_iter; ``converged`` says which)
+        shift: c = mean(b); b -= c; psi += c; psi clipped to [0, 1]
 
-    ``psi_se`` follows sureal's ``SubjectMLEModelProjectionSolver2``: ``1/sqrt(sum_i 1/v_j^2)``
-    with ``v_j`` the population SD of image j's residuals from the last iteration, i.e.
-    ``v_j / sqrt(n_j)``. The υ CI is the chi-square interval with ``n_i`` degrees of freedom.
+    Why the floor and the pooled prior: υ_i is estimated from residuals that contain the rater's own
+    score, so a rater whose weight dominates an image pulls ψ_j towards their own score, which shrinks
+    their residual, which raises their weight: the iteration can run to υ_i = 0 (weight 1e8), after which
+    ψ on that rater's images is just their score. Flooring υ at half the median caps any rater's weight at
+    4x the typical one and removes the fixed point; a rater with few ratings (where the collapse is most
+    likely) gets the median υ instead of an estimate. ``upsilon_floor_ratio=0`` and
+    ``min_ratings_for_upsilon=2`` give sureal's own behaviour (tested against a reference loop).
 
-    Deviation from sureal, for sparse crowd designs: a rater with fewer than
-    ``min_ratings_for_upsilon`` ratings has a residual SD of exactly 0 (one rating is its own
-    bias), which would give weight 1e8 and let that single rating define psi. Such raters get
-    the median υ of the other raters instead (flagged in ``upsilon_imputed``); if no rater
-    qualifies, all weights are equal (υ = 1). Bias is identifiable only within a connected
+    Uncertainty: ``psi_se = s_j / sqrt(n_j)`` with ``s_j`` the *sample* SD (ddof 1) of image j's
+    residuals from the last iteration, and ``psi_ci95 = t(0.975, n_j - 1) * psi_se``, both NaN for
+    ``n_j < 2`` (like MOS's CI); sureal's population SD with z = 1.96 under-covers at k = 5-9. The υ CI is
+    the chi-square interval with ``n_i`` degrees of freedom. If no rater qualifies for an estimate, all
+    weights are equal (υ = 1, ψ = bias-corrected mean). Bias is identifiable only within a connected
     component of the image-rater graph; random assignment keeps the graph connected.
     """
     img, rat, s = _validate_long(image_index, scores_1d, n_images, rater_index, n_raters, ndim=1)
     assert rat is not None
+    _check_sureal_options(max_iter, tol, min_ratings_for_upsilon, upsilon_floor_ratio)
     keep = ~np.isnan(s)
     order = np.argsort(img[keep], kind="stable")  # rows grouped by image -> np.add.reduceat
     return _sureal_sorted(
@@ -411,7 +428,19 @@ def sureal_ap(
         max_iter=max_iter,
         tol=tol,
         min_ratings_for_upsilon=min_ratings_for_upsilon,
+        upsilon_floor_ratio=upsilon_floor_ratio,
     )
+
+
+def _check_sureal_options(max_iter: int, tol: float, min_ratings: int, floor_ratio: float) -> None:
+    if max_iter < 1 or not tol > 0:
+        raise ValueError(f"need max_iter >= 1 and tol > 0, got max_iter={max_iter}, tol={tol}")
+    if min_ratings < 2:
+        raise ValueError(
+            f"min_ratings_for_upsilon must be >= 2 (one rating has no residual), got {min_ratings}"
+        )
+    if not 0.0 <= floor_ratio <= 1.0:
+        raise ValueError(f"upsilon_floor_ratio must be in [0, 1], got {floor_ratio}")
 
 
 def _sureal_sorted(
@@ -424,6 +453,7 @@ def _sureal_sorted(
     max_iter: int,
     tol: float,
     min_ratings_for_upsilon: int,
+    upsilon_floor_ratio: float,
 ) -> SurealResult:
     """:func:`sureal_ap` on validated rows without NaN, already grouped by image (``j`` sorted).
 
@@ -439,7 +469,7 @@ def _sureal_sorted(
 
     The one-pass variance only sets the weights, where an absolute error of ~1e-16 is nothing
     against the 1e-8 in ``w``; the reported υ and ψ's SE come from the explicit residuals
-    ``e_ij = u_ij - psi_j - b_i`` of the last iteration (two-pass), as before.
+    ``e_ij = u_ij - psi_j - b_i`` of the last iteration (two-pass).
     """
     n_j = np.bincount(j, minlength=n_images)
     n_i = np.bincount(i, minlength=n_raters)
@@ -468,19 +498,27 @@ def _sureal_sorted(
     b = (su - e_rat @ psi_c) / ni_f
     psi_prev, b_prev = psi_c, b
     v = np.full(n_raters, np.nan)
+    floored = np.zeros(n_raters, dtype=bool)
+    floor = float("nan")
 
-    def impute_upsilon(v: FloatArray) -> None:
-        if any_good:
-            v[impute] = np.median(v[good])
-        else:
+    def regularise(v: FloatArray) -> tuple[BoolArray, float]:
+        """Floor the estimates of qualifying raters, give the others the pooled median (in place)."""
+        if not any_good:
             v[has_i] = 1.0
+            return np.zeros(n_raters, dtype=bool), float("nan")
+        pooled = float(np.median(v[good]))
+        low = upsilon_floor_ratio * pooled
+        below = good & (v < low)
+        v[below] = low
+        v[impute] = pooled
+        return below, low
 
     n_iter, converged = 0, False
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is reported)
         psi_prev, b_prev = psi_c, b
         ss = suu - 2.0 * (p_rat @ psi_c) + e_rat @ (psi_c * psi_c)  # sum_j (u_ij - psi_j)^2
         v = np.sqrt(np.maximum(ss / ni_f - b * b, 0.0))
-        impute_upsilon(v)
+        regularise(v)
         w = 1.0 / (v * v + _AP_EPSILON)
         psi_c = (p_img @ w - e_img @ (w * b)) / (e_img @ w)
         b = (su - e_rat @ psi_c) / ni_f
@@ -493,20 +531,20 @@ def _sureal_sorted(
     if n_iter:
         mean_e = np.bincount(i, weights=e, minlength=n_raters) / ni_f
         v = np.sqrt(np.maximum(np.bincount(i, weights=e * e, minlength=n_raters) / ni_f - mean_e**2, 0.0))
-        impute_upsilon(v)
+        floored, floor = regularise(v)
     v[~has_i] = np.nan
     b[~has_i] = np.nan
     psi = np.full(n_images, np.nan)
     psi[has_j] = psi_c
 
-    _, v_j, _ = _group_mean_sd(j, e, n_images, ddof=0)  # residual SD per image, last iteration
-    psi_se = v_j / np.sqrt(np.where(has_j, n_j, 1))
-    psi_se[~has_j] = np.nan
+    _, s_j, _ = _group_mean_sd(j, e, n_images, ddof=1)  # sample SD of image j's residuals (NaN if n_j < 2)
+    psi_se = s_j / np.sqrt(np.where(has_j, n_j, 1))
+    psi_ci = _t975(n_j - 1) * psi_se
     delta_se = v / np.sqrt(ni_f)
 
     c = float(b[has_i].mean()) if has_i.any() else 0.0
     b = b - c
-    psi = psi + c
+    psi = np.clip(psi + c, 0.0, 1.0)  # NaN stays NaN
 
     lo_f = np.full(n_raters, np.nan)
     hi_f = np.full(n_raters, np.nan)
@@ -518,13 +556,15 @@ def _sureal_sorted(
     return SurealResult(
         psi=psi,
         psi_se=psi_se,
-        psi_ci95=_Z975 * psi_se,
+        psi_ci95=psi_ci,
         delta=b,
         delta_se=delta_se,
         upsilon=v_out,
         upsilon_ci_low=lo_f * v_out,
         upsilon_ci_high=hi_f * v_out,
         upsilon_imputed=impute,
+        upsilon_floored=floored,
+        upsilon_floor=floor,
         n_per_image=n_j,
         n_per_rater=n_i,
         n_iter=n_iter,
@@ -539,9 +579,10 @@ def sureal_ap_all(
     n_images: int,
     n_raters: int,
     *,
-    max_iter: int = 1000,
+    max_iter: int = SUREAL_MAX_ITER,
     tol: float = 1e-8,
-    min_ratings_for_upsilon: int = 2,
+    min_ratings_for_upsilon: int = SUREAL_MIN_RATINGS_FOR_UPSILON,
+    upsilon_floor_ratio: float = SUREAL_UPSILON_FLOOR_RATIO,
 ) -> list[SurealResult]:
     """:func:`sureal_ap` for each column of ``scores [R, D]`` (one model per dimension).
 
@@ -550,6 +591,7 @@ def sureal_ap_all(
     """
     img, rat, s = _validate_long(image_index, scores, n_images, rater_index, n_raters, ndim=2)
     assert rat is not None
+    _check_sureal_options(max_iter, tol, min_ratings_for_upsilon, upsilon_floor_ratio)
     order = np.argsort(img, kind="stable")
     j_all, i_all, s_sorted = img[order], rat[order], s[order]
     results = []
@@ -567,13 +609,14 @@ def sureal_ap_all(
                 max_iter=max_iter,
                 tol=tol,
                 min_ratings_for_upsilon=min_ratings_for_upsilon,
+                upsilon_floor_ratio=upsilon_floor_ratio,
             )
         )
     return results
 
 
 # --------------------------------------------------------------------------------------------
-# rater screening (report only)
+# rater screening (reports, never automatic bans)
 # --------------------------------------------------------------------------------------------
 
 
@@ -592,7 +635,7 @@ def bt500_screening(
     ``2 <= beta2 <= 4`` else ``sqrt(20)``. Rater i gets ``P_i += 1`` for ``u >= mean + c*s`` and
     ``Q_i += 1`` for ``u <= mean - c*s`` (s = sample SD, as BT.500; sureal uses population SD).
     Rejected if ``(P+Q)/N_i > 0.05`` and ``|P-Q|/(P+Q) < 0.3``. ``normalise="per_rater"`` (default,
-    recommended in crowd-quality.md §2) uses N_i = evaluable presentations rater i scored;
+    recommended for sparse designs) uses N_i = evaluable presentations rater i scored;
     ``"all"`` divides by all evaluable presentations, as sureal does (almost never fires on
     sparse designs). Returns a JSON-serialisable dict.
     """
@@ -645,18 +688,182 @@ def bt500_screening(
     }
 
 
-def inconsistency_screening(upsilon: npt.ArrayLike, percentile: float = 95) -> IntArray:
-    """Indices of raters whose υ exceeds the given percentile of the finite υ values."""
+def inconsistency_screening(
+    upsilon: npt.ArrayLike,
+    upsilon_ci_low: npt.ArrayLike | None = None,
+    *,
+    ratio: float = 2.0,
+) -> IntArray:
+    """Indices of raters whose inconsistency is significantly above the crowd's: the lower 95 % bound of
+    υ_i (or υ_i itself when no bound is given) exceeds ``ratio`` x the median of the finite υ values.
+
+    A relative test, not a quota: a clean crowd gets (almost) no flags, a crowd with many noisy raters
+    gets all of them while they stay a minority. See :func:`screen_raters` for the full per-rater report.
+    """
     v = np.asarray(upsilon, dtype=np.float64)
-    finite = np.isfinite(v)
+    low = v if upsilon_ci_low is None else np.asarray(upsilon_ci_low, dtype=np.float64)
+    if low.shape != v.shape:
+        raise ValueError(f"upsilon and upsilon_ci_low differ in shape: {v.shape} vs {low.shape}")
+    finite = np.isfinite(v) & np.isfinite(low)
     if not finite.any():
         return np.zeros(0, dtype=np.int64)
-    cut = np.percentile(v[finite], percentile)
-    return np.flatnonzero(finite & (v > cut)).astype(np.int64)
+    cut = ratio * float(np.median(v[finite]))
+    return np.flatnonzero(finite & (low > cut)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class RaterScreening:
+    """Per-rater screening report from :func:`screen_raters`; every array is ``[n_raters]``.
+
+    ``evaluated`` is False for raters with fewer than ``min_ratings`` ratings (not tested, never flagged).
+    ``inconsistent``: the lower 95 % bound of υ_i (mean over dimensions) is above
+    ``upsilon_threshold = inconsistency_ratio x median υ``. ``low_agreement``: the LOO SRCC (mean over
+    dimensions) is below ``loo_threshold = loo_ratio x median LOO SRCC`` (not applied when that median
+    is <= 0: a crowd without agreement cannot rank its raters). ``narrow_range``: the SD of the rater's
+    own scores is below ``spread_ratio x`` the median rater's: a descriptive hint for straight-lining,
+    not a flag by itself (a rater who uses a narrow range but ranks well is informative).
+    """
+
+    evaluated: BoolArray
+    upsilon: FloatArray
+    upsilon_low: FloatArray
+    upsilon_median: float
+    upsilon_threshold: float
+    inconsistent: BoolArray
+    loo_srcc: FloatArray
+    loo_median: float
+    loo_threshold: float
+    low_agreement: BoolArray
+    spread: FloatArray
+    spread_median: float
+    narrow_range: BoolArray
+
+    @property
+    def flagged(self) -> BoolArray:
+        return self.inconsistent | self.low_agreement
+
+    def pattern(self, rater: int) -> str | None:
+        """A name for what a flagged rater looks like, or None."""
+        if not self.flagged[rater]:
+            return None
+        if self.low_agreement[rater] and self.narrow_range[rater]:
+            return "straight-lining"
+        if self.low_agreement[rater] and self.inconsistent[rater]:
+            return "random clicking"
+        return "noisy" if self.inconsistent[rater] else "low agreement"
+
+    def reasons(self, rater: int) -> list[str]:
+        """Human-readable reasons, with the numbers, for each rule that flagged ``rater``."""
+        out = []
+        if self.inconsistent[rater]:
+            out.append(
+                f"inconsistent: υ {self.upsilon[rater]:.3f} (95 % lower bound {self.upsilon_low[rater]:.3f}) "
+                f"above {self.upsilon_threshold:.3f} = {self.upsilon_threshold / self.upsilon_median:.1f} x "
+                f"the median υ {self.upsilon_median:.3f}"
+            )
+        if self.low_agreement[rater]:
+            out.append(
+                f"low agreement: LOO SRCC {self.loo_srcc[rater]:.2f} below {self.loo_threshold:.2f} = "
+                f"{self.loo_threshold / self.loo_median:.1f} x the "
+                f"median {self.loo_median:.2f}"
+            )
+        pattern = self.pattern(rater)
+        if pattern == "straight-lining":
+            out.append(
+                f"looks like straight-lining: own score SD {self.spread[rater]:.3f} vs median "
+                f"{self.spread_median:.3f}"
+            )
+        elif pattern == "random clicking":
+            out.append("looks like random clicking: inconsistent and unrelated to the other raters")
+        return out
+
+
+def rater_score_spread(rater_index: npt.ArrayLike, scores: npt.ArrayLike, n_raters: int) -> FloatArray:
+    """Per rater, the SD of their own scores per dimension (ddof 1), averaged over dimensions -> ``[n_raters]``
+    (NaN for raters with < 2 scores in every dimension)."""
+    s = _as_scores(scores)
+    if s.ndim == 1:
+        s = s[:, None]
+    rat = _as_index("rater_index", rater_index, n_raters, s.shape[0])
+    d = s.shape[1]
+    if d == 0:
+        return np.full(n_raters, np.nan)
+    mask = ~np.isnan(s)
+    flat = (rat[:, None] * d + np.arange(d, dtype=np.int64))[mask]
+    _, sd, _ = _group_mean_sd(flat, s[mask], n_raters * d, ddof=1)
+    sd = sd.reshape(n_raters, d)
+    ok = np.isfinite(sd)
+    return _safe_div(np.where(ok, sd, 0.0).sum(axis=1), ok.sum(axis=1))
+
+
+def _row_nanmean(a: FloatArray) -> FloatArray:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 1:
+        return a
+    ok = np.isfinite(a)
+    return _safe_div(np.where(ok, a, 0.0).sum(axis=1), ok.sum(axis=1))
+
+
+def screen_raters(
+    upsilon: npt.ArrayLike,
+    upsilon_ci_low: npt.ArrayLike,
+    loo_srcc: npt.ArrayLike,
+    spread: npt.ArrayLike,
+    n_ratings: npt.ArrayLike,
+    *,
+    min_ratings: int = SUREAL_MIN_RATINGS_FOR_UPSILON,
+    inconsistency_ratio: float = 2.0,
+    loo_ratio: float = 0.5,
+    spread_ratio: float = 0.5,
+) -> RaterScreening:
+    """Relative screening of raters by two tests, each reported with its reason (no fixed quota).
+
+    Inputs per rater: υ and its lower 95 % bound (``[n_raters]`` or ``[n_raters, D]``, averaged over
+    dimensions), the LOO SRCC (same), the spread of their own scores (:func:`rater_score_spread`) and their
+    number of ratings. The medians are taken over the evaluated raters (``n_ratings >= min_ratings``), so
+    the rules hold while bad raters are a minority; against a crowd that is mostly bad only hidden gold
+    helps. Design and measured precision/recall: ``docs/aggregation.md``.
+    """
+    if inconsistency_ratio <= 1.0 or not 0.0 < loo_ratio < 1.0 or not 0.0 < spread_ratio < 1.0:
+        raise ValueError("need inconsistency_ratio > 1 and loo_ratio, spread_ratio in (0, 1)")
+    v, low, loo = _row_nanmean(upsilon), _row_nanmean(upsilon_ci_low), _row_nanmean(loo_srcc)
+    sp = np.asarray(spread, dtype=np.float64)
+    n = np.asarray(n_ratings, dtype=np.int64)
+    if not (v.shape == low.shape == loo.shape == sp.shape == n.shape) or v.ndim != 1:
+        raise ValueError("upsilon, upsilon_ci_low, loo_srcc, spread and n_ratings must cover the same raters")
+    evaluated = n >= min_ratings
+
+    def median_over(x: FloatArray) -> float:
+        ok = evaluated & np.isfinite(x)
+        return float(np.median(x[ok])) if ok.any() else float("nan")
+
+    v_med, loo_med, sp_med = median_over(v), median_over(loo), median_over(sp)
+    v_cut = inconsistency_ratio * v_med
+    loo_cut = loo_ratio * loo_med if loo_med > 0 else float("nan")
+    sp_cut = spread_ratio * sp_med
+    with np.errstate(invalid="ignore"):
+        inconsistent = evaluated & np.isfinite(low) & (low > v_cut)
+        low_agreement = evaluated & np.isfinite(loo) & (loo < loo_cut)
+        narrow = evaluated & np.isfinite(sp) & (sp < sp_cut)
+    return RaterScreening(
+        evaluated=evaluated,
+        upsilon=v,
+        upsilon_low=low,
+        upsilon_median=v_med,
+        upsilon_threshold=v_cut,
+        inconsistent=inconsistent,
+        loo_srcc=loo,
+        loo_median=loo_med,
+        loo_threshold=loo_cut,
+        low_agreement=low_agreement,
+        spread=sp,
+        spread_median=sp_med,
+        narrow_range=narrow,
+    )
 
 
 # --------------------------------------------------------------------------------------------
-# reliability (crowd-quality.md §4)
+# reliability
 # --------------------------------------------------------------------------------------------
 
 

@@ -3,7 +3,11 @@
 Stages: ``image_stats`` (MOS/SD/CI), ``sureal_ap_all`` (AP over 12 dimensions) and
 ``reliability_report`` (split-half x20, ICC, alpha over 12 dimensions), plus the per-rater LOO
 SRCC (``rater_loo_srcc_all``) and BT.500 report, all single-threaded. Run:
-``.venv/bin/python bench/bench_aggregation.py [--images N] [--repeat 3]``; with ``--repeat`` each
+``.venv/bin/python bench/bench_aggregation.py [--images N] [--repeat 3] [--crowd mixed]
+[--sureal-rule-dims 2]``; ``--crowd mixed`` takes the data from ``bench/crowd_sim.py`` (uneven activity,
+noisy / biased / random / straight-lining raters) instead of the uniform honest crowd, and
+``--sureal-rule-dims N`` also fits sureal's own rule (no υ floor, υ from 2 ratings) on the first N
+dimensions and prints its iterations. With ``--repeat`` each
 stage reports its best time and the spread (max - min) over the repeats (the dev box is shared).
 Target: total of the three main stages < 10 s on a 2-core machine.
 """
@@ -51,11 +55,22 @@ def main() -> None:
     parser.add_argument("--raters", type=int, default=368)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--crowd", choices=["uniform", "mixed"], default="uniform")
+    parser.add_argument("--sureal-rule-dims", type=int, default=0)
     args = parser.parse_args()
     d = NUM_DIMENSIONS
 
     t0 = time.perf_counter()
-    img, rat, scores = make_data(args.images, args.k, args.raters, d, args.seed)
+    if args.crowd == "mixed":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from crowd_sim import simulate
+
+        sim = simulate(
+            "mixed", n_images=args.images, n_dims=d, n_raters=args.raters, k=args.k, seed=args.seed
+        )
+        img, rat, scores = sim.image_index, sim.rater_index, sim.scores
+    else:
+        img, rat, scores = make_data(args.images, args.k, args.raters, d, args.seed)
     t_gen = time.perf_counter() - t0
     print(
         f"data: {args.images} images x {args.k} ratings x {d} dims = {scores.size:,} scores, "
@@ -93,6 +108,25 @@ def main() -> None:
     assert isinstance(stats_, agg.ImageStats) and isinstance(results, list) and isinstance(report, dict)
     iters = [r.n_iter for r in results]
     print(f"AP iterations per dim: {iters}; all converged: {all(r.converged for r in results)}")
+    if args.sureal_rule_dims:
+        n = args.sureal_rule_dims
+        t = time.perf_counter()
+        rule = agg.sureal_ap_all(
+            img,
+            rat,
+            scores[:, :n],
+            args.images,
+            args.raters,
+            min_ratings_for_upsilon=2,
+            upsilon_floor_ratio=0.0,
+        )
+        took = time.perf_counter() - t
+        collapsed = [int((r.upsilon[r.n_per_rater > 0] < 0.01).sum()) for r in rule]
+        print(
+            f"sureal's rule on {n} dims: iterations {[r.n_iter for r in rule]}, converged "
+            f"{[r.converged for r in rule]}, raters with υ < 0.01 {collapsed}, {took:.2f} s "
+            f"(platform rule on the same dims: iterations {iters[:n]})"
+        )
     print(f"max CI half-width median: {np.nanmedian(stats_.max_ci_half_width):.3f}")
     first = next(iter(report))
     print(f"reliability[{first}]: {report[first]}")

@@ -14,7 +14,7 @@
 The scratch database is dropped at the end (also on failure). Client, server and database share the machine.
 
     .venv/bin/python bench/bench_scoring.py [--levels 18,64] [--paced 64:1,368:5] [--mode both]
-        [--seconds 15] [--pool 5000] [--images 50000] [--skip-queue] [--skip-aggregation]
+        [--seconds 15] [--pool 5000] [--images 50000] [--skip-queue] [--skip-aggregation] [--crowd mixed]
 """
 
 from __future__ import annotations
@@ -294,8 +294,12 @@ def check_invariants() -> dict[str, int]:
     return {"ratings": total, "over_target": over, "duplicates": dup, "counter_mismatch": mismatch}
 
 
-def bench_reaggregate(n_images: int, k: int, n_raters: int) -> dict[str, float]:
-    """Load n_images x k ratings by COPY, then time the service end to end and the pure math alone."""
+def bench_reaggregate(n_images: int, k: int, n_raters: int, crowd: str = "mixed") -> dict[str, float]:
+    """Load n_images x k ratings by COPY, then time the service end to end and the pure math alone.
+
+    ``crowd``: ``mixed`` (``bench/crowd_sim.py``: 5 % noisy, 10 % biased, 5 % random clickers, 5 %
+    straight-liners, uneven activity with a few drop-outs; the realistic case) or ``uniform`` (the easier
+    ``bench_aggregation.make_data``: every rater equally active and honest)."""
     import hashlib
 
     from django.db import connection
@@ -307,10 +311,15 @@ def bench_reaggregate(n_images: int, k: int, n_raters: int) -> dict[str, float]:
 
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_aggregation import make_data
+    from crowd_sim import simulate
 
     standard = Standard.objects.get(key="humanbeauty-v1")
     d = Dimension.objects.filter(standard=standard).count()
-    img, rat, scores = make_data(n_images, k, n_raters, d, 0)
+    if crowd == "mixed":
+        sim = simulate("mixed", n_images=n_images, n_dims=d, n_raters=n_raters, k=k, seed=0)
+        img, rat, scores = sim.image_index, sim.rater_index, sim.scores
+    else:
+        img, rat, scores = make_data(n_images, k, n_raters, d, 0)
     rater_ids = list(
         User.objects.filter(username__startswith="bench")
         .exclude(username="bench-admin")
@@ -363,9 +372,14 @@ def bench_reaggregate(n_images: int, k: int, n_raters: int) -> dict[str, float]:
                     )
                 )
     load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), os.times()
     run = scoring_reaggregate(standard=standard)
     service_s = time.perf_counter() - t0
+    cpu1 = os.times()
+    # CPU seconds of this process and of the forked worker (reaped when the pool closed), PostgreSQL not
+    # included: on a shared, overloaded box the wall time mostly measures the queue for a core
+    cpu_main = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    cpu_worker = (cpu1.children_user - cpu0.children_user) + (cpu1.children_system - cpu0.children_system)
     t0 = time.perf_counter()
     run2 = scoring_reaggregate(standard=standard)  # idempotent re-run (upserts)
     rerun_s = time.perf_counter() - t0
@@ -374,13 +388,20 @@ def bench_reaggregate(n_images: int, k: int, n_raters: int) -> dict[str, float]:
     aggregation.sureal_ap_all(img, rat, scores, n_images, n_raters)
     aggregation.reliability_report(img, rat, scores, rng=0)
     aggregation.rater_loo_srcc_all(img, rat, scores, n_raters)
-    aggregation.bt500_screening(img, rat, scores, n_raters)
+    aggregation.rater_score_spread(rat, scores, n_raters)
     pure_s = time.perf_counter() - t0
     return {
+        "crowd": crowd,
+        "sureal_iterations": {k: v["n_iter"] for k, v in run.screening["sureal"].items()},
+        "unconverged": run.screening["unconverged"],
+        "flagged_raters": len(run.screening["flagged"]),
+        "load_average": round(os.getloadavg()[0], 2),
         "images": n_images,
         "ratings": int(img.size),
         "copy_load_s": round(load_s, 2),
         "service_s": round(service_s, 2),
+        "service_cpu_main_s": round(cpu_main, 2),
+        "service_cpu_worker_s": round(cpu_worker, 2),
         "service_rerun_s": round(rerun_s, 2),
         "pure_math_s": round(pure_s, 2),
         "run_ratings": run.n_ratings,
@@ -413,6 +434,7 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=30.0)
     parser.add_argument("--skip-queue", action="store_true")
     parser.add_argument("--skip-aggregation", action="store_true")
+    parser.add_argument("--crowd", choices=["mixed", "uniform"], default="mixed", help="re-aggregation data")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",") if x]
     paced = [(int(n), float(t)) for n, t in (x.split(":") for x in args.paced.split(",") if x)]
@@ -452,7 +474,11 @@ def main() -> None:
             proc = None
             print("invariants:", json.dumps(check_invariants()), flush=True)
         if not args.skip_aggregation:
-            print("reaggregate:", json.dumps(bench_reaggregate(args.images, 9, args.raters)), flush=True)
+            print(
+                "reaggregate:",
+                json.dumps(bench_reaggregate(args.images, 9, args.raters, args.crowd)),
+                flush=True,
+            )
     finally:
         if proc is not None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -250,6 +250,8 @@ def rater_quality(request: HttpRequest) -> HttpResponse:
     ]
     gold = [(r.rater.username, r.gold_error) for r in rows if r.gold_error is not None]
     gold_peak = max([g for _, g in gold] or [1.0]) or 1.0
+    run = selectors.aggregation_run_latest()
+    sureal = (run.screening or {}).get("sureal", {}) if run else {}
     return render(
         request,
         "frontend/scoring/rater_quality.html",
@@ -257,7 +259,8 @@ def rater_quality(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "scatter": _scatter(points),
             "gold": [{"name": n, "value": g, "w": round(300 * g / gold_peak, 1)} for n, g in gold],
-            "run": selectors.aggregation_run_latest(),
+            "run": run,
+            "sureal_iterations": max((v.get("n_iter", 0) for v in sureal.values()), default=None),
         },
     )
 

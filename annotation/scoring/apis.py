@@ -406,6 +406,7 @@ class ImageAggregateApi(APIView):
                     "ci_half_width": at(obj.ci_half_width, i),
                     "psi": at(obj.psi, i),
                     "psi_se": at(obj.psi_se, i),
+                    "psi_ci_half_width": at(obj.psi_ci_half_width, i),
                 }
                 for i, k in enumerate(keys)
             ]
@@ -461,7 +462,10 @@ class RaterQualityApi(APIView):
         upsilon = serializers.ListField(child=serializers.FloatField(allow_null=True))
         loo_srcc = serializers.ListField(child=serializers.FloatField(allow_null=True))
         flagged = serializers.BooleanField()
-        flags = serializers.ListField(child=serializers.CharField())
+        flags = serializers.ListField(
+            child=serializers.CharField(), help_text="One reason per rule that fired."
+        )
+        screening = serializers.JSONField(help_text="Per rule: value, threshold, fired; and the pattern.")
 
     @extend_schema(responses={200: OutputSerializer(many=True)})
     def get(self, request: Request) -> Response:

@@ -16,6 +16,7 @@ import numpy as np
 from annotation.models import Image, Standard, User
 
 from .models import Campaign, PoolItem, Rating, Submission
+from .services.aggregation import scoring_reaggregate
 from .services.collection import campaign_create, submission_import_library_image, submission_review
 from .services.queue import lease_skip, next_image
 from .services.ratings import rating_submit
@@ -76,8 +77,11 @@ def demo_load() -> dict[str, Any]:
     rated = 0
     if not Rating.objects.filter(pool_item__campaign=campaign).exists():
         rated = _simulate_ratings(campaign)
+    # ψ with its CI per image, rater screening and SUREAL's convergence on the rater-quality page
+    run = scoring_reaggregate(standard=standard, workers=1)
     items = PoolItem.objects.filter(campaign=campaign)
     return {
+        "aggregation_run": run.pk,
         "campaign": campaign.pk,
         "submissions": Submission.objects.filter(campaign=campaign).count(),
         "failed": Submission.objects.filter(campaign=campaign, status=Submission.Status.FAILED).count(),

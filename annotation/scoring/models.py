@@ -244,8 +244,9 @@ class Skip(models.Model):
 
 class ImageAggregate(models.Model):
     """Per image, one list per statistic in the standard's dimension order (like ``Rating.scores``): MOS,
-    sample SD, n, 95 % Student-t CI half-width; SUREAL ψ and its SE from the latest aggregation run (null
-    until one ran). Recomputed from raw ratings, idempotently: when an image completes, and by every run."""
+    sample SD, n, 95 % Student-t CI half-width; SUREAL ψ (clipped to [0, 1]), its SE and its 95 % CI
+    half-width (t(n-1), null below 2 ratings) from the latest aggregation run (empty until one ran).
+    Recomputed from raw ratings, idempotently: when an image completes, and by every run."""
 
     image = models.OneToOneField(Image, on_delete=models.CASCADE, primary_key=True, related_name="aggregate")
     standard = models.ForeignKey(Standard, on_delete=models.CASCADE, related_name="+")
@@ -257,6 +258,9 @@ class ImageAggregate(models.Model):
     max_ci_half_width = models.FloatField(null=True)
     psi = models.JSONField(default=list)
     psi_se = models.JSONField(default=list)
+    psi_ci_half_width = models.JSONField(
+        default=list, help_text="95 % CI half-width of ψ per dimension: t(0.975, n-1) x SE; null where n < 2."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -267,7 +271,8 @@ class ImageAggregate(models.Model):
 
 
 class AggregationRun(models.Model):
-    """One full re-aggregation of a standard's ratings: reliability report and rater screening (JSON)."""
+    """One full re-aggregation of a standard's ratings: reliability report, rater screening (the rules'
+    medians and thresholds, who was flagged) and SUREAL's convergence per dimension (JSON)."""
 
     standard = models.ForeignKey(Standard, on_delete=models.CASCADE, related_name="+")
     job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -289,7 +294,8 @@ class AggregationRun(models.Model):
 
 class RaterQuality(models.Model):
     """Per rater and standard, from the latest aggregation run: SUREAL bias Δ and inconsistency υ per
-    dimension, LOO SRCC per dimension, hidden-gold error, and whether screening flagged the rater."""
+    dimension, LOO SRCC per dimension, hidden-gold error, and whether screening flagged the rater: ``flags``
+    holds one reason per rule that fired (with its numbers), ``screening`` each rule's value and threshold."""
 
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     standard = models.ForeignKey(Standard, on_delete=models.CASCADE, related_name="+")
@@ -305,7 +311,12 @@ class RaterQuality(models.Model):
     mean_loo_srcc = models.FloatField(null=True)
     gold_error = models.FloatField(null=True, help_text="Mean absolute error on hidden gold, when available.")
     flagged = models.BooleanField(default=False)
-    flags = models.JSONField(default=list, help_text="Why: e.g. 'upsilon>p95 on 3 dims', 'bt500'.")
+    flags = models.JSONField(default=list, help_text="Why, one reason per rule that fired, with the numbers.")
+    screening = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per rule: value, threshold, fired; 'pattern' (straight-lining, random clicking, ...).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -113,6 +113,21 @@ def rater_quality_list(*, standard: Standard | None = None) -> QuerySet[RaterQua
     return qs.order_by("rater__username")
 
 
+def rater_screening_flags(
+    *, rater_ids: list[int], standard: Standard | None = None
+) -> dict[int, dict[str, Any]]:
+    """Raters the latest re-aggregation flagged (straight-lining, random clicking, noisy, low agreement), with
+    the pattern and the reasons: for hidden-gold follow-up and the rater-quality page. Unflagged raters are
+    absent."""
+    qs = RaterQuality.objects.filter(rater_id__in=rater_ids, flagged=True)
+    if standard is not None:
+        qs = qs.filter(standard=standard)
+    return {
+        q.rater_id: {"pattern": (q.screening or {}).get("pattern"), "reasons": list(q.flags)}
+        for q in qs.only("rater_id", "screening", "flags")
+    }
+
+
 def aggregation_run_latest(*, standard: Standard | None = None) -> AggregationRun | None:
     qs = AggregationRun.objects.all()
     if standard is not None:

@@ -227,9 +227,10 @@ def test_sureal_recovers_simulated_parameters() -> None:
     rmse_mos = np.sqrt(np.mean((mos - psi) ** 2))
     assert rmse_ap < rmse_mos
     assert abs(res.delta.mean()) < 1e-12  # mean-bias shift
-    assert set(agg.inconsistency_screening(res.upsilon, 95).tolist()) <= {0, 1, 2}
+    assert agg.inconsistency_screening(res.upsilon, res.upsilon_ci_low).tolist() == [0, 1, 2]
     assert np.all(res.upsilon_ci_low < res.upsilon) and np.all(res.upsilon < res.upsilon_ci_high)
-    assert np.all(res.psi_ci95 > 0) and np.allclose(res.psi_ci95, 1.959963984540054 * res.psi_se)
+    t = stats.t.ppf(0.975, res.n_per_image - 1)
+    assert np.all(res.psi_ci95 > 0) and np.allclose(res.psi_ci95, t * res.psi_se)
 
 
 def test_sureal_exact_on_noiseless_additive_data() -> None:
@@ -298,7 +299,11 @@ def test_bt500_hand_example() -> None:
 
 def test_inconsistency_screening() -> None:
     ups = np.r_[np.linspace(0.1, 0.2, 19), 0.9, np.nan]
-    assert agg.inconsistency_screening(ups, 95).tolist() == [19]
+    assert agg.inconsistency_screening(ups).tolist() == [19]
+    # the lower bound decides: 0.9 with a bound of 0.2 (few ratings) is not significantly above 2 x 0.15
+    low = np.r_[ups[:19] * 0.9, 0.2, np.nan]
+    assert agg.inconsistency_screening(ups, low).size == 0
+    assert agg.inconsistency_screening(np.full(20, 0.15)).size == 0  # no quota: a uniform crowd has no flag
     assert agg.inconsistency_screening(np.array([np.nan])).size == 0
 
 
@@ -411,7 +416,8 @@ def test_rank_within_matches_scipy_per_group(data) -> None:
 
 
 def _sureal_reference(img, rat, u, n_images, n_raters, tol=1e-8):
-    """The AP loop written plainly (two-pass variances, bincount sums), for one dimension without NaN."""
+    """The AP loop written plainly (two-pass variances, bincount sums), for one dimension without NaN: sureal's
+    own rule (no υ floor, υ estimated from 2 ratings on); ψ clipped to the scale as the platform does."""
     n_j, n_i = np.bincount(img, minlength=n_images), np.bincount(rat, minlength=n_raters)
     psi = np.bincount(img, weights=u, minlength=n_images) / n_j
     b = np.bincount(rat, weights=u - psi[img], minlength=n_raters) / n_i
@@ -426,7 +432,7 @@ def _sureal_reference(img, rat, u, n_images, n_raters, tol=1e-8):
         if done:
             break
     c = b.mean()
-    return psi + c, b - c, v
+    return np.clip(psi + c, 0, 1), b - c, v
 
 
 @pytest.mark.parametrize(("seed", "bias_sd", "noise"), [(6, 0.06, 0.1), (7, 0.3, 1e-6), (8, 0.0, 0.0)])
@@ -442,7 +448,7 @@ def test_sureal_matches_plain_reference(seed, bias_sd, noise) -> None:
         0,
         1,
     )
-    res = agg.sureal_ap(img, rat, u, n_images, n_raters)
+    res = agg.sureal_ap(img, rat, u, n_images, n_raters, min_ratings_for_upsilon=2, upsilon_floor_ratio=0.0)
     psi, delta_hat, ups = _sureal_reference(img, rat, u, n_images, n_raters)
     np.testing.assert_allclose(res.psi, psi, atol=1e-9)
     np.testing.assert_allclose(res.delta, delta_hat, atol=1e-9)

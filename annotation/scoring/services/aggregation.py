@@ -1,10 +1,12 @@
 """Full re-aggregation of a standard's ratings (Celery job ``scoring.reaggregate``).
 
 Loads every raw rating once (long format), then calls the pure module :mod:`annotation.aggregation` for
-the per-image MOS/SD/n/CI, the SUREAL alternating-projection estimate (ψ per image, Δ/υ per rater, per
-dimension), rater screening (υ above the 95th percentile; BT.500 as a report only), per-rater LOO SRCC
-and the reliability report (split-half SRCC + Spearman-Brown, ICC(1,1), ICC(1,k), Krippendorff α).
-Results replace the previous ones (idempotent); no math lives here.
+the per-image MOS/SD/n/CI, the SUREAL alternating-projection estimate (ψ with its t-CI per image, Δ/υ per
+rater, per dimension), per-rater LOO SRCC, rater screening (υ significantly above twice the median, LOO
+SRCC below half the median: a report with reasons, never a ban) and the reliability report (split-half
+SRCC + Spearman-Brown, ICC(1,1), ICC(1,k), Krippendorff α). SUREAL's convergence per dimension is kept
+on the run (a fit that did not converge is named there, not hidden). Results replace the previous ones
+(idempotent); no math lives here.
 
 Performance design (50k images x 9 ratings x 12 dimensions in a few seconds, see ``docs/aggregation.md``):
 PostgreSQL returns all ratings as one text blob that pyarrow's CSV reader parses; screening, LOO SRCC and
@@ -118,14 +120,14 @@ def ratings_long(*, standard: Standard) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def _screening_and_reliability(
     img: np.ndarray, rat: np.ndarray, s: np.ndarray, n_raters: int, keys: list[str]
-) -> tuple[np.ndarray, dict[str, Any], dict[str, Any], float]:
-    """Per-rater LOO SRCC ``[n_raters, D]``, the BT.500 report, the reliability report and the seconds taken
-    (pure math, no DB access; runs in the background worker)."""
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], float]:
+    """Per-rater LOO SRCC ``[n_raters, D]``, the spread of each rater's own scores ``[n_raters]``, the
+    reliability report and the seconds taken (pure math, no DB access; runs in the background worker)."""
     started = time.perf_counter()
     loo = aggregation.rater_loo_srcc_all(img, rat, s, n_raters) if n_raters else np.zeros((0, len(keys)))
-    bt500 = aggregation.bt500_screening(img, rat, s, n_raters) if n_raters else {"rejected": []}
+    spread = aggregation.rater_score_spread(rat, s, n_raters) if n_raters else np.zeros(0)
     reliability = aggregation.reliability_report(img, rat, s, dimension_keys=keys, rng=0) if len(img) else {}
-    return loo, bt500, reliability, time.perf_counter() - started
+    return loo, spread, reliability, time.perf_counter() - started
 
 
 def scoring_reaggregate(
@@ -173,33 +175,40 @@ def scoring_reaggregate(
         lap("mos_and_sureal")
         if report:
             report(2, total=5, message="SUREAL done")
-        psi = np.stack([r.psi for r in ap], axis=1) if ap else np.zeros((n_images, len(keys)))
-        psi_se = np.stack([r.psi_se for r in ap], axis=1) if ap else np.zeros((n_images, len(keys)))
-        delta = np.stack([r.delta for r in ap], axis=1) if ap else np.zeros((n_raters, len(keys)))
-        upsilon = np.stack([r.upsilon for r in ap], axis=1) if ap else np.zeros((n_raters, len(keys)))
+        psi, psi_se, psi_ci = (
+            np.stack([getattr(r, name) for r in ap], axis=1) if ap else np.zeros((n_images, len(keys)))
+            for name in ("psi", "psi_se", "psi_ci95")
+        )
+        delta, upsilon, upsilon_low = (
+            np.stack([getattr(r, name) for r in ap], axis=1) if ap else np.zeros((n_raters, len(keys)))
+            for name in ("delta", "upsilon", "upsilon_ci_low")
+        )
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean_upsilon = (
                 np.nanmean(np.where(np.isfinite(upsilon), upsilon, np.nan), axis=1) if n_raters else upsilon
             )
-        flagged = set(aggregation.inconsistency_screening(mean_upsilon, 95).tolist()) if n_raters else set()
         gold_errors = _gold_errors(rater_ids)
         with transaction.atomic():
             if write_images and n_images:
-                _write_images(standard, image_ids, stats, psi, psi_se)
+                _write_images(standard, image_ids, stats, psi, psi_se, psi_ci)
             lap("write_images")
             if report:
                 report(3, total=5, message="image aggregates written")
             try:
-                loo, bt500, reliability, background_s = background.result()
+                loo, spread, reliability, background_s = background.result()
             except BrokenProcessPool:  # the worker process died (e.g. killed): compute here instead
-                loo, bt500, reliability, background_s = _screening_and_reliability(
+                loo, spread, reliability, background_s = _screening_and_reliability(
                     img, rat, s, n_raters, keys
                 )
             lap("screening_loo_reliability")
             timings["screening_loo_reliability_compute"] = round(background_s, 3)
             if report:
                 report(4, total=5, message="screening and reliability done")
+            counts = np.bincount(rat, minlength=n_raters) if n_raters else np.zeros(0, np.int64)
+            screen = (
+                aggregation.screen_raters(upsilon, upsilon_low, loo, spread, counts) if n_raters else None
+            )
             run = AggregationRun.objects.create(
                 standard=standard,
                 job_id=job_id,
@@ -207,28 +216,14 @@ def scoring_reaggregate(
                 n_raters=n_raters,
                 n_ratings=len(img),
                 reliability=reliability,
-                screening={
-                    "upsilon_p95_flagged": [rater_ids[i] for i in sorted(flagged)],
-                    "bt500": {
-                        k: v
-                        for k, v in bt500.items()
-                        if k in ("method", "normalise", "n_presentations", "share_normal_kurtosis")
-                    }
-                    | {"rejected": [rater_ids[i] for i in bt500.get("rejected", [])]},
-                },
+                screening=_run_screening(screen, rater_ids, ap, keys),
             )
-            bt_rejected = set(bt500.get("rejected", []))
             names = dict(User.objects.filter(pk__in=rater_ids).values_list("pk", "username"))
-            counts = np.bincount(rat, minlength=n_raters) if n_raters else np.zeros(0, np.int64)
             quality = []
             for i, rid in enumerate(rater_ids):
                 if rid not in names:
                     continue
-                flags = []
-                if i in flagged:
-                    flags.append("inconsistency υ above the 95th percentile of raters")
-                if i in bt_rejected:
-                    flags.append("BT.500 screening (report only)")
+                assert screen is not None
                 with np.errstate(all="ignore"), warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     md, ml = np.nanmean(delta[i]), np.nanmean(loo[i])
@@ -245,8 +240,9 @@ def scoring_reaggregate(
                         mean_upsilon=_f(mean_upsilon[i]),
                         mean_loo_srcc=_f(ml),
                         gold_error=gold_errors.get(rid),
-                        flagged=i in flagged,
-                        flags=flags,
+                        flagged=bool(screen.flagged[i]),
+                        flags=screen.reasons(i),
+                        screening=_rater_screening(screen, i),
                     )
                 )
             RaterQuality.objects.filter(standard=standard).exclude(rater_id__in=rater_ids).delete()
@@ -267,6 +263,7 @@ def scoring_reaggregate(
                     "gold_error",
                     "flagged",
                     "flags",
+                    "screening",
                 ],
             )
             lap("write_raters")
@@ -274,6 +271,66 @@ def scoring_reaggregate(
             run.timings = timings
             run.save(update_fields=["seconds", "timings"])
     return run
+
+
+def _rater_screening(screen: aggregation.RaterScreening, i: int) -> dict[str, Any]:
+    """One rater's screening as JSON: each rule's value, threshold and whether it fired."""
+    return {
+        "evaluated": bool(screen.evaluated[i]),
+        "inconsistency": {
+            "upsilon": _f(screen.upsilon[i]),
+            "upsilon_low95": _f(screen.upsilon_low[i]),
+            "threshold": _f(screen.upsilon_threshold),
+            "fired": bool(screen.inconsistent[i]),
+        },
+        "agreement": {
+            "loo_srcc": _f(screen.loo_srcc[i]),
+            "threshold": _f(screen.loo_threshold),
+            "fired": bool(screen.low_agreement[i]),
+        },
+        "spread": {
+            "sd": _f(screen.spread[i]),
+            "median": _f(screen.spread_median),
+            "narrow": bool(screen.narrow_range[i]),
+        },
+        "pattern": screen.pattern(i),
+    }
+
+
+def _run_screening(
+    screen: aggregation.RaterScreening | None,
+    rater_ids: list[int],
+    fits: list[aggregation.SurealResult],
+    keys: list[str],
+) -> dict[str, Any]:
+    """The run's screening summary: the rules with their medians and thresholds, who each flagged, and
+    SUREAL's convergence per dimension (``unconverged`` names every dimension that hit the budget)."""
+    sureal = {
+        key: {"n_iter": fit.n_iter, "converged": fit.converged, "upsilon_floor": _f(fit.upsilon_floor)}
+        for key, fit in zip(keys, fits, strict=False)
+    }
+    out: dict[str, Any] = {
+        "sureal": sureal,
+        "sureal_max_iter": aggregation.SUREAL_MAX_ITER,
+        "unconverged": [key for key, v in sureal.items() if not v["converged"]],
+    }
+    if screen is None:
+        return out | {"flagged": []}
+    return out | {
+        "rules": {
+            "inconsistency": "95 % lower bound of υ above twice the median υ",
+            "agreement": "LOO SRCC below half the median LOO SRCC",
+            "min_ratings": aggregation.SUREAL_MIN_RATINGS_FOR_UPSILON,
+        },
+        "upsilon_median": _f(screen.upsilon_median),
+        "upsilon_threshold": _f(screen.upsilon_threshold),
+        "loo_median": _f(screen.loo_median),
+        "loo_threshold": _f(screen.loo_threshold),
+        "n_evaluated": int(screen.evaluated.sum()),
+        "flagged": [rater_ids[i] for i in np.flatnonzero(screen.flagged).tolist()],
+        "inconsistent": [rater_ids[i] for i in np.flatnonzero(screen.inconsistent).tolist()],
+        "low_agreement": [rater_ids[i] for i in np.flatnonzero(screen.low_agreement).tolist()],
+    }
 
 
 _INPUTS: tuple[Any, ...] = ()  # inputs of the background calls, handed to a forked worker without pickling
@@ -297,7 +354,7 @@ def _sureal_tail_of_inputs() -> list[aggregation.SurealResult]:
     )
 
 
-def _screening_and_reliability_of_inputs() -> tuple[np.ndarray, dict[str, Any], dict[str, Any], float]:
+def _screening_and_reliability_of_inputs() -> tuple[np.ndarray, np.ndarray, dict[str, Any], float]:
     img, rat, s, _, n_raters, keys = _INPUTS
     return _screening_and_reliability(img, rat, s, n_raters, keys)
 
@@ -446,7 +503,7 @@ _COPY_CHUNK = 5000  # image rows per COPY write
 
 _AGG_COLUMNS = (
     "image_id", "standard_id", "n_ratings", "mos", "sd", "n", "ci_half_width", "max_ci_half_width", "psi",
-    "psi_se", "updated_at",
+    "psi_se", "psi_ci_half_width", "updated_at",
 )  # fmt: skip
 
 
@@ -456,6 +513,7 @@ def _write_images_pg(
     stats: aggregation.ImageStats,
     psi: np.ndarray,
     psi_se: np.ndarray,
+    psi_ci: np.ndarray,
 ) -> None:
     """PostgreSQL fast path: the rows are formatted with numpy as COPY text (no per-value Python objects) in
     chunks, so the server parses one chunk while the next is formatted, copied into a temporary table, then
@@ -481,6 +539,7 @@ def _write_images_pg(
                 _number_text(max_ci[rows], null=b"\\N"),
                 _json_arrays(psi[rows]),
                 _json_arrays(psi_se[rows]),
+                _json_arrays(psi_ci[rows]),
                 np.tile(stamp, (n_rows, 1)),
             ]
         )
@@ -505,9 +564,10 @@ def _write_images(
     stats: aggregation.ImageStats,
     psi: np.ndarray,
     psi_se: np.ndarray,
+    psi_ci: np.ndarray,
 ) -> None:
     if connection.vendor == "postgresql":
-        _write_images_pg(standard, image_ids, stats, psi, psi_se)
+        _write_images_pg(standard, image_ids, stats, psi, psi_se, psi_ci)
         return
     n_ratings = stats.n_ratings
     max_ci = stats.max_ci_half_width
@@ -523,6 +583,7 @@ def _write_images(
             max_ci_half_width=_f(max_ci[j]),
             psi=_col(psi[j]),
             psi_se=_col(psi_se[j]),
+            psi_ci_half_width=_col(psi_ci[j]),
         )
         for j, sha in enumerate(image_ids)
     ]
@@ -541,6 +602,7 @@ def _write_images(
             "max_ci_half_width",
             "psi",
             "psi_se",
+            "psi_ci_half_width",
             "updated_at",
         ],
     )
