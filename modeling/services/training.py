@@ -17,8 +17,16 @@ from typing import Any
 from django.conf import settings
 
 from annotation.models import Job, User
-from annotation.services.jobs import job_create, job_enqueue, job_fail, job_running, job_succeed
-from humanbeauty.errors import ApplicationError
+from annotation.services.jobs import (
+    JobInterrupted,
+    job_create,
+    job_enqueue,
+    job_fail,
+    job_is_live_elsewhere,
+    job_running,
+    job_succeed,
+)
+from humanbeauty.errors import ApplicationError, ConflictError
 
 from ..models import Evaluation, ModelVersion
 from .registry import (
@@ -65,6 +73,32 @@ def backbone_dir(backbone_path: str | Path) -> Path:
 
 def checkpoint_dir(version: str) -> Path:
     return Path(settings.MODELS_ROOT) / "versions" / version
+
+
+def training_state_dir(version: str) -> Path:
+    """Where an unfinished training run keeps its restart checkpoints (removed once the version is ready)."""
+    return Path(settings.MODELS_ROOT) / "versions" / f"{version}.resume"
+
+
+def model_train_requeue(job: Job) -> None:
+    """Resume hook (resume API/command/page, jobs watchdog): train again from the last checkpoint."""
+    from ..tasks import model_train_task
+
+    mv = ModelVersion.objects.filter(job=job).first()
+    if mv is None:
+        raise ApplicationError(f"The model version of job {job.pk} no longer exists.", status=409)
+    if mv.status == ModelVersion.Status.READY:
+        raise ConflictError(f"Version {mv.version} is already trained.")
+    ModelVersion.objects.filter(pk=mv.pk).update(status=ModelVersion.Status.TRAINING)
+    job_enqueue(job=job, task=model_train_task)
+
+
+def model_train_stopped(job: Job, reason: str = "cancelled") -> None:
+    """Cancel/fail hook: the version being trained is marked failed (its restart checkpoints stay, so a
+    resume continues from them)."""
+    ModelVersion.objects.filter(job=job, status=ModelVersion.Status.TRAINING).update(
+        status=ModelVersion.Status.FAILED, is_active=False
+    )
 
 
 def _config(config: dict[str, Any] | None, backbone: Path):
@@ -138,6 +172,8 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.is_finished:
         return {"skipped": "job missing or finished"}
+    if job_is_live_elsewhere(job):
+        return {"skipped": "running on another worker"}
     mv = ModelVersion.objects.filter(job_id=job_id).first()
     if mv is None:
         job_fail(job_id=job_id, error="no model version row for this job")
@@ -162,8 +198,11 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
                 done = int(m.group(1))
                 report(state["stage_one"] + done, total=state["stage_one"] + epochs + 1, message=message)
 
+        def on_step(step: int, total: int) -> None:  # stops here when cancelled or taken over
+            report(step, total=total + epochs + 1)
+
         out = checkpoint_dir(mv.version)
-        if out.exists():  # leftovers of an interrupted attempt at this version
+        if out.exists():  # leftovers of an interrupted attempt at this version (restart state is beside it)
             shutil.rmtree(out)
         try:
             ckpt = run_training(
@@ -174,6 +213,9 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
                 max_steps=params.get("max_steps"),
                 stage_two=params.get("stage_two", True),
                 log=log,
+                state_dir=training_state_dir(mv.version),
+                checkpoint_every=int(params.get("checkpoint_every") or settings.HB_TRAIN_CHECKPOINT_EVERY),
+                on_step=on_step,
             )
             total = state["stage_one"] + epochs + 1
             report(max(0, total - 1), total=total, message="evaluating on the test split")
@@ -186,9 +228,14 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
             mv = model_version_register(model_version=mv, checkpoint_path=ckpt, metrics=metrics, job=job)
             scorer_cache_put(mv, scorer)
             report(total, total=total, message="registered")
+        except JobInterrupted:
+            if Job.objects.filter(pk=job_id, status=Job.Status.CANCELLED).exists():
+                model_version_fail(model_version=mv)
+            raise
         except Exception:
             model_version_fail(model_version=mv)
             raise
+        shutil.rmtree(training_state_dir(mv.version), ignore_errors=True)
         result = {
             "version": mv.version,
             "checkpoint": str(ckpt),
