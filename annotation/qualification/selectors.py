@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from annotation.exam_scoring import gold_coverage
 from annotation.models import Standard, User
@@ -132,21 +132,30 @@ def protocol_funnel(*, protocol: Protocol) -> dict[str, Any]:
     pending = Invitation.objects.filter(protocol=protocol, user__isnull=True).count()
     joined = enrollments.count()
     states = dict(enrollments.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
-    max_round = max(protocol.n_iterations, protocol.rounds.aggregate(m=Max("number"))["m"] or 0)
-    rounds = []
-    for number in range(1, max_round + 1):
-        if number == 1:
-            entered = enrollments.filter(transitions__to_state=Enrollment.State.TRAINING).distinct().count()
-        else:
-            entered = enrollments.filter(round_number__gte=number).count()
-        rounds.append(
-            {
-                "number": number,
-                "entered": entered,
-                "passed": enrollments.filter(rounds_passed__gte=number).count(),
-                "status": next((r.status for r in protocol.rounds.all() if r.number == number), "not opened"),
-            }
-        )
+    # A constant number of queries whatever the number of rounds: histograms of the round reached and of
+    # the rounds passed, turned into "at least n" counts by suffix sums.
+    statuses = dict(protocol.rounds.values_list("number", "status"))
+    max_round = max([protocol.n_iterations, *statuses])
+    reached = dict(
+        enrollments.values_list("round_number").annotate(n=Count("id")).values_list("round_number", "n")
+    )
+    passed = dict(
+        enrollments.values_list("rounds_passed").annotate(n=Count("id")).values_list("rounds_passed", "n")
+    )
+    entered_first = enrollments.filter(transitions__to_state=Enrollment.State.TRAINING).distinct().count()
+
+    def at_least(histogram: dict[int, int], number: int) -> int:
+        return sum(n for value, n in histogram.items() if value is not None and value >= number)
+
+    rounds = [
+        {
+            "number": number,
+            "entered": entered_first if number == 1 else at_least(reached, number),
+            "passed": at_least(passed, number),
+            "status": statuses.get(number, "not opened"),
+        }
+        for number in range(1, max_round + 1)
+    ]
     return {
         "protocol": protocol.pk,
         "invited": joined + pending,

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from django.db import connection
 from django.db.models import Count
+from django.utils import timezone
 from PIL import Image as PILImage
 
 from annotation.models import Job
@@ -192,7 +193,7 @@ def test_resume_after_a_kill_through_the_api(settings, tmp_path, client_for, mon
     source_import(source=source)
     job = filter_start(source_keys=["api_src"], chunk_size=4, enqueue=False)
     job_start(job_id=job.pk, total=8)  # as a worker that died right after starting it left it
-    Job.objects.filter(pk=job.pk).update(heartbeat_at=job.heartbeat_at - timedelta(minutes=10))
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
     from celery import Celery
 
     from curation.tasks import filter_run_task
