@@ -39,6 +39,7 @@ from .registry import (
 
 STAGE_ONE = re.compile(r"stage1 step (\d+)/(\d+)")
 STAGE_TWO = re.compile(r"stage2 epoch (\d+)/(\d+)")
+RESUMED = re.compile(r"stage1 resumed from step (\d+)/(\d+)")
 MAX_INLINE_RECORDS = 10_000
 
 
@@ -119,6 +120,7 @@ def model_train_start(
     max_steps: int | None = None,
     stage_two: bool = True,
     activate: bool = False,
+    checkpoint_every: int | None = None,
     created_by: User | None = None,
     enqueue: bool = True,
 ) -> Job:
@@ -131,6 +133,10 @@ def model_train_start(
     cfg = _config(config, backbone)
     if max_steps is not None and max_steps < 1:
         raise ApplicationError("max_steps must be at least 1.", extra={"field": "max_steps"})
+    if checkpoint_every is not None and not 1 <= checkpoint_every <= 100_000:
+        raise ApplicationError(
+            "checkpoint_every must be in [1, 100000].", extra={"field": "checkpoint_every"}
+        )
     from modeling.data import release_version
 
     job = job_create(
@@ -143,6 +149,7 @@ def model_train_start(
             "max_steps": max_steps,
             "stage_two": stage_two,
             "activate": activate,
+            "checkpoint_every": checkpoint_every,
         },
         created_by=created_by,
     )
@@ -190,7 +197,10 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
     with job_running(job_id=job_id, message="stage 1: LoRA + heads") as report:
 
         def log(message: str) -> None:
-            if m := STAGE_ONE.search(message):
+            if m := RESUMED.search(message):
+                state["resumed_from"], state["stage_one"] = int(m.group(1)), int(m.group(2))
+                report(int(m.group(1)), total=int(m.group(2)) + epochs + 1, message=message)
+            elif m := STAGE_ONE.search(message):
                 done, total = int(m.group(1)), int(m.group(2))
                 state["stage_one"] = total
                 report(done, total=total + epochs + 1, message=message)
@@ -241,6 +251,7 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
             "checkpoint": str(ckpt),
             "release_version": mv.release_version,
             "metavoter": json_safe((metrics.get("heads") or {}).get("metavoter")),
+            "resumed_from_step": state.get("resumed_from"),
         }
         job_succeed(job_id=job_id, result=result, message=f"version {mv.version} ready")
     if params.get("activate"):
