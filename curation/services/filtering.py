@@ -331,6 +331,52 @@ def filter_finish(*, job_id: int) -> bool:
     return bool(won)
 
 
+def filter_summaries(*, sources: list[Source]) -> dict[str, dict[str, Any]]:
+    """:func:`filter_summary` of many sources in a constant number of queries (two), for list pages.
+    Each source is summarised under the detector version it was normalised with (else the default)."""
+    from django.db.models import Count, Q
+
+    default = filter_params()["detector_version"]
+    version_of = {s.pk: s.normalisation.get("detector_version") or default for s in sources}
+    items = dict.fromkeys(version_of, (0, 0))
+    for source_id, n_items, n_normalised in (
+        SourceItem.objects.filter(source_id__in=list(version_of))
+        .values("source_id")
+        .annotate(n=Count("id"), normalised=Count("id", filter=Q(score__isnull=False)))
+        .values_list("source_id", "n", "normalised")
+    ):
+        items[source_id] = (n_items, n_normalised)
+    dets: dict[tuple[int, str], tuple[int, int, int]] = {}
+    for source_id, version, filtered, kept, errors in (
+        SourceItem.objects.filter(
+            source_id__in=list(version_of),
+            image__face_detections__detector_version__in=set(version_of.values()),
+        )
+        .values("source_id", "image__face_detections__detector_version")
+        .annotate(
+            filtered=Count("image_id", distinct=True),
+            kept=Count("image_id", filter=Q(image__face_detections__kept=True), distinct=True),
+            errors=Count("image_id", filter=~Q(image__face_detections__error=""), distinct=True),
+        )
+        .values_list("source_id", "image__face_detections__detector_version", "filtered", "kept", "errors")
+    ):
+        dets[(source_id, version)] = (filtered, kept, errors)
+    out = {}
+    for source in sources:
+        version = version_of[source.pk]
+        filtered, kept, errors = dets.get((source.pk, version), (0, 0, 0))
+        n_items, normalised = items[source.pk]
+        out[source.key] = {
+            "detector_version": version,
+            "items": n_items,
+            "filtered": filtered,
+            "kept": kept,
+            "errors": errors,
+            "normalised": normalised,
+        }
+    return out
+
+
 def filter_summary(*, source: Source, detector_version: str | None = None) -> dict[str, Any]:
     """Per-source filter state for pages and the API."""
     version = (
