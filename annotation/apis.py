@@ -22,7 +22,7 @@ from humanbeauty.errors import ApplicationError
 from . import selectors
 from .models import Image, Job
 from .services.images import image_ingest, upload_read
-from .services.jobs import job_cancel
+from .services.jobs import job_cancel, job_is_resumable, job_resume
 from .services.standards import standard_create_from_spec
 
 
@@ -224,6 +224,12 @@ class JobOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    attempts = serializers.IntegerField(help_text="Re-dispatches by the watchdog after a lost worker.")
+    resumable = serializers.SerializerMethodField()
+
+    def get_resumable(self, job: Job) -> bool:
+        return job_is_resumable(job)
 
 
 class JobListApi(APIView):
@@ -251,3 +257,23 @@ class JobCancelApi(APIView):
     def post(self, request: Request, job_id: int) -> Response:
         job: Job = get_object_or_404(selectors.job_list_for(user=request.user), pk=job_id)
         return Response(JobOutputSerializer(job_cancel(job=job)).data)
+
+
+class JobResumeApi(APIView):
+    """Queue a chunked job again (after a lost worker, a failure or a cancel); only missing work is done.
+    Admins only. 409 when the kind cannot resume, the job already succeeded, or its worker is alive."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: JobOutputSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request, job_id: int) -> Response:
+        job: Job = get_object_or_404(selectors.job_list_for(user=request.user), pk=job_id)
+        return Response(JobOutputSerializer(job_resume(job=job)).data)

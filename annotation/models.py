@@ -141,13 +141,21 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker running it (progress or heartbeat)."
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Times the watchdog re-dispatched it after its worker was lost."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(total__isnull=True) | Q(done__lte=models.F("total")), name="job_done_le_total"
-            )
+            ),
+            models.CheckConstraint(condition=Q(attempts__lte=100), name="job_attempts_bounded"),
         ]
 
     def __str__(self) -> str:

@@ -10,3 +10,11 @@ def images_thumbnails_rebuild_task(job_id: int) -> None:
     from .services.maintenance import images_thumbnails_rebuild
 
     images_thumbnails_rebuild(job_id=job_id)
+
+
+@shared_task(name="annotation.jobs_watchdog", acks_late=True, ignore_result=True)
+def jobs_watchdog_task() -> dict:
+    """Beat, every ``HB_JOB_WATCHDOG_INTERVAL`` seconds: resume jobs whose worker was lost."""
+    from .services.jobs import jobs_watchdog
+
+    return jobs_watchdog()

@@ -17,11 +17,12 @@ from rest_framework.views import APIView
 
 from annotation.apis import JobOutputSerializer
 from humanbeauty.api import ErrorSerializer, IsAdminOrResearcher, IsPlatformAdmin
+from humanbeauty.bounds import bound_kwargs
 from humanbeauty.errors import ConflictError, NotFoundError
 
 from . import downloads, selectors
-from .models import Release, Source
-from .services.filtering import DEFAULT_CHUNK_SIZE, filter_start, filter_summary
+from .models import RELEASE_BOUNDS, Release, Source
+from .services.filtering import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, filter_start, filter_summary
 from .services.releases import release_create
 from .services.sources import source_import_start, source_register
 
@@ -130,8 +131,12 @@ class SourceFilterApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         confidence = serializers.FloatField(required=False, default=0.9, min_value=0.01, max_value=0.99)
-        min_face_size_px = serializers.FloatField(required=False, default=32.0, min_value=0.0)
-        chunk_size = serializers.IntegerField(required=False, default=DEFAULT_CHUNK_SIZE, min_value=1)
+        min_face_size_px = serializers.FloatField(
+            required=False, default=32.0, min_value=0.0, max_value=4096.0
+        )
+        chunk_size = serializers.IntegerField(
+            required=False, default=DEFAULT_CHUNK_SIZE, min_value=1, max_value=MAX_CHUNK_SIZE
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -176,7 +181,9 @@ class ReleaseListApi(APIView):
             r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", required=False, default="", allow_blank=True
         )
         split_salt = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
-        test_fraction = serializers.FloatField(required=False, default=0.1)
+        test_fraction = serializers.FloatField(
+            required=False, default=0.1, **bound_kwargs(RELEASE_BOUNDS)["test_fraction"]
+        )
 
     @extend_schema(responses={200: ReleaseOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:

@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotation.models import Image, Job
+from humanbeauty.bounds import bound_constraints
 
 
 class Source(models.Model):
@@ -111,6 +112,9 @@ class FaceDetection(models.Model):
         return f"{self.image_id[:12]} faces={self.face_count} kept={self.kept}"
 
 
+RELEASE_BOUNDS = {"test_fraction": (0.01, 0.5)}  # serializer + database check
+
+
 class Release(models.Model):
     """A versioned HumanBeauty release. ``spec`` freezes what went in (standard, aggregation, sources and
     their normalisation ranges, detector, salt); the directory ``path`` is write-once."""
@@ -149,7 +153,8 @@ class Release(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(status="published") | ~Q(release_sha256=""), name="release_published_has_hash"
-            )
+            ),
+            *bound_constraints("release", RELEASE_BOUNDS),
         ]
 
     def __str__(self) -> str:

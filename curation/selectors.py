@@ -51,6 +51,18 @@ def source_jobs(*, source: Source, limit: int = 20) -> list[Job]:
     return out
 
 
+def source_jobs_map(*, sources: list[Source], limit: int = 20) -> dict[str, list[Job]]:
+    """:func:`source_jobs` of many sources from one query (list pages)."""
+    jobs = Job.objects.filter(kind__in=["curation.import", "curation.filter"]).order_by("-created_at", "-id")
+    out: dict[str, list[Job]] = {s.key: [] for s in sources}
+    for job in jobs[:500]:
+        keys = {job.params.get("source"), *(job.params.get("sources") or [])}
+        for key in keys & out.keys():
+            if len(out[key]) < limit:
+                out[key].append(job)
+    return out
+
+
 def release_list(*, user: User | None = None) -> list[Release]:
     """All releases, newest version first (semver order)."""
     rows = list(Release.objects.select_related("previous", "created_by", "job"))

@@ -1,18 +1,21 @@
 """Celery tasks of the curation app: ids in, load, call one service. All names start with ``curation.``
 so they route to the ``cpu`` queue. Every task is idempotent (it recomputes only missing outputs behind
-unique constraints), hence ``acks_late``: a killed worker's message is redelivered and simply resumes."""
+unique constraints), hence ``acks_late``: a killed worker's message is redelivered and simply resumes.
+Chunks are bounded by ``HB_CHUNK_TIME_LIMIT`` (the broker's visibility timeout is sized to it); the release
+build is one long body, so it is acknowledged on receipt and the jobs watchdog resumes it instead."""
 
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="curation.source_import", acks_late=True)
+@shared_task(name="curation.source_import", acks_late=False)
 def source_import_task(job_id: int) -> None:
     from .services.sources import source_import_run
 
@@ -32,6 +35,8 @@ def filter_run_task(job_id: int) -> dict:
 @shared_task(
     name="curation.filter_chunk",
     acks_late=True,
+    time_limit=settings.HB_CHUNK_TIME_LIMIT,
+    soft_time_limit=settings.HB_CHUNK_TIME_LIMIT - 30,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     max_retries=5,
@@ -49,7 +54,7 @@ def filter_finish_task(job_id: int) -> bool:
     return filter_finish(job_id=job_id)
 
 
-@shared_task(name="curation.release_build", acks_late=True)
+@shared_task(name="curation.release_build", acks_late=False)
 def release_build_task(job_id: int, release_id: int) -> None:
     from .services.releases import release_build
 

@@ -6,13 +6,18 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from annotation.models import Job, Standard, User
+from annotation.selectors import job_list_for
+from annotation.services.jobs import job_cancel, job_is_resumable, job_resume
+from humanbeauty.errors import ApplicationError
 
 from .dashboard import dashboard_panels
 
@@ -56,4 +61,26 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @role_required("admin", "researcher")
 def jobs(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/jobs.html", {"jobs": Job.objects.order_by("-created_at")[:100]})
+    """The caller's jobs (admins: every job, with resume/cancel buttons for chunked jobs)."""
+    rows = list(job_list_for(user=request.user).order_by("-created_at")[:100])
+    for job in rows:
+        job.can_resume = job_is_resumable(job) and job.status != Job.Status.PENDING
+    return render(
+        request, "frontend/jobs.html", {"jobs": rows, "job_actions": request.user.is_platform_admin}
+    )
+
+
+@require_POST
+@role_required("admin")
+def job_action(request: HttpRequest, job_id: int, action: str) -> HttpResponse:
+    job = get_object_or_404(Job, pk=job_id)
+    try:
+        if action == "resume":
+            job_resume(job=job)
+            messages.success(request, f"Job {job.pk} ({job.kind}) queued again; only missing work is done.")
+        else:
+            job_cancel(job=job)
+            messages.success(request, f"Job {job.pk} ({job.kind}) cancelled.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("frontend:jobs")

@@ -17,7 +17,7 @@ from annotation.models import User
 from curation import selectors
 from curation.downloads import release_manifest
 from curation.models import Release
-from curation.services.filtering import filter_summary
+from curation.services.filtering import filter_summaries
 
 from .dashboard import register_panels
 from .views import role_required
@@ -40,14 +40,10 @@ def _markdown(text: str) -> tuple[str, SafeString]:
 
 @role_required("admin")
 def sources(request: HttpRequest) -> HttpResponse:
-    rows = [
-        {
-            "source": source,
-            "filter": filter_summary(source=source),
-            "jobs": selectors.source_jobs(source=source, limit=3),
-        }
-        for source in selectors.source_list()
-    ]
+    sources = list(selectors.source_list())
+    summaries = filter_summaries(sources=sources)
+    jobs = selectors.source_jobs_map(sources=sources, limit=3)
+    rows = [{"source": s, "filter": summaries[s.key], "jobs": jobs[s.key]} for s in sources]
     return render(request, "frontend/curation/sources.html", {"rows": rows})
 
 
@@ -103,7 +99,9 @@ def release_compare(request: HttpRequest, version: str, other: str) -> HttpRespo
 @register_panels
 def curation_panels(user: User) -> list[dict[str, Any]]:
     if user.is_platform_admin:
-        rows = [{"source": s, "filter": filter_summary(source=s)} for s in selectors.source_list()[:6]]
+        sources = list(selectors.source_list()[:6])
+        summaries = filter_summaries(sources=sources)
+        rows = [{"source": s, "filter": summaries[s.key]} for s in sources]
         return [{"title": "Public sources", "key": "curation-sources", "template": "frontend/curation/_panel_sources.html",
                  "context": {"rows": rows, "latest": selectors.release_latest_published()}}]  # fmt: skip
     if user.role == User.Role.RESEARCHER:

@@ -190,10 +190,9 @@ def admin_qualification(request: HttpRequest) -> HttpResponse:
             return redirect("frontend:admin-qualification")
         messages.success(request, f"Protocol “{protocol.name}” created.")
         return redirect("frontend:admin-qualification-protocol", protocol_id=protocol.pk)
-    rows = [
-        {"protocol": p, "funnel": selectors.protocol_funnel(protocol=p)}
-        for p in selectors.protocol_list()[:50]
-    ]
+    protocols = list(selectors.protocol_list()[:50])
+    funnels = selectors.protocol_funnels(protocols=protocols)
+    rows = [{"protocol": p, "funnel": funnels[p.pk]} for p in protocols]
     coverage = selectors.gold_bank_coverage(standard=Standard.objects.get(key="humanbeauty-v1"))
     return render(request, "frontend/qualification/admin_index.html", {"rows": rows, "coverage": coverage})
 

@@ -191,13 +191,29 @@ CELERY_TASK_ROUTES = {
     "scoring.*": {"queue": "cpu"},
     "modeling.*": {"queue": "gpu"},
 }
-CELERY_TASK_ACKS_LATE = True  # tasks are idempotent (they recompute only missing outputs)
+# Surviving a dead worker (annotation/services/jobs.py has the design note). Chunk tasks are short and
+# idempotent: acknowledged only when done and rejected back to the queue when their process dies. If the
+# whole worker tree is killed, Redis hands unacknowledged messages back after the visibility timeout, which
+# is sized to the longest chunk (minutes, not the hours of a training run); long single-message bodies
+# (training, release builds) acknowledge on receipt and are taken over by the watchdog from their heartbeat
+# and their last checkpoint instead.
+CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+HB_CHUNK_TIME_LIMIT = env.int("HB_CHUNK_TIME_LIMIT", default=10 * 60)  # hard limit of one chunk task
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("HB_CELERY_VISIBILITY_TIMEOUT", default=HB_CHUNK_TIME_LIMIT + 5 * 60)
+}
+HB_JOB_HEARTBEAT_SECONDS = env.float("HB_JOB_HEARTBEAT_SECONDS", default=30.0)
+HB_JOB_STALE_AFTER = env.float("HB_JOB_STALE_AFTER", default=300.0)  # no heartbeat for this long: lost
+HB_JOB_MAX_REDISPATCH = env.int("HB_JOB_MAX_REDISPATCH", default=3)
+HB_JOB_WATCHDOG_INTERVAL = env.float("HB_JOB_WATCHDOG_INTERVAL", default=60.0)
+HB_TRAIN_CHECKPOINT_EVERY = env.int("HB_TRAIN_CHECKPOINT_EVERY", default=50)  # optimiser steps
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Resume running jobs whose worker died (no heartbeat), fail those whose work is gone.
+    "jobs-watchdog": {"task": "annotation.jobs_watchdog", "schedule": HB_JOB_WATCHDOG_INTERVAL},
     # Periodic re-certification: opens due re-certification rounds and suspends drifting raters.
     "qualification-recertification": {"task": "qualification.recertification_tick", "schedule": 3600.0},
     # Delete leases that expired more than an hour ago (they stopped counting when they expired).

@@ -78,7 +78,9 @@ class ModelVersionListApi(APIView):
             help_text="Local backbone directory (absolute, or under MODELS_ROOT)."
         )
         config = serializers.DictField(required=False, help_text="HumanAesExpertConfig overrides.")
-        max_steps = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+        max_steps = serializers.IntegerField(
+            required=False, min_value=1, max_value=10_000_000, allow_null=True
+        )
         stage_two = serializers.BooleanField(default=True)
         activate = serializers.BooleanField(default=False)
 

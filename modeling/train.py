@@ -6,6 +6,13 @@ clip 1, effective batch 16 by gradient accumulation, 1 epoch, seed 42. bf16 auto
 Stage two: everything frozen; the three heads' overall scores of every training image are computed once
 (the scorer's procedure) and the MetaVoter is fit on them with L1 for ``metavoter_epochs`` epochs.
 
+Restartable: with ``state_dir`` and ``checkpoint_every`` stage one saves its training state (trainable
+weights, optimiser, step, position in the epoch's sample order, the RNG states) every so many optimiser
+steps, atomically; a run started again with the same arguments continues from the last such checkpoint and
+ends with the same weights as an uninterrupted run (single process, ``num_workers=0``). Each epoch's sample
+order is drawn from ``seed + epoch`` so a resumed run can skip the batches already done without loading
+them. A finished stage one is checkpointed too, so a run lost in stage two only redoes stage two.
+
 Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) stage one wraps the model in DDP and shards the data
 with a ``DistributedSampler``; rank 0 writes the checkpoint. The single-process path is the tested one.
 
@@ -93,6 +100,28 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+STATE_FILE = "stage1-state.pt"
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write the training state atomically (a kill mid-write leaves the previous state intact)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _epoch_batches(dataset: HumanBeautyDataset, sampler: Any, *, epoch: int, seed: int, batch_size: int):
+    """The epoch's batches of sample indices: a permutation drawn from ``seed + epoch`` (or the distributed
+    sampler's shard), so any position in any epoch can be found again."""
+    if sampler is not None:
+        sampler.set_epoch(epoch)
+        order = list(sampler)
+    else:
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + epoch)).tolist()
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def train_stage_one(
     model: HumanAesExpert,
     processor: BackboneProcessor,
@@ -101,10 +130,15 @@ def train_stage_one(
     max_steps: int | None = None,
     num_workers: int = 0,
     log: Callable[[str], None] | None = print,
+    state_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune LoRA + Regression/Expert heads with Eq. 7; returns a history dict.
 
     ``max_steps`` caps optimiser steps (smoke runs); the schedule is computed for the capped length.
+    ``state_dir`` + ``checkpoint_every`` make the run restartable (module doc); ``on_step(step, total)`` is
+    called after every optimiser step (and after its checkpoint).
     """
     config = model.config
     seed_everything(config.seed)
@@ -125,18 +159,10 @@ def train_stage_one(
         train_module = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True
         )
-    generator = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(
-        dataset,
-        batch_size=config.per_device_batch_size,
-        shuffle=sampler is None,
-        sampler=sampler,
-        collate_fn=dataset.collate,
-        num_workers=num_workers,
-        generator=generator,
-    )
+    batch_size = config.per_device_batch_size
+    n_batches = len(_epoch_batches(dataset, sampler, epoch=0, seed=config.seed, batch_size=batch_size))
     accum = max(1, config.accumulation_steps // world)
-    total = math.ceil(len(loader) / accum) * config.epochs
+    total = math.ceil(n_batches / accum) * config.epochs
     if max_steps is not None:
         total = min(total, max_steps)
     warmup = math.ceil(config.warmup_ratio * total)
@@ -145,13 +171,64 @@ def train_stage_one(
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
     history: dict[str, Any] = {"loss": [], "loss_ce": [], "loss_reg": [], "loss_exp": [], "lr": []}
+    step, micro, start_epoch, start_batch = 0, 0, 0, 0
+    state_path = Path(state_dir) / STATE_FILE if state_dir else None
+    if state_path is not None and state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        if state["total"] != total or state["n_samples"] != len(samples):
+            raise ValueError(f"{state_path}: saved for another run (steps or samples differ)")
+        named = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in state["trainable"].items():
+                named[name].copy_(value.to(named[name].device, named[name].dtype))
+        optimizer.load_state_dict(state["optimizer"])
+        step, micro, history = state["step"], state["micro"], state["history"]
+        start_epoch, start_batch = state["epoch"], state["batch"]
+        dataset.rng.setstate(state["dataset_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        np.random.set_state(state["numpy_rng"])
+        if log and rank == 0:
+            log(f"stage1 resumed from step {step}/{total}")
+
+    def checkpoint(epoch: int, batch: int) -> None:
+        if state_path is None or rank != 0:
+            return
+        _save_state(
+            state_path,
+            {
+                "total": total,
+                "n_samples": len(samples),
+                "step": step,
+                "micro": micro,
+                "epoch": epoch,
+                "batch": batch,
+                "history": history,
+                "trainable": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
+                "optimizer": optimizer.state_dict(),
+                "dataset_rng": dataset.rng.getstate(),
+                "torch_rng": torch.get_rng_state(),
+                "python_rng": random.getstate(),
+                "numpy_rng": np.random.get_state(),
+            },
+        )
+
     model.train()
-    step, micro, started = 0, 0, time.time()
+    started = time.time()
     running: dict[str, float] = {}
-    for epoch in range(config.epochs):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        for batch in loader:
+    for epoch in range(start_epoch, config.epochs):
+        if step >= total:
+            break
+        batches = _epoch_batches(dataset, sampler, epoch=epoch, seed=config.seed, batch_size=batch_size)
+        skip = start_batch if epoch == start_epoch else 0
+        loader = DataLoader(  # its own generator: creating it must not draw from the global (dropout) RNG
+            dataset,
+            batch_sampler=batches[skip:],
+            collate_fn=dataset.collate,
+            num_workers=num_workers,
+            generator=torch.Generator().manual_seed(config.seed + epoch),
+        )
+        for position, batch in enumerate(loader, start=skip + 1):
             batch = {k: v.to(device) for k, v in batch.items()}
             batch["pixel_values"] = batch["pixel_values"].to(model.backbone.dtype)
             with autocast_for(device):
@@ -181,10 +258,12 @@ def train_stage_one(
                 )
             running = {}
             step += 1
+            if checkpoint_every and (step % checkpoint_every == 0 or step >= total):
+                checkpoint(epoch, position)
+            if on_step is not None:
+                on_step(step, total)
             if step >= total:
                 break
-        if step >= total:
-            break
     model.eval()
     history["steps"] = step
     return history
@@ -244,14 +323,27 @@ def run_training(
     max_steps: int | None = None,
     stage_two: bool = True,
     log: Callable[[str], None] | None = print,
+    state_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Train both stages on ``<release_dir>/train_label.jsonl`` and write a checkpoint to ``out_dir``."""
+    """Train both stages on ``<release_dir>/train_label.jsonl`` and write a checkpoint to ``out_dir``.
+    With ``state_dir`` and ``checkpoint_every`` it restarts from its last stage-one checkpoint."""
     config = dataclasses.replace(config or HumanAesExpertConfig(), backbone_path=str(backbone_path))
     release = load_release(release_dir)
     if not release.train:
         raise ValueError(f"{release_dir}: empty train split")
     model, processor = build_model(config)
-    history_one = train_stage_one(model, processor, release.train, max_steps=max_steps, log=log)
+    history_one = train_stage_one(
+        model,
+        processor,
+        release.train,
+        max_steps=max_steps,
+        log=log,
+        state_dir=state_dir,
+        checkpoint_every=checkpoint_every,
+        on_step=on_step,
+    )
     history_two = train_stage_two(model, processor, release.train, log=log) if stage_two else {}
     args = {
         "release_dir": str(release_dir),

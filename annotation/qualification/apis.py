@@ -17,10 +17,11 @@ from rest_framework.views import APIView
 
 from annotation.models import Standard, User
 from humanbeauty.api import IsPlatformAdmin, IsVolunteer
+from humanbeauty.bounds import bound_kwargs
 from humanbeauty.errors import ApplicationError, NotFoundError
 
 from . import selectors
-from .models import Attempt, AttemptItem, Enrollment, Protocol, Round
+from .models import PROTOCOL_BOUNDS, Attempt, AttemptItem, Enrollment, Protocol, Round
 from .services import exams, gold, protocols, states
 
 # ------------------------------------------------------------------------------------------ serializers
@@ -39,6 +40,7 @@ class ProtocolSerializer(serializers.ModelSerializer):
             "created_at", "rounds",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "rounds"]
+        extra_kwargs = bound_kwargs(PROTOCOL_BOUNDS)
 
     def get_rounds(self, obj: Protocol) -> list[dict[str, Any]]:
         return [

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotation.models import Image, Standard
+from humanbeauty.bounds import bound_constraints
 
 
 class GoldItem(models.Model):
@@ -37,6 +38,25 @@ class GoldItem(models.Model):
 
     def __str__(self) -> str:
         return f"gold#{self.pk} {self.image_id[:12]}"
+
+
+# Sane bounds of every numeric rule parameter (serializer + database check). Scores live in [0, 1].
+PROTOCOL_BOUNDS = {
+    "max_mae": (0.0, 1.0),
+    "min_mean_srcc": (-1.0, 1.0),
+    "max_abs_bias": (0.0, 1.0),
+    "n_iterations": (1, 20),
+    "n_training": (0, 200),
+    "n_scored": (1, 200),
+    "n_warmup": (0, 50),
+    "retake_delay": (dt.timedelta(0), dt.timedelta(days=90)),
+    "max_attempts": (1, 10),
+    "hidden_gold_share": (0.0, 1.0),
+    "hidden_gold_window": (1, 1000),
+    "warn_margin": (0.0, 1.0),
+    "suspend_margin": (0.0, 1.0),
+    "recertification_interval": (dt.timedelta(days=1), dt.timedelta(days=5 * 366)),
+}
 
 
 class Protocol(models.Model):
@@ -86,6 +106,11 @@ class Protocol(models.Model):
             models.CheckConstraint(condition=Q(n_scored__gte=1), name="protocol_n_scored_min"),
             models.CheckConstraint(condition=Q(max_attempts__gte=1), name="protocol_max_attempts_min"),
             models.CheckConstraint(condition=Q(n_iterations__gte=1), name="protocol_n_iterations_min"),
+            *bound_constraints(
+                "protocol",
+                {k: v for k, v in PROTOCOL_BOUNDS.items() if k != "hidden_gold_share"},
+                nullable=frozenset({"recertification_interval"}),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from annotation.exam_scoring import gold_coverage
 from annotation.models import Standard, User
@@ -128,35 +128,66 @@ def volunteer_rows(*, protocol: Protocol) -> list[dict[str, Any]]:
 
 def protocol_funnel(*, protocol: Protocol) -> dict[str, Any]:
     """invited → joined → each round (entered / passed) → certified → exited, by current state too."""
-    enrollments = Enrollment.objects.filter(protocol=protocol)
-    pending = Invitation.objects.filter(protocol=protocol, user__isnull=True).count()
-    joined = enrollments.count()
-    states = dict(enrollments.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
-    max_round = max(protocol.n_iterations, protocol.rounds.aggregate(m=Max("number"))["m"] or 0)
-    rounds = []
-    for number in range(1, max_round + 1):
-        if number == 1:
-            entered = enrollments.filter(transitions__to_state=Enrollment.State.TRAINING).distinct().count()
-        else:
-            entered = enrollments.filter(round_number__gte=number).count()
-        rounds.append(
+    return protocol_funnels(protocols=[protocol])[protocol.pk]
+
+
+def protocol_funnels(*, protocols: list[Protocol]) -> dict[int, dict[str, Any]]:
+    """:func:`protocol_funnel` of many protocols in seven queries, whatever the number of protocols, rounds
+    and volunteers: per-protocol histograms of the state, the round reached and the rounds passed, turned
+    into "at least n" counts by suffix sums in Python."""
+    ids = [p.pk for p in protocols]
+    enrollments = Enrollment.objects.filter(protocol_id__in=ids)
+
+    def grouped(qs, *fields: str) -> list[tuple]:
+        return list(qs.values_list(*fields).annotate(n=Count("id", distinct=True)).values_list(*fields, "n"))
+
+    pending = dict(grouped(Invitation.objects.filter(protocol_id__in=ids, user__isnull=True), "protocol_id"))
+    states: dict[int, dict[str, int]] = {pk: {} for pk in ids}
+    for pk, state, n in grouped(enrollments, "protocol_id", "state"):
+        states[pk][state] = n
+    reached: dict[int, dict[int, int]] = {pk: {} for pk in ids}
+    for pk, number, n in grouped(enrollments, "protocol_id", "round_number"):
+        reached[pk][number] = n
+    passed: dict[int, dict[int, int]] = {pk: {} for pk in ids}
+    for pk, number, n in grouped(enrollments, "protocol_id", "rounds_passed"):
+        passed[pk][number] = n
+    entered_first = dict(
+        grouped(enrollments.filter(transitions__to_state=Enrollment.State.TRAINING), "protocol_id")
+    )
+    certified = dict(grouped(enrollments.filter(certified_at__isnull=False), "protocol_id"))
+    statuses: dict[int, dict[int, str]] = {pk: {} for pk in ids}
+    for pk, number, status in Round.objects.filter(protocol_id__in=ids).values_list(
+        "protocol_id", "number", "status"
+    ):
+        statuses[pk][number] = status
+
+    def at_least(histogram: dict[int, int], number: int) -> int:
+        return sum(n for value, n in histogram.items() if value is not None and value >= number)
+
+    out = {}
+    for protocol in protocols:
+        pk = protocol.pk
+        joined = sum(states[pk].values())
+        rounds = [
             {
                 "number": number,
-                "entered": entered,
-                "passed": enrollments.filter(rounds_passed__gte=number).count(),
-                "status": next((r.status for r in protocol.rounds.all() if r.number == number), "not opened"),
+                "entered": entered_first.get(pk, 0) if number == 1 else at_least(reached[pk], number),
+                "passed": at_least(passed[pk], number),
+                "status": statuses[pk].get(number, "not opened"),
             }
-        )
-    return {
-        "protocol": protocol.pk,
-        "invited": joined + pending,
-        "joined": joined,
-        "rounds": rounds,
-        "certified": enrollments.filter(certified_at__isnull=False).count(),
-        "certified_now": states.get(Enrollment.State.CERTIFIED, 0),
-        "exited": states.get(Enrollment.State.EXITED, 0),
-        "states": {s: states.get(s, 0) for s in Enrollment.State.values},
-    }
+            for number in range(1, max([protocol.n_iterations, *statuses[pk]]) + 1)
+        ]
+        out[pk] = {
+            "protocol": pk,
+            "invited": joined + pending.get(pk, 0),
+            "joined": joined,
+            "rounds": rounds,
+            "certified": certified.get(pk, 0),
+            "certified_now": states[pk].get(Enrollment.State.CERTIFIED, 0),
+            "exited": states[pk].get(Enrollment.State.EXITED, 0),
+            "states": {s: states[pk].get(s, 0) for s in Enrollment.State.values},
+        }
+    return out
 
 
 def protocol_of(*, enrollment: Enrollment) -> Protocol:

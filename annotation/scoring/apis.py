@@ -16,10 +16,11 @@ from rest_framework.views import APIView
 
 from annotation.models import Standard, User
 from humanbeauty.api import IsPlatformAdmin, IsVolunteer, role_permission
+from humanbeauty.bounds import bound_kwargs
 from humanbeauty.errors import ApplicationError, NotFoundError
 
 from . import config, selectors
-from .models import Campaign, Skip, Submission
+from .models import CAMPAIGN_BOUNDS, Campaign, Skip, Submission
 from .services import aggregation as aggregation_services
 from .services import collection, queue, ratings
 
@@ -60,13 +61,17 @@ class CampaignOutputSerializer(serializers.Serializer):
 class _CampaignFields(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     principles = serializers.CharField()
-    target_count = serializers.IntegerField(min_value=1)
+    target_count = serializers.IntegerField(**bound_kwargs(CAMPAIGN_BOUNDS)["target_count"])
     deadline = serializers.DateTimeField(required=False, allow_null=True)
     standard = serializers.SlugRelatedField(slug_field="key", queryset=Standard.objects.all(), required=False)
-    ratings_target = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    ratings_step = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    ratings_cap = serializers.IntegerField(min_value=1, max_value=200, required=False)
-    max_ci_half_width = serializers.FloatField(min_value=0.001, max_value=1.0, required=False)
+    ratings_target = serializers.IntegerField(
+        **bound_kwargs(CAMPAIGN_BOUNDS)["ratings_target"], required=False
+    )
+    ratings_step = serializers.IntegerField(**bound_kwargs(CAMPAIGN_BOUNDS)["ratings_step"], required=False)
+    ratings_cap = serializers.IntegerField(**bound_kwargs(CAMPAIGN_BOUNDS)["ratings_cap"], required=False)
+    max_ci_half_width = serializers.FloatField(
+        **bound_kwargs(CAMPAIGN_BOUNDS)["max_ci_half_width"], required=False
+    )
     is_active = serializers.BooleanField(required=False)
     volunteers = serializers.SlugRelatedField(
         slug_field="username",

@@ -20,6 +20,15 @@ from django.db import models
 from django.db.models import F, Q
 
 from annotation.models import Image, Job, Standard
+from humanbeauty.bounds import bound_constraints
+
+CAMPAIGN_BOUNDS = {
+    "target_count": (1, 1_000_000),
+    "ratings_target": (1, 100),
+    "ratings_step": (1, 100),
+    "ratings_cap": (1, 200),
+    "max_ci_half_width": (0.001, 1.0),
+}
 
 
 class Campaign(models.Model):
@@ -55,6 +64,7 @@ class Campaign(models.Model):
             ),
             models.CheckConstraint(condition=Q(ratings_step__gte=1), name="campaign_step_ge_1"),
             models.CheckConstraint(condition=Q(max_ci_half_width__gt=0), name="campaign_ci_positive"),
+            *bound_constraints("campaign", CAMPAIGN_BOUNDS),
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,15 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotation.models import Image, Job, User
-from annotation.services.jobs import job_create, job_enqueue, job_is_cancelled, job_progress, job_start
+from annotation.services.jobs import (
+    job_create,
+    job_enqueue,
+    job_heartbeat,
+    job_is_cancelled,
+    job_progress,
+    job_resume,
+    job_start,
+)
 from humanbeauty.errors import ApplicationError
 
 from .. import faces as faces_mod
@@ -41,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 JOB_KIND = "curation.filter"
 DEFAULT_CHUNK_SIZE = 32
+MAX_CHUNK_SIZE = 1000  # a chunk must finish well within HB_CHUNK_TIME_LIMIT (~0.3 s an image)
 _DETECTORS: dict[tuple[float, float, int], faces_mod.FaceDetector] = {}
 
 
@@ -117,8 +126,8 @@ def filter_start(
     known = set(Source.objects.filter(key__in=keys).values_list("key", flat=True))
     if not keys or known != set(keys):
         raise ApplicationError("Unknown source(s).", extra={"unknown": sorted(set(keys) - known)}, status=404)
-    if not 1 <= chunk_size <= 10_000:
-        raise ApplicationError("chunk_size must be in [1, 10000].", extra={"field": "chunk_size"})
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ApplicationError(f"chunk_size must be in [1, {MAX_CHUNK_SIZE}].", extra={"field": "chunk_size"})
     params = filter_params(confidence=confidence, min_face_size_px=min_face_size_px)
     params |= {"sources": keys, "chunk_size": int(chunk_size)}
     with transaction.atomic():
@@ -128,19 +137,24 @@ def filter_start(
     return job
 
 
+def filter_requeue(job: Job) -> None:
+    """Resume hook (``job_resume``, the watchdog): queue the dispatcher on commit; it splits whatever is
+    still missing into chunks, so chunks already stored are never redone."""
+    from ..tasks import filter_run_task
+
+    job_enqueue(job=job, task=filter_run_task)
+
+
 def filter_resume(*, job: Job, enqueue: bool = True) -> Job:
     """Re-queue a filter job (e.g. after its worker was killed): only missing images are processed.
     ``enqueue=False`` only resets the job (the caller sends ``curation.filter_run`` itself)."""
-    from ..tasks import filter_run_task
-
     if job.kind != JOB_KIND:
         raise ApplicationError(f"Job {job.pk} is not a filter job.")
     if job.status == Job.Status.SUCCEEDED:
         return job
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.PENDING, finished_at=None, error="")
     if enqueue:
-        with transaction.atomic():
-            job_enqueue(job=job, task=filter_run_task)
+        return job_resume(job=job, force=True)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.PENDING, finished_at=None, error="")
     job.refresh_from_db()
     return job
 
@@ -198,10 +212,11 @@ def filter_chunk(*, job_id: int, image_ids: list[str]) -> dict[str, int]:
     todo = [i for i in image_ids if i not in done_ids]
     detector = detector_get(confidence=params["confidence"], nms=params["nms"], max_size=params["max_size"])
     thresholds = _thresholds(params)
-    rows = [
-        _detect_one(image, detector, params, thresholds, job_id)
-        for image in Image.objects.filter(pk__in=todo).only("sha256", "file")
-    ]
+    with job_heartbeat(job_id=job_id):
+        rows = [
+            _detect_one(image, detector, params, thresholds, job_id)
+            for image in Image.objects.filter(pk__in=todo).only("sha256", "file")
+        ]
     # Results and progress commit together: the job row is locked first, so chunks finishing at once write
     # in turn and each counts what the others committed. A worker killed anywhere leaves both or neither.
     with transaction.atomic():
@@ -314,6 +329,52 @@ def filter_finish(*, job_id: int) -> bool:
         finished_at=timezone.now(),
     )
     return bool(won)
+
+
+def filter_summaries(*, sources: list[Source]) -> dict[str, dict[str, Any]]:
+    """:func:`filter_summary` of many sources in a constant number of queries (two), for list pages.
+    Each source is summarised under the detector version it was normalised with (else the default)."""
+    from django.db.models import Count, Q
+
+    default = filter_params()["detector_version"]
+    version_of = {s.pk: s.normalisation.get("detector_version") or default for s in sources}
+    items = dict.fromkeys(version_of, (0, 0))
+    for source_id, n_items, n_normalised in (
+        SourceItem.objects.filter(source_id__in=list(version_of))
+        .values("source_id")
+        .annotate(n=Count("id"), normalised=Count("id", filter=Q(score__isnull=False)))
+        .values_list("source_id", "n", "normalised")
+    ):
+        items[source_id] = (n_items, n_normalised)
+    dets: dict[tuple[int, str], tuple[int, int, int]] = {}
+    for source_id, version, filtered, kept, errors in (
+        SourceItem.objects.filter(
+            source_id__in=list(version_of),
+            image__face_detections__detector_version__in=set(version_of.values()),
+        )
+        .values("source_id", "image__face_detections__detector_version")
+        .annotate(
+            filtered=Count("image_id", distinct=True),
+            kept=Count("image_id", filter=Q(image__face_detections__kept=True), distinct=True),
+            errors=Count("image_id", filter=~Q(image__face_detections__error=""), distinct=True),
+        )
+        .values_list("source_id", "image__face_detections__detector_version", "filtered", "kept", "errors")
+    ):
+        dets[(source_id, version)] = (filtered, kept, errors)
+    out = {}
+    for source in sources:
+        version = version_of[source.pk]
+        filtered, kept, errors = dets.get((source.pk, version), (0, 0, 0))
+        n_items, normalised = items[source.pk]
+        out[source.key] = {
+            "detector_version": version,
+            "items": n_items,
+            "filtered": filtered,
+            "kept": kept,
+            "errors": errors,
+            "normalised": normalised,
+        }
+    return out
 
 
 def filter_summary(*, source: Source, detector_version: str | None = None) -> dict[str, Any]:

@@ -33,13 +33,13 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotation.models import Image, User
-from annotation.services.jobs import job_create, job_enqueue, job_progress, job_running, job_succeed
+from annotation.models import Image, Job, User
+from annotation.services.jobs import JobInterrupted, job_create, job_enqueue, job_running, job_succeed
 from humanbeauty.errors import ApplicationError, ConflictError
 from modeling.standard import STANDARD_KEY
 
 from .. import selectors
-from ..models import Release, ReleaseMember, Source
+from ..models import RELEASE_BOUNDS, Release, ReleaseMember, Source
 from ..release_writer import (
     ReleaseRecord,
     ReleaseResult,
@@ -81,8 +81,9 @@ def release_create(
         raise ApplicationError(
             f"{version!r} is not a semantic version (MAJOR.MINOR.PATCH).", extra={"field": "version"}
         )
-    if not 0.0 < test_fraction < 1.0:
-        raise ApplicationError("test_fraction must be in (0, 1).", extra={"field": "test_fraction"})
+    low, high = RELEASE_BOUNDS["test_fraction"]
+    if not low <= test_fraction <= high:
+        raise ApplicationError(f"test_fraction must be in [{low}, {high}].", extra={"field": "test_fraction"})
     previous = selectors.release_latest_published()
     if previous is not None and selectors.semver_key(version) <= selectors.semver_key(previous.version):
         raise ConflictError(
@@ -319,6 +320,36 @@ def release_write(*, release: Release, out_dir: Path, progress=None, plots: bool
     )
 
 
+def release_build_requeue(job: Job) -> None:
+    """Resume hook: a failed or interrupted build goes back to ``building`` and is queued again. The frozen
+    members are kept (the freeze is the build's checkpoint); the directory is written again from them."""
+    from ..tasks import release_build_task
+
+    release = Release.objects.filter(pk=job.params.get("release_id"), job=job).first()
+    if release is None:
+        raise ApplicationError(f"The release of job {job.pk} no longer exists.", status=409)
+    if release.is_published:
+        raise ConflictError(f"Release {release.version} is already published.")
+    Release.objects.filter(pk=release.pk).update(status=Release.Status.BUILDING, error="")
+    job_enqueue(job=job, task=release_build_task, args=(release.pk,))
+
+
+def release_build_cancelled(job: Job) -> None:
+    """Cancel hook: the release stops being built (a running build stops at its next progress report)."""
+    release_build_lost(job, "cancelled")
+
+
+def release_build_lost(job: Job, reason: str) -> None:
+    """Fail hook (watchdog): mark the release failed and remove its unpublished directory."""
+    release = Release.objects.filter(pk=job.params.get("release_id"), job=job).first()
+    if release is None or release.is_published:
+        return
+    Release.objects.filter(pk=release.pk, status=Release.Status.BUILDING).update(
+        status=Release.Status.FAILED, error=reason[:5000]
+    )
+    _remove_dirs(release)
+
+
 def release_build(*, release_id: int, plots: bool = True) -> Release | None:
     """Task body of ``curation.release_build`` (idempotent: a published or failed release is left alone)."""
     release = Release.objects.select_related("previous").filter(pk=release_id).first()
@@ -326,10 +357,11 @@ def release_build(*, release_id: int, plots: bool = True) -> Release | None:
         return release
     job_id = release.job_id
     out = release_dir(release=release)
+    job_report = None
 
     def report(stage: str, fraction: float) -> None:
-        if job_id:
-            job_progress(job_id=job_id, done=10 + int(90 * fraction), total=100, message=stage)
+        if job_report is not None:
+            job_report(10 + int(90 * fraction), total=100, message=stage)
 
     try:
         ctx = (
@@ -337,11 +369,17 @@ def release_build(*, release_id: int, plots: bool = True) -> Release | None:
             if job_id
             else contextlib.nullcontext()
         )
-        with ctx:
+        with ctx as job_report:
             n = release_freeze(release=release)
             report("frozen", 0.0)
             _remove_dirs(release)  # an unpublished directory from an interrupted attempt
             result = release_write(release=release, out_dir=out, progress=report, plots=plots)
+    except JobInterrupted:
+        # Cancelled: the cancel hook failed the release; this attempt's directory goes too. Taken over by
+        # another worker: that attempt owns the directory now, leave it.
+        if Job.objects.filter(pk=job_id, status=Job.Status.CANCELLED).exists():
+            _remove_dirs(release)
+        raise
     except Exception as exc:
         _remove_dirs(release)
         Release.objects.filter(pk=release.pk, status=Release.Status.BUILDING).update(

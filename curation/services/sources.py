@@ -15,6 +15,7 @@ from humanbeauty.errors import ApplicationError, ConflictError
 from ..importers import IMPORTERS, Importer, ImportResult, LabelFileNotFoundError, make_csv_importer
 from ..models import Source, SourceItem
 
+JOB_KIND = "curation.import"
 GENERIC_CSV = "csv"
 CSV_OPTION_KEYS = ("csv_name", "image_col", "score_col", "image_dir", "delimiter")
 
@@ -161,9 +162,16 @@ def source_import_start(*, source: Source, created_by: User | None = None) -> Jo
     from ..tasks import source_import_task
 
     with transaction.atomic():
-        job = job_create(kind="curation.import", params={"source": source.key}, created_by=created_by)
+        job = job_create(kind=JOB_KIND, params={"source": source.key}, created_by=created_by)
         job_enqueue(job=job, task=source_import_task)
     return job
+
+
+def source_import_requeue(job: Job) -> None:
+    """Resume hook: run the import again (content addressing makes already stored files no-ops)."""
+    from ..tasks import source_import_task
+
+    job_enqueue(job=job, task=source_import_task)
 
 
 def source_import_run(*, job_id: int) -> None:

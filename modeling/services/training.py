@@ -17,8 +17,16 @@ from typing import Any
 from django.conf import settings
 
 from annotation.models import Job, User
-from annotation.services.jobs import job_create, job_enqueue, job_fail, job_running, job_succeed
-from humanbeauty.errors import ApplicationError
+from annotation.services.jobs import (
+    JobInterrupted,
+    job_create,
+    job_enqueue,
+    job_fail,
+    job_is_live_elsewhere,
+    job_running,
+    job_succeed,
+)
+from humanbeauty.errors import ApplicationError, ConflictError
 
 from ..models import Evaluation, ModelVersion
 from .registry import (
@@ -31,6 +39,7 @@ from .registry import (
 
 STAGE_ONE = re.compile(r"stage1 step (\d+)/(\d+)")
 STAGE_TWO = re.compile(r"stage2 epoch (\d+)/(\d+)")
+RESUMED = re.compile(r"stage1 resumed from step (\d+)/(\d+)")
 MAX_INLINE_RECORDS = 10_000
 
 
@@ -67,6 +76,32 @@ def checkpoint_dir(version: str) -> Path:
     return Path(settings.MODELS_ROOT) / "versions" / version
 
 
+def training_state_dir(version: str) -> Path:
+    """Where an unfinished training run keeps its restart checkpoints (removed once the version is ready)."""
+    return Path(settings.MODELS_ROOT) / "versions" / f"{version}.resume"
+
+
+def model_train_requeue(job: Job) -> None:
+    """Resume hook (resume API/command/page, jobs watchdog): train again from the last checkpoint."""
+    from ..tasks import model_train_task
+
+    mv = ModelVersion.objects.filter(job=job).first()
+    if mv is None:
+        raise ApplicationError(f"The model version of job {job.pk} no longer exists.", status=409)
+    if mv.status == ModelVersion.Status.READY:
+        raise ConflictError(f"Version {mv.version} is already trained.")
+    ModelVersion.objects.filter(pk=mv.pk).update(status=ModelVersion.Status.TRAINING)
+    job_enqueue(job=job, task=model_train_task)
+
+
+def model_train_stopped(job: Job, reason: str = "cancelled") -> None:
+    """Cancel/fail hook: the version being trained is marked failed (its restart checkpoints stay, so a
+    resume continues from them)."""
+    ModelVersion.objects.filter(job=job, status=ModelVersion.Status.TRAINING).update(
+        status=ModelVersion.Status.FAILED, is_active=False
+    )
+
+
 def _config(config: dict[str, Any] | None, backbone: Path):
     from modeling.configuration import HumanAesExpertConfig
 
@@ -85,6 +120,7 @@ def model_train_start(
     max_steps: int | None = None,
     stage_two: bool = True,
     activate: bool = False,
+    checkpoint_every: int | None = None,
     created_by: User | None = None,
     enqueue: bool = True,
 ) -> Job:
@@ -97,6 +133,10 @@ def model_train_start(
     cfg = _config(config, backbone)
     if max_steps is not None and max_steps < 1:
         raise ApplicationError("max_steps must be at least 1.", extra={"field": "max_steps"})
+    if checkpoint_every is not None and not 1 <= checkpoint_every <= 100_000:
+        raise ApplicationError(
+            "checkpoint_every must be in [1, 100000].", extra={"field": "checkpoint_every"}
+        )
     from modeling.data import release_version
 
     job = job_create(
@@ -109,6 +149,7 @@ def model_train_start(
             "max_steps": max_steps,
             "stage_two": stage_two,
             "activate": activate,
+            "checkpoint_every": checkpoint_every,
         },
         created_by=created_by,
     )
@@ -138,6 +179,8 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.is_finished:
         return {"skipped": "job missing or finished"}
+    if job_is_live_elsewhere(job):
+        return {"skipped": "running on another worker"}
     mv = ModelVersion.objects.filter(job_id=job_id).first()
     if mv is None:
         job_fail(job_id=job_id, error="no model version row for this job")
@@ -154,7 +197,10 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
     with job_running(job_id=job_id, message="stage 1: LoRA + heads") as report:
 
         def log(message: str) -> None:
-            if m := STAGE_ONE.search(message):
+            if m := RESUMED.search(message):
+                state["resumed_from"], state["stage_one"] = int(m.group(1)), int(m.group(2))
+                report(int(m.group(1)), total=int(m.group(2)) + epochs + 1, message=message)
+            elif m := STAGE_ONE.search(message):
                 done, total = int(m.group(1)), int(m.group(2))
                 state["stage_one"] = total
                 report(done, total=total + epochs + 1, message=message)
@@ -162,8 +208,11 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
                 done = int(m.group(1))
                 report(state["stage_one"] + done, total=state["stage_one"] + epochs + 1, message=message)
 
+        def on_step(step: int, total: int) -> None:  # stops here when cancelled or taken over
+            report(step, total=total + epochs + 1)
+
         out = checkpoint_dir(mv.version)
-        if out.exists():  # leftovers of an interrupted attempt at this version
+        if out.exists():  # leftovers of an interrupted attempt at this version (restart state is beside it)
             shutil.rmtree(out)
         try:
             ckpt = run_training(
@@ -174,6 +223,9 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
                 max_steps=params.get("max_steps"),
                 stage_two=params.get("stage_two", True),
                 log=log,
+                state_dir=training_state_dir(mv.version),
+                checkpoint_every=int(params.get("checkpoint_every") or settings.HB_TRAIN_CHECKPOINT_EVERY),
+                on_step=on_step,
             )
             total = state["stage_one"] + epochs + 1
             report(max(0, total - 1), total=total, message="evaluating on the test split")
@@ -186,14 +238,20 @@ def model_train_run(*, job_id: int) -> dict[str, Any]:
             mv = model_version_register(model_version=mv, checkpoint_path=ckpt, metrics=metrics, job=job)
             scorer_cache_put(mv, scorer)
             report(total, total=total, message="registered")
+        except JobInterrupted:
+            if Job.objects.filter(pk=job_id, status=Job.Status.CANCELLED).exists():
+                model_version_fail(model_version=mv)
+            raise
         except Exception:
             model_version_fail(model_version=mv)
             raise
+        shutil.rmtree(training_state_dir(mv.version), ignore_errors=True)
         result = {
             "version": mv.version,
             "checkpoint": str(ckpt),
             "release_version": mv.release_version,
             "metavoter": json_safe((metrics.get("heads") or {}).get("metavoter")),
+            "resumed_from_step": state.get("resumed_from"),
         }
         job_succeed(job_id=job_id, result=result, message=f"version {mv.version} ready")
     if params.get("activate"):

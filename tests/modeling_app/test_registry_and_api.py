@@ -93,7 +93,7 @@ def test_predict_png_with_named_version(client_for, ready_version) -> None:
     assert list(body["dimensions"]) == list(DIMENSION_KEYS) and body["rating_level"] in LEVELS
 
 
-def test_predict_job_runs_on_the_worker_and_matches_the_direct_answer(
+def test_predict_job_runs_as_a_queued_job_and_matches_the_direct_answer(
     client_for, ready_version, django_capture_on_commit_callbacks, settings
 ) -> None:
     from django.core.files.storage import default_storage
@@ -103,7 +103,9 @@ def test_predict_job_runs_on_the_worker_and_matches_the_direct_answer(
     direct = client.post(
         "/api/modeling/predict/", {"file": SimpleUploadedFile("x.png", data, "image/png")}, format="multipart"
     ).json()
-    with django_capture_on_commit_callbacks(execute=True):  # the task runs (eager) once the job commits
+    # The task runs eagerly, in this process, once the job commits (the gpu queue on a real worker process
+    # is exercised by test_train_worker_kill.py).
+    with django_capture_on_commit_callbacks(execute=True):
         queued = client.post(
             "/api/modeling/predict/jobs/",
             {"file": SimpleUploadedFile("x.png", data, "image/png")},

@@ -46,4 +46,11 @@ MATRIX: list[Route] = [
         allowed(*EVERYONE, ok={200, 404, 409}),
         kwargs=lambda ctx: {"job_id": ctx["job"].pk},
     ),
+    # Resume is for admins (409: this kind cannot resume, or it already finished).
+    Route(
+        "api/jobs/<int:job_id>/resume/",
+        "POST",
+        allowed(ADM, ok={200, 409}),
+        kwargs=lambda ctx: {"job_id": ctx["job"].pk},
+    ),
 ]
