@@ -16,8 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from humanbeauty.api import ErrorSerializer, IsAdminOrResearcher, IsPlatformAdmin
+from humanbeauty.api import ErrorSerializer, IsAdminOrResearcher, IsPlatformAdmin, LoginThrottled
 from humanbeauty.errors import ApplicationError
+from humanbeauty.security import client_ip, login_failed, login_refusal, login_succeeded
 
 from . import selectors
 from .models import Image, Job
@@ -39,13 +40,21 @@ class TokenObtainApi(APIView):
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 400: ErrorSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, 400: ErrorSerializer, 413: ErrorSerializer, 429: ErrorSerializer},
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        username, ip = data.validated_data["username"], client_ip(request)
+        if refusal := login_refusal(username=username, ip=ip):
+            raise LoginThrottled(refusal)
         user = authenticate(request, **data.validated_data)
         if user is None:
+            login_failed(username=username, ip=ip)
             raise ApplicationError("Wrong username or password.", status=400)
+        login_succeeded(username=username)
         token, _ = Token.objects.get_or_create(user=user)
         return Response(self.OutputSerializer({"token": token.key}).data)
 

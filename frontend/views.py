@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from annotation.models import Job, Standard, User
+from humanbeauty.security import client_ip, login_failed, login_refusal, login_succeeded
 
 from .dashboard import dashboard_panels
 
@@ -20,8 +21,26 @@ ViewFunc = Callable[..., HttpResponse]
 
 
 class LoginView(auth_views.LoginView):
+    """Sign-in page with the same password-guessing limits as the token API (``humanbeauty.security``):
+    a refused attempt gets the form back with status 429, the reason and when to retry."""
+
     template_name = "frontend/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        username, ip = str(request.POST.get("username", "")), client_ip(request)
+        if refusal := login_refusal(username=username, ip=ip):
+            form = self.get_form_class()(request)  # unbound: validating it would check the password
+            response = self.render_to_response(self.get_context_data(form=form, throttled=refusal.message))
+            response.status_code = 429
+            response["Retry-After"] = str(refusal.retry_after)
+            return response
+        response = super().post(request, *args, **kwargs)
+        if request.user.is_authenticated:
+            login_succeeded(username=username)
+        else:
+            login_failed(username=username, ip=ip)
+        return response
 
 
 class LogoutView(auth_views.LogoutView):
