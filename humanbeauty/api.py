@@ -67,6 +67,26 @@ ErrorSerializer = inline_serializer(
 )
 
 
+class _BlankIsAValue:
+    """DRF treats an empty form value of an optional field as "not sent" (then the default applies, e.g.
+    the active model version). For fields where that would silently pick something, an empty value
+    sent on purpose is refused like any other invalid value."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        value = super().get_value(dictionary)  # type: ignore[misc]
+        if value is serializers.empty and dictionary.get(self.field_name, None) == "":  # type: ignore[attr-defined]
+            return ""
+        return value
+
+
+class NonBlankSlugField(_BlankIsAValue, serializers.SlugField):
+    pass
+
+
+class NonBlankSlugRelatedField(_BlankIsAValue, serializers.SlugRelatedField):
+    pass
+
+
 class LoginThrottled(exceptions.Throttled):
     """429 for a sign-in refused by the password-guessing limits (``humanbeauty.security``)."""
 
@@ -128,6 +148,8 @@ __all__ = [
     "IsResearcher",
     "IsVolunteer",
     "LoginThrottled",
+    "NonBlankSlugField",
+    "NonBlankSlugRelatedField",
     "exception_handler",
     "role_permission",
     "status",

@@ -190,6 +190,8 @@ HB_COLLECTION_DOMINANCE_RATIO = env.float("HB_COLLECTION_DOMINANCE_RATIO", defau
 HB_COLLECTION_HEAD_ONLY_MAX_AREA = env.float("HB_COLLECTION_HEAD_ONLY_MAX_AREA", default=0.25)
 HB_MODELING_BATCH_SIZE = env.int("HB_MODELING_BATCH_SIZE", default=8)
 HB_MODELING_DEVICE = env.str("HB_MODELING_DEVICE", default="") or None
+# Synchronous predict (the web process decodes and scores): larger images go to the queued predict.
+HB_PREDICT_SYNC_MAX_PIXELS = env.int("HB_PREDICT_SYNC_MAX_PIXELS", default=4_000_000)
 
 # --- REST API --------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
