@@ -6,7 +6,7 @@ from django.contrib.auth import authenticate
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.pagination import LimitOffsetPagination
@@ -16,7 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from humanbeauty.api import ErrorSerializer, IsAdminOrResearcher, IsPlatformAdmin, LoginThrottled
+from humanbeauty.api import (
+    ErrorSerializer,
+    IsAdminOrResearcher,
+    IsPlatformAdmin,
+    LoginThrottled,
+    paginated,
+)
 from humanbeauty.errors import ApplicationError
 from humanbeauty.security import client_ip, login_failed, login_refusal, login_succeeded
 
@@ -159,7 +165,15 @@ class ImageListApi(APIView):
         source = serializers.CharField(required=False, allow_blank=True, default="")
         source_ref = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(responses={200: ImageOutputSerializer(many=True)})
+    @extend_schema(
+        operation_id="images_list",
+        parameters=[
+            OpenApiParameter("limit", int, description="Page size (default 50)."),
+            OpenApiParameter("offset", int, description="Items to skip."),
+            OpenApiParameter("source", str, description="Only images from this source."),
+        ],
+        responses={200: paginated(ImageOutputSerializer, "PaginatedImageList")},
+    )
     def get(self, request: Request) -> Response:
         qs = selectors.image_list()
         if source := request.query_params.get("source"):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
@@ -67,6 +68,19 @@ ErrorSerializer = inline_serializer(
 )
 
 
+def paginated(serializer: type[serializers.Serializer], name: str) -> Any:
+    """The schema of a ``LimitOffsetPagination`` page of ``serializer`` items (for ``extend_schema``)."""
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer(many=True),
+        },
+    )
+
+
 class _BlankIsAValue:
     """DRF treats an empty form value of an optional field as "not sent" (then the default applies, e.g.
     the active model version). For fields where that would silently pick something, an empty value
@@ -95,11 +109,21 @@ class LoginThrottled(exceptions.Throttled):
         self.extra = {"scope": refusal.scope}
 
 
+@csrf_exempt  # a POST to an unknown path is a 404, not a CSRF failure page
 def api_not_found(request: Any, *args: Any, **kwargs: Any) -> Any:
     """Any ``/api/`` path no route matches (``/api/jobs/null/``): the JSON 404 every other API error has."""
     from django.http import JsonResponse
+    from django.urls import Resolver404, resolve
 
-    return JsonResponse({"message": f"No API endpoint at {request.path}.", "extra": {}}, status=404)
+    extra: dict[str, str] = {}
+    if not request.path.endswith("/"):
+        try:
+            if resolve(request.path + "/").func is not api_not_found:
+                extra["did_you_mean"] = request.path + "/"
+        except Resolver404:
+            pass
+    message = f"No API endpoint at {request.path}." + (" The path ends with a slash." if extra else "")
+    return JsonResponse({"message": message, "extra": extra}, status=404)
 
 
 def api_aware_handler(status_code: int, page_handler: Any) -> Any:
@@ -151,6 +175,7 @@ __all__ = [
     "NonBlankSlugField",
     "NonBlankSlugRelatedField",
     "exception_handler",
+    "paginated",
     "role_permission",
     "status",
 ]

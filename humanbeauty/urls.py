@@ -14,8 +14,9 @@ api_patterns = [
     path("scoring/", include("annotation.scoring.urls")),
     path("curation/", include("curation.urls")),
     path("modeling/", include("modeling.urls")),
-    # Last: any other /api/ path (unknown route, malformed id such as /api/jobs/null/) is a JSON 404.
-    re_path(r"^.*/$", api_not_found),
+    # Last: any other /api/ path (unknown route, malformed id such as /api/jobs/null/, a missing trailing
+    # slash) is a JSON 404 (no HTML redirect or page; the message names the slashed path when it exists).
+    re_path(r"^.*$", api_not_found),
 ]
 
 urlpatterns = [

@@ -174,3 +174,11 @@ def test_pages_outside_the_api_keep_html_404(client) -> None:
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+def test_a_missing_trailing_slash_is_a_json_404_with_a_hint(client_for) -> None:
+    response = client_for("admin").post("/api/jobs/1/cancel", {}, format="json")
+    assert response.status_code == 404
+    assert response.json()["extra"] == {"did_you_mean": "/api/jobs/1/cancel/"}
+    unknown = client_for("admin").get("/api/qualification/protocols/null,null/export.csv")
+    assert unknown.status_code == 404 and unknown.json()["extra"] == {}
