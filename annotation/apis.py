@@ -248,6 +248,13 @@ class JobOutputSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
 
+    def to_representation(self, instance: Job) -> dict:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if not (request and request.user.is_authenticated and request.user.is_platform_admin):
+            data["error"] = instance.error_summary  # tracebacks are for admins only
+        return data
+
 
 class JobListApi(APIView):
     """Jobs the caller started (admins see every job). Poll a job's detail for progress."""
@@ -257,14 +264,14 @@ class JobListApi(APIView):
         qs = selectors.job_list_for(user=request.user)
         if kind := request.query_params.get("kind"):
             qs = qs.filter(kind=kind)
-        return Response(JobOutputSerializer(qs[:200], many=True).data)
+        return Response(JobOutputSerializer(qs[:200], many=True, context={"request": request}).data)
 
 
 class JobDetailApi(APIView):
     @extend_schema(responses={200: JobOutputSerializer, 404: ErrorSerializer})
     def get(self, request: Request, job_id: int) -> Response:
         job = get_object_or_404(selectors.job_list_for(user=request.user), pk=job_id)
-        return Response(JobOutputSerializer(job).data)
+        return Response(JobOutputSerializer(job, context={"request": request}).data)
 
 
 class JobCancelApi(APIView):
@@ -273,4 +280,4 @@ class JobCancelApi(APIView):
     )
     def post(self, request: Request, job_id: int) -> Response:
         job: Job = get_object_or_404(selectors.job_list_for(user=request.user), pk=job_id)
-        return Response(JobOutputSerializer(job_cancel(job=job)).data)
+        return Response(JobOutputSerializer(job_cancel(job=job), context={"request": request}).data)

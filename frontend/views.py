@@ -12,7 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from annotation.models import Job, Standard, User
+from annotation.models import Standard, User
+from annotation.selectors import job_list_for
 from humanbeauty.security import client_ip, login_failed, login_refusal, login_succeeded
 
 from .dashboard import dashboard_panels
@@ -68,11 +69,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     user: User = request.user
     context: dict[str, object] = {"role": user.role, "standards": Standard.objects.order_by("key")}
     if user.is_platform_admin or user.role == User.Role.RESEARCHER:
-        context["recent_jobs"] = Job.objects.order_by("-created_at")[:10]
+        # The same jobs the API shows this user (researchers: their own).
+        context["recent_jobs"] = job_list_for(user=user).order_by("-created_at")[:10]
+        context["show_tracebacks"] = user.is_platform_admin
     context["panels"] = dashboard_panels(user)
     return render(request, "frontend/dashboard.html", context)
 
 
 @role_required("admin", "researcher")
 def jobs(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/jobs.html", {"jobs": Job.objects.order_by("-created_at")[:100]})
+    jobs = job_list_for(user=request.user).order_by("-created_at")[:100]
+    return render(
+        request, "frontend/jobs.html", {"jobs": jobs, "show_tracebacks": request.user.is_platform_admin}
+    )

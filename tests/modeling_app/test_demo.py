@@ -3,8 +3,6 @@ queue; a second run changes nothing."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from annotation.models import Image, Standard
@@ -13,7 +11,7 @@ from modeling.models import ModelVersion, Prediction
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_load_is_quick_and_idempotent(django_capture_on_commit_callbacks) -> None:
+def test_demo_load_trains_activates_prescores_and_is_idempotent(django_capture_on_commit_callbacks) -> None:
     from annotation.demo import demo_load_core
     from annotation.scoring.services.pool import pool_add
     from modeling.demo import DEMO_VERSION, demo_load
@@ -22,11 +20,8 @@ def test_demo_load_is_quick_and_idempotent(django_capture_on_commit_callbacks) -
     standard = Standard.objects.get(key="humanbeauty-v1")
     for image in Image.objects.filter(provenance=Image.Provenance.DEMO).order_by("sha256")[:5]:
         pool_add(image=image, standard=standard)
-    started = time.perf_counter()
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):  # (its duration is bench/'s business)
         first = demo_load()
-    seconds = time.perf_counter() - started
-    assert seconds < 60, seconds
     mv = ModelVersion.objects.get(version=DEMO_VERSION)
     assert mv.is_active and mv.status == "ready" and "metavoter" in mv.metrics["heads"]
     assert first["prescored"] == 5
