@@ -55,16 +55,13 @@ def _seeded_standard(request):
 
 @pytest.fixture
 def make_user(db):
-    from annotation.models import User
+    from .factories import UserFactory
 
     counter = {"n": 0}
 
-    def make(role: str = "volunteer", username: str | None = None, **extra: object) -> User:
+    def make(role: str = "volunteer", username: str | None = None, **extra: object):
         counter["n"] += 1
-        user = User.objects.create_user(
-            username=username or f"{role}{counter['n']}", password="pw-test-12345", role=role, **extra
-        )
-        return user
+        return UserFactory(username=username or f"{role}{counter['n']}", role=role, **extra)
 
     return make
 
