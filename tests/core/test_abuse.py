@@ -182,3 +182,13 @@ def test_a_missing_trailing_slash_is_a_json_404_with_a_hint(client_for) -> None:
     assert response.json()["extra"] == {"did_you_mean": "/api/jobs/1/cancel/"}
     unknown = client_for("admin").get("/api/qualification/protocols/null,null/export.csv")
     assert unknown.status_code == 404 and unknown.json()["extra"] == {}
+
+
+def test_browser_403_and_404_are_pages_of_the_site(make_user) -> None:
+    browser = Client()
+    browser.force_login(make_user("volunteer"))
+    forbidden = browser.get("/jobs/")  # admins and researchers only
+    assert forbidden.status_code == 403
+    assert b"Not allowed" in forbidden.content and b"Your role cannot open this page." in forbidden.content
+    missing = browser.get("/no-such-page/")
+    assert missing.status_code == 404 and b"There is no page at" in missing.content
