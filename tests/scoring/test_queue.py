@@ -268,3 +268,24 @@ def test_hidden_gold_is_served_despite_a_stale_expired_lease(make_rater, monkeyp
     got = next_image(rater=rater, lease_free=True)
     assert got is not None and got.image.provenance == "gold"
     assert Lease.objects.get(rater=rater).is_gold
+
+
+def test_bulk_pool_load_analyzes_the_pool_table() -> None:
+    """A bulk load ends with ANALYZE, so the queue's plan knows the new rows at once (PostgreSQL)."""
+    from django.db import connection
+
+    from annotation.models import Standard
+    from annotation.scoring.services.pool import pool_add_many
+
+    from .conftest import fake_images
+
+    if connection.vendor != "postgresql":
+        pytest.fail("this test needs DATABASE_URL pointing at PostgreSQL (as make test and CI set)")
+    images = fake_images(37, "bulk")
+    standard = Standard.objects.get(key="humanbeauty-v1")
+    assert pool_add_many(images=images, standard=standard) == 37
+    assert pool_add_many(images=images[:5], standard=standard) == 5  # already there: left alone
+    assert PoolItem.objects.count() == 37
+    with connection.cursor() as cur:
+        cur.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [PoolItem._meta.db_table])
+        assert cur.fetchone()[0] == 37  # statistics written by ANALYZE (never-analyzed tables say -1)
