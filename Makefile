@@ -4,19 +4,27 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
+# pytest-django creates test_<name>; CI passes a per-run name and Redis db so two runs never collide.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/humanbeauty
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo serve test lint services bench
+.PHONY: install demo serve test lint services bench lock
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# torch first (the local CPU wheel satisfies the pin), then everything else at the versions pinned in
+# requirements.lock (used as constraints, so the lock never adds what pyproject.toml does not ask for).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
 	touch $@
+
+# Re-pin after changing pyproject.toml's dependencies (torch is pinned separately, above and in the Dockerfile).
+lock: install
+	{ sed -n '1,3p' requirements.lock; $(PY) -m pip freeze --exclude-editable | grep -v -i '^torch==\|@ file'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 demo: install
 	$(PY) manage.py migrate --noinput

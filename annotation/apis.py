@@ -6,7 +6,7 @@ from django.contrib.auth import authenticate
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.pagination import LimitOffsetPagination
@@ -16,8 +16,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from humanbeauty.api import ErrorSerializer, IsAdminOrResearcher, IsPlatformAdmin
+from humanbeauty.api import (
+    ErrorSerializer,
+    IsAdminOrResearcher,
+    IsPlatformAdmin,
+    LoginThrottled,
+    paginated,
+)
 from humanbeauty.errors import ApplicationError
+from humanbeauty.security import client_ip, login_failed, login_refusal, login_succeeded
 
 from . import selectors
 from .models import Image, Job
@@ -39,13 +46,21 @@ class TokenObtainApi(APIView):
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 400: ErrorSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, 400: ErrorSerializer, 413: ErrorSerializer, 429: ErrorSerializer},
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        username, ip = data.validated_data["username"], client_ip(request)
+        if refusal := login_refusal(username=username, ip=ip):
+            raise LoginThrottled(refusal)
         user = authenticate(request, **data.validated_data)
         if user is None:
+            login_failed(username=username, ip=ip)
             raise ApplicationError("Wrong username or password.", status=400)
+        login_succeeded(username=username)
         token, _ = Token.objects.get_or_create(user=user)
         return Response(self.OutputSerializer({"token": token.key}).data)
 
@@ -150,7 +165,15 @@ class ImageListApi(APIView):
         source = serializers.CharField(required=False, allow_blank=True, default="")
         source_ref = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(responses={200: ImageOutputSerializer(many=True)})
+    @extend_schema(
+        operation_id="images_list",
+        parameters=[
+            OpenApiParameter("limit", int, description="Page size (default 50)."),
+            OpenApiParameter("offset", int, description="Items to skip."),
+            OpenApiParameter("source", str, description="Only images from this source."),
+        ],
+        responses={200: paginated(ImageOutputSerializer, "PaginatedImageList")},
+    )
     def get(self, request: Request) -> Response:
         qs = selectors.image_list()
         if source := request.query_params.get("source"):
@@ -231,6 +254,13 @@ class JobOutputSerializer(serializers.Serializer):
     def get_resumable(self, job: Job) -> bool:
         return job_is_resumable(job)
 
+    def to_representation(self, instance: Job) -> dict:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if not (request and request.user.is_authenticated and request.user.is_platform_admin):
+            data["error"] = instance.error_summary  # tracebacks are for admins only
+        return data
+
 
 class JobListApi(APIView):
     """Jobs the caller started (admins see every job). Poll a job's detail for progress."""
@@ -240,14 +270,14 @@ class JobListApi(APIView):
         qs = selectors.job_list_for(user=request.user)
         if kind := request.query_params.get("kind"):
             qs = qs.filter(kind=kind)
-        return Response(JobOutputSerializer(qs[:200], many=True).data)
+        return Response(JobOutputSerializer(qs[:200], many=True, context={"request": request}).data)
 
 
 class JobDetailApi(APIView):
     @extend_schema(responses={200: JobOutputSerializer, 404: ErrorSerializer})
     def get(self, request: Request, job_id: int) -> Response:
         job = get_object_or_404(selectors.job_list_for(user=request.user), pk=job_id)
-        return Response(JobOutputSerializer(job).data)
+        return Response(JobOutputSerializer(job, context={"request": request}).data)
 
 
 class JobCancelApi(APIView):
@@ -256,7 +286,7 @@ class JobCancelApi(APIView):
     )
     def post(self, request: Request, job_id: int) -> Response:
         job: Job = get_object_or_404(selectors.job_list_for(user=request.user), pk=job_id)
-        return Response(JobOutputSerializer(job_cancel(job=job)).data)
+        return Response(JobOutputSerializer(job_cancel(job=job), context={"request": request}).data)
 
 
 class JobResumeApi(APIView):
@@ -276,4 +306,4 @@ class JobResumeApi(APIView):
     )
     def post(self, request: Request, job_id: int) -> Response:
         job: Job = get_object_or_404(selectors.job_list_for(user=request.user), pk=job_id)
-        return Response(JobOutputSerializer(job_resume(job=job)).data)
+        return Response(JobOutputSerializer(job_resume(job=job), context={"request": request}).data)

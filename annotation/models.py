@@ -170,3 +170,8 @@ class Job(models.Model):
         if not self.total:
             return None
         return self.done / self.total
+
+    @property
+    def error_summary(self) -> str:
+        """The error without its traceback ("Type: message"): what non-admins see of a failed job."""
+        return self.error.split("\n\n", 1)[0].split("\nTraceback", 1)[0][:2000]

@@ -71,7 +71,7 @@ def seed_queue(pool: int, n_raters: int) -> list[str]:
 
     from annotation.models import Image, Standard, User
     from annotation.qualification.contract import volunteer_certify_by_admin
-    from annotation.scoring.models import PoolItem
+    from annotation.scoring.services.pool import pool_add_many
 
     standard = Standard.objects.get(key="humanbeauty-v1")
     images = []
@@ -89,9 +89,7 @@ def seed_queue(pool: int, n_raters: int) -> list[str]:
         img.file.name = f"images/{sha}.jpg"
         images.append(img)
     Image.objects.bulk_create(images, batch_size=2000)
-    PoolItem.objects.bulk_create(
-        [PoolItem(image=img, standard=standard, target=9) for img in images], batch_size=2000
-    )
+    pool_add_many(images=images, standard=standard, target=9)  # ends with ANALYZE
     admin = User.objects.create(username="bench-admin", password="!", role="admin")
     users = User.objects.bulk_create(
         [User(username=f"bench{i}", password="!", role="volunteer") for i in range(n_raters)]

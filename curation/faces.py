@@ -150,6 +150,8 @@ class FaceDetector:
         import onnxruntime as ort
         from retinaface.weights import WEIGHTS
 
+        ort.disable_telemetry_events()  # no usage events leave the machine
+
         self.confidence_threshold = float(confidence_threshold)
         self.nms_threshold = float(nms_threshold)
         self.max_size = int(max_size)

@@ -18,6 +18,7 @@ from annotation.models import Job, Standard, User
 from annotation.selectors import job_list_for
 from annotation.services.jobs import job_cancel, job_is_resumable, job_resume
 from humanbeauty.errors import ApplicationError
+from humanbeauty.security import client_ip, login_failed, login_refusal, login_succeeded
 
 from .dashboard import dashboard_panels
 
@@ -25,8 +26,26 @@ ViewFunc = Callable[..., HttpResponse]
 
 
 class LoginView(auth_views.LoginView):
+    """Sign-in page with the same password-guessing limits as the token API (``humanbeauty.security``):
+    a refused attempt gets the form back with status 429, the reason and when to retry."""
+
     template_name = "frontend/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        username, ip = str(request.POST.get("username", "")), client_ip(request)
+        if refusal := login_refusal(username=username, ip=ip):
+            form = self.get_form_class()(request)  # unbound: validating it would check the password
+            response = self.render_to_response(self.get_context_data(form=form, throttled=refusal.message))
+            response.status_code = 429
+            response["Retry-After"] = str(refusal.retry_after)
+            return response
+        response = super().post(request, *args, **kwargs)
+        if request.user.is_authenticated:
+            login_succeeded(username=username)
+        else:
+            login_failed(username=username, ip=ip)
+        return response
 
 
 class LogoutView(auth_views.LogoutView):
@@ -54,7 +73,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     user: User = request.user
     context: dict[str, object] = {"role": user.role, "standards": Standard.objects.order_by("key")}
     if user.is_platform_admin or user.role == User.Role.RESEARCHER:
-        context["recent_jobs"] = Job.objects.order_by("-created_at")[:10]
+        # The same jobs the API shows this user (researchers: their own).
+        context["recent_jobs"] = job_list_for(user=user).order_by("-created_at")[:10]
+        context["show_tracebacks"] = user.is_platform_admin
     context["panels"] = dashboard_panels(user)
     return render(request, "frontend/dashboard.html", context)
 
@@ -66,7 +87,13 @@ def jobs(request: HttpRequest) -> HttpResponse:
     for job in rows:
         job.can_resume = job_is_resumable(job) and job.status != Job.Status.PENDING
     return render(
-        request, "frontend/jobs.html", {"jobs": rows, "job_actions": request.user.is_platform_admin}
+        request,
+        "frontend/jobs.html",
+        {
+            "jobs": rows,
+            "job_actions": request.user.is_platform_admin,
+            "show_tracebacks": request.user.is_platform_admin,
+        },
     )
 
 

@@ -8,11 +8,12 @@ a service (:class:`ApplicationError`), answers with the same body::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
@@ -21,6 +22,9 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import ApplicationError
+
+if TYPE_CHECKING:
+    from .security import LoginRefusal
 
 
 def _first_message(detail: Any) -> str:
@@ -48,6 +52,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, exceptions.ValidationError):
         body = {"message": _first_message(exc.detail), "extra": {"fields": exc.detail}}
+    elif isinstance(exc, exceptions.Throttled):
+        extra = {"code": "throttled", "retry_after": exc.wait and int(exc.wait)}
+        body = {"message": str(exc.detail), "extra": {**extra, **getattr(exc, "extra", {})}}
     else:
         detail = getattr(exc, "detail", str(exc))
         body = {"message": str(detail), "extra": {}}
@@ -59,6 +66,78 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 ErrorSerializer = inline_serializer(
     "Error", {"message": serializers.CharField(), "extra": serializers.DictField()}
 )
+
+
+def paginated(serializer: type[serializers.Serializer], name: str) -> Any:
+    """The schema of a ``LimitOffsetPagination`` page of ``serializer`` items (for ``extend_schema``)."""
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer(many=True),
+        },
+    )
+
+
+class _BlankIsAValue:
+    """DRF treats an empty form value of an optional field as "not sent" (then the default applies, e.g.
+    the active model version). For fields where that would silently pick something, an empty value
+    sent on purpose is refused like any other invalid value."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        value = super().get_value(dictionary)  # type: ignore[misc]
+        if value is serializers.empty and dictionary.get(self.field_name, None) == "":  # type: ignore[attr-defined]
+            return ""
+        return value
+
+
+class NonBlankSlugField(_BlankIsAValue, serializers.SlugField):
+    pass
+
+
+class NonBlankSlugRelatedField(_BlankIsAValue, serializers.SlugRelatedField):
+    pass
+
+
+class LoginThrottled(exceptions.Throttled):
+    """429 for a sign-in refused by the password-guessing limits (``humanbeauty.security``)."""
+
+    def __init__(self, refusal: LoginRefusal) -> None:
+        super().__init__(wait=refusal.retry_after, detail=refusal.message)
+        self.extra = {"scope": refusal.scope}
+
+
+@csrf_exempt  # a POST to an unknown path is a 404, not a CSRF failure page
+def api_not_found(request: Any, *args: Any, **kwargs: Any) -> Any:
+    """Any ``/api/`` path no route matches (``/api/jobs/null/``): the JSON 404 every other API error has."""
+    from django.http import JsonResponse
+    from django.urls import Resolver404, resolve
+
+    extra: dict[str, str] = {}
+    if not request.path.endswith("/"):
+        try:
+            if resolve(request.path + "/").func is not api_not_found:
+                extra["did_you_mean"] = request.path + "/"
+        except Resolver404:
+            pass
+    message = f"No API endpoint at {request.path}." + (" The path ends with a slash." if extra else "")
+    return JsonResponse({"message": message, "extra": extra}, status=404)
+
+
+def api_aware_handler(status_code: int, page_handler: Any) -> Any:
+    """Django's error handlers (403/404/500 outside DRF views), answering ``/api/`` paths in JSON."""
+    from django.http import JsonResponse
+
+    messages = {403: "Forbidden.", 404: "Not found.", 500: "Internal server error.", 400: "Bad request."}
+
+    def handler(request: Any, *args: Any, **kwargs: Any) -> Any:
+        if request.path.startswith("/api/"):
+            return JsonResponse({"message": messages[status_code], "extra": {}}, status=status_code)
+        return page_handler(request, *args, **kwargs)
+
+    return handler
 
 
 class HasRole(permissions.BasePermission):
@@ -92,7 +171,11 @@ __all__ = [
     "IsPlatformAdmin",
     "IsResearcher",
     "IsVolunteer",
+    "LoginThrottled",
+    "NonBlankSlugField",
+    "NonBlankSlugRelatedField",
     "exception_handler",
+    "paginated",
     "role_permission",
     "status",
 ]
@@ -100,7 +183,22 @@ __all__ = [
 
 class AutoSchema(SpectacularAutoSchema):
     """Name nested ``InputSerializer``/``OutputSerializer`` components after their view (HackSoft style
-    nests them, and otherwise every view's "Input" would collide in the OpenAPI components)."""
+    nests them, and otherwise every view's "Input" would collide in the OpenAPI components), and document
+    the errors every operation can answer: 401/403 (authentication, role), 404 (unknown ids in the path),
+    400 (bad body or query), 413 (oversized body), 429 (throttled), each with the one error body, and ``default``
+    for any other error status (still ``{message, extra}``)."""
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        codes = ["400", "401", "403", "429"]  # 400: malformed body or query parameters
+        if "{" in self.path:
+            codes.append("404")
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes.append("413")
+        for code in [*codes, "default"]:
+            if code not in responses:
+                responses[code] = self._get_response_for_code(ErrorSerializer, code, direction=direction)
+        return responses
 
     def _get_serializer_name(self, serializer: Any, direction: str, bypass_extensions: bool = False) -> str:
         name = super()._get_serializer_name(serializer, direction, bypass_extensions)

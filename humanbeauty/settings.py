@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "humanbeauty.security.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -81,7 +82,19 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=0))
+_IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# Persistent connections by default on PostgreSQL (a new connection per request costs more than most
+# requests); a health check at the start of each request replaces a connection the server dropped.
+DATABASES["default"].setdefault(
+    "CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60 if _IS_POSTGRES else 0)
+)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DJANGO_CONN_HEALTH_CHECKS", default=True)
+if _IS_POSTGRES:
+    # psycopg prepares nothing while prepare_threshold is None (Django's default), so ``prepare=True`` in
+    # humanbeauty/db.py would be ignored. Django's own cursors bind on the client and never prepare.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "prepare_threshold", env.int("HB_DB_PREPARE_THRESHOLD", default=5)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL + a busy timeout let the embedded default serve a few concurrent raters without "database is locked".
@@ -146,8 +159,39 @@ HB_IMAGE_MAX_BYTES = env.int("HB_IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
 HB_IMAGE_MAX_PIXELS = env.int("HB_IMAGE_MAX_PIXELS", default=40_000_000)
 HB_IMAGE_FORMATS = env.list("HB_IMAGE_FORMATS", default=["JPEG", "PNG", "WEBP"])
 HB_THUMBNAIL_SIZE = env.int("HB_THUMBNAIL_SIZE", default=320)
-DATA_UPLOAD_MAX_MEMORY_SIZE = HB_IMAGE_MAX_BYTES + 1024 * 1024
+# Request bodies: the whole body (HB_REQUEST_MAX_BYTES; a gold import carries a batch of images) and, without
+# credentials, HB_ANONYMOUS_REQUEST_MAX_BYTES (sign-in forms). Refused from Content-Length before reading
+# (humanbeauty/security.py); the compose proxy and gunicorn enforce their own limits in front.
+HB_REQUEST_MAX_BYTES = env.int("HB_REQUEST_MAX_BYTES", default=100 * 1024 * 1024)
+HB_ANONYMOUS_REQUEST_MAX_BYTES = env.int("HB_ANONYMOUS_REQUEST_MAX_BYTES", default=64 * 1024)
+# Non-file form fields in memory, and the number of fields/files one request may carry.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DJANGO_DATA_UPLOAD_MAX_NUMBER_FILES", default=500)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Abuse: password guessing (humanbeauty/security.py) ------------------------------------------------------
+HB_LOGIN_WINDOW_SECONDS = env.int("HB_LOGIN_WINDOW_SECONDS", default=15 * 60)
+HB_LOGIN_MAX_FAILURES_PER_ACCOUNT = env.int("HB_LOGIN_MAX_FAILURES_PER_ACCOUNT", default=10)
+HB_LOGIN_MAX_FAILURES_PER_CLIENT = env.int("HB_LOGIN_MAX_FAILURES_PER_CLIENT", default=50)
+# The failure counts live in the cache: Redis in deployment so that every web process shares them.
+CACHES = {"default": env.cache_url("DJANGO_CACHE_URL", default="locmemcache://")}
+
+# --- Scoring, collection and modeling knobs (annotation/scoring/config.py, services) ----------------------
+HB_SCORING_LEASE_TTL_S = env.int("HB_SCORING_LEASE_TTL_S", default=300)
+HB_SCORING_CANDIDATES = env.int("HB_SCORING_CANDIDATES", default=50)
+HB_SCORING_RATINGS_TARGET = env.int("HB_SCORING_RATINGS_TARGET", default=9)
+HB_SCORING_RATINGS_STEP = env.int("HB_SCORING_RATINGS_STEP", default=3)
+HB_SCORING_RATINGS_CAP = env.int("HB_SCORING_RATINGS_CAP", default=15)
+HB_SCORING_MAX_CI_HALF_WIDTH = env.float("HB_SCORING_MAX_CI_HALF_WIDTH", default=0.15)
+HB_COLLECTION_MIN_SHORT_SIDE = env.int("HB_COLLECTION_MIN_SHORT_SIDE", default=256)
+HB_COLLECTION_PHASH_MAX_DISTANCE = env.int("HB_COLLECTION_PHASH_MAX_DISTANCE", default=6)
+HB_COLLECTION_DOMINANCE_RATIO = env.float("HB_COLLECTION_DOMINANCE_RATIO", default=2.0)
+HB_COLLECTION_HEAD_ONLY_MAX_AREA = env.float("HB_COLLECTION_HEAD_ONLY_MAX_AREA", default=0.25)
+HB_MODELING_BATCH_SIZE = env.int("HB_MODELING_BATCH_SIZE", default=8)
+HB_MODELING_DEVICE = env.str("HB_MODELING_DEVICE", default="") or None
+# Synchronous predict (the web process decodes and scores): larger images go to the queued predict.
+HB_PREDICT_SYNC_MAX_PIXELS = env.int("HB_PREDICT_SYNC_MAX_PIXELS", default=4_000_000)
 
 # --- REST API --------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -229,7 +273,10 @@ SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust X-Forwarded-Proto (and the last X-Forwarded-For hop, for throttling) only behind the compose
+# reverse proxy, which overwrites them; a directly exposed server would let any client claim HTTPS.
+HB_BEHIND_PROXY = env.bool("HB_BEHIND_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HB_BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.services.images import upload_read
-from humanbeauty.api import ErrorSerializer, IsAdminOrResearcher, IsPlatformAdmin
+from humanbeauty.api import ErrorSerializer, IsAdminOrResearcher, IsPlatformAdmin, NonBlankSlugField
 from humanbeauty.errors import NotFoundError
 from modeling.standard import DIMENSION_KEYS
 
@@ -185,9 +185,7 @@ class PredictApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField()
-        version = serializers.SlugField(
-            required=False, help_text="A ready version tag; default: the active one."
-        )
+        version = NonBlankSlugField(required=False, help_text="A ready version tag; default: the active one.")
 
     class OutputSerializer(serializers.Serializer):
         image = serializers.CharField(help_text="SHA-256 of the decoded upload.")

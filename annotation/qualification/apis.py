@@ -390,7 +390,14 @@ class InvitationListApi(APIView):
         people = Person(many=True, required=False)
         file = serializers.FileField(required=False)
 
-    @extend_schema(responses={200: dict})
+    class OutputSerializer(serializers.Serializer):
+        email = serializers.CharField()
+        name = serializers.CharField()
+        link = serializers.CharField()
+        accepted = serializers.BooleanField()
+        username = serializers.CharField(allow_null=True)
+
+    @extend_schema(responses={200: OutputSerializer(many=True)})
     def get(self, request: Request, protocol_id: int) -> Response:
         protocol = get_object_or_404(Protocol, pk=protocol_id)
         rows = [

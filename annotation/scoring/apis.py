@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Standard, User
-from humanbeauty.api import IsPlatformAdmin, IsVolunteer, role_permission
+from humanbeauty.api import IsPlatformAdmin, IsVolunteer, NonBlankSlugRelatedField, role_permission
 from humanbeauty.bounds import bound_kwargs
 from humanbeauty.errors import ApplicationError, NotFoundError
 
@@ -430,9 +430,7 @@ class ReaggregateApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
     class InputSerializer(serializers.Serializer):
-        standard = serializers.SlugRelatedField(
-            slug_field="key", queryset=Standard.objects.all(), required=False
-        )
+        standard = NonBlankSlugRelatedField(slug_field="key", queryset=Standard.objects.all(), required=False)
 
     class OutputSerializer(serializers.Serializer):
         job = serializers.IntegerField(source="pk")

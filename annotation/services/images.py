@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,38 @@ from django.db import IntegrityError, transaction
 
 from humanbeauty.errors import ApplicationError
 
-from ..imaging import DecodedImage, ImageRejected, decode_image, make_thumbnail, sha256_hex
+from ..imaging import (
+    DecodedImage,
+    ImageRejected,
+    ProbedImage,
+    decode_image,
+    make_thumbnail,
+    probe_image,
+    sha256_hex,
+)
 from ..models import Image, User
+
+# Files written by image_ingest inside an ``image_files_discarded_on_error()`` block: (sha256, names).
+_WRITTEN: ContextVar[list[tuple[str, list[str]]] | None] = ContextVar("hb_images_written", default=None)
+
+
+@contextlib.contextmanager
+def image_files_discarded_on_error() -> Iterator[None]:
+    """Around an all-or-nothing import (outside its transaction): when it fails, delete the files
+    written for images whose rows the rollback removed, so a failed import leaves no orphan files."""
+    written: list[tuple[str, list[str]]] = []
+    token = _WRITTEN.set(written)
+    try:
+        yield
+    except BaseException:
+        for sha, names in written:
+            if not Image.objects.filter(sha256=sha).exists():
+                for name in names:
+                    with contextlib.suppress(OSError):
+                        default_storage.delete(name)
+        raise
+    finally:
+        _WRITTEN.reset(token)
 
 
 def _storage_name(prefix: str, sha: str, ext: str) -> str:
@@ -34,18 +66,38 @@ def upload_read(*, upload: Any) -> bytes:
     return upload.read()
 
 
-def image_decode(*, data: bytes) -> DecodedImage:
-    """Decode with the configured limits; raise ApplicationError (400/413) with a clear message."""
+def _as_application_error(exc: ImageRejected) -> ApplicationError:
+    status = 413 if exc.code == "too_large" else 400
+    return ApplicationError(str(exc), extra={"code": exc.code}, status=status)
+
+
+def image_probe(*, data: bytes) -> ProbedImage:
+    """The cheap checks (size, magic bytes, allowed format, header-declared pixels) without decoding:
+    for web processes, before anything is stored. Raises ApplicationError (400/413)."""
     try:
-        return decode_image(
+        return probe_image(
             data,
             max_bytes=settings.HB_IMAGE_MAX_BYTES,
             max_pixels=settings.HB_IMAGE_MAX_PIXELS,
             formats=settings.HB_IMAGE_FORMATS,
         )
     except ImageRejected as exc:
-        status = 413 if exc.code == "too_large" else 400
-        raise ApplicationError(str(exc), extra={"code": exc.code}, status=status) from exc
+        raise _as_application_error(exc) from exc
+
+
+def image_decode(*, data: bytes, reencode: bool = False) -> DecodedImage:
+    """Decode with the configured limits; raise ApplicationError (400/413) with a clear message.
+    ``reencode``: the bytes to store are a re-encoding of the pixels (uploads; see ``imaging``)."""
+    try:
+        return decode_image(
+            data,
+            max_bytes=settings.HB_IMAGE_MAX_BYTES,
+            max_pixels=settings.HB_IMAGE_MAX_PIXELS,
+            formats=settings.HB_IMAGE_FORMATS,
+            reencode=reencode,
+        )
+    except ImageRejected as exc:
+        raise _as_application_error(exc) from exc
 
 
 def image_ingest(
@@ -57,26 +109,35 @@ def image_ingest(
     uploaded_by: User | None = None,
     decoded: DecodedImage | None = None,
 ) -> tuple[Image, bool]:
-    """Store ``data`` once; return ``(image, created)``. The same bytes always give the same image.
+    """Store ``data`` once; return ``(image, created)``. The same bytes always give the same image, and
+    so do a stored image's own bytes.
 
+    What is stored is a re-encoding of the pixels (no trailing payload, metadata or comment survives;
+    ``imaging``), unless the caller passes ``decoded`` (a trusted local file, ``image_ingest_file``).
     Nothing is stored for rejected bytes. Storage writes happen before the row exists, and are
     idempotent (same name, same bytes), so a crash between the two leaves no dangling row.
     """
-    existing = Image.objects.filter(original_sha256=sha256_hex(data)).first()
+    sha = sha256_hex(data)
+    existing = Image.objects.filter(original_sha256=sha).first() or Image.objects.filter(sha256=sha).first()
     if existing is not None:
         return existing, False
-    decoded = decoded or image_decode(data=data)
+    decoded = decoded or image_decode(data=data, reencode=True)
     existing = Image.objects.filter(sha256=decoded.sha256).first()
     if existing is not None:
         return existing, False
     name = _storage_name("images", decoded.sha256, decoded.extension)
+    written: list[str] = []
     if not default_storage.exists(name):
         name = default_storage.save(name, ContentFile(decoded.data))
+        written.append(name)
     thumb_name = _storage_name("thumbs", decoded.sha256, "jpg")
     if not default_storage.exists(thumb_name):
         thumb_name = default_storage.save(
             thumb_name, ContentFile(make_thumbnail(decoded.image, settings.HB_THUMBNAIL_SIZE))
         )
+        written.append(thumb_name)
+    if (tracked := _WRITTEN.get()) is not None and written:
+        tracked.append((decoded.sha256, written))
     image = Image(
         sha256=decoded.sha256,
         original_sha256=decoded.original_sha256,

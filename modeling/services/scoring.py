@@ -23,10 +23,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
+from annotation.imaging import sha256_hex
 from annotation.models import Image, Job, User
-from annotation.services.images import image_decode
+from annotation.services.images import image_decode, image_probe
 from annotation.services.jobs import job_create, job_enqueue, job_running, job_succeed
-from humanbeauty.errors import ConflictError
+from humanbeauty.errors import ApplicationError, ConflictError
 
 from ..models import ModelVersion, Prediction
 
@@ -92,10 +93,23 @@ def _result_for(scorer: Any, images: list[Any], names: list[str]) -> list[dict]:
     return results_from_scores(scorer.score_images(images), names)
 
 
-def predict_image(*, data: bytes, model_version: ModelVersion | None = None) -> dict[str, Any]:
+def predict_image(
+    *, data: bytes, model_version: ModelVersion | None = None, in_web_process: bool = True
+) -> dict[str, Any]:
     """Scores for uploaded bytes (decoded with the store's limits; nothing is stored): the ArtiMuse-style
-    ``eval_image`` dict (score, rating_level, each head, 12 dimensions) plus the version used."""
-    decoded = image_decode(data=data)  # 400/413 on bad or oversized files
+    ``eval_image`` dict (score, rating_level, each head, 12 dimensions) plus the version used. In a web
+    process, images over ``HB_PREDICT_SYNC_MAX_PIXELS`` are refused (413) before decoding: the queued
+    prediction (:func:`predict_start`) decodes them on a worker."""
+    probed = image_probe(data=data)  # 400/413 on bad or oversized files, before any decoding
+    if in_web_process and probed.width * probed.height > settings.HB_PREDICT_SYNC_MAX_PIXELS:
+        raise ApplicationError(
+            f"The image is {probed.width}x{probed.height}; images over "
+            f"{settings.HB_PREDICT_SYNC_MAX_PIXELS:,} pixels are scored on a worker: "
+            "POST it to /api/modeling/predict/jobs/ instead.",
+            extra={"code": "use_async", "max_pixels": settings.HB_PREDICT_SYNC_MAX_PIXELS},
+            status=413,
+        )
+    decoded = image_decode(data=data)
     model_version = _ready_version(model_version)
     scorer = scorer_for(model_version)
     result = _result_for(scorer, [decoded.image], [decoded.sha256])[0]
@@ -116,18 +130,18 @@ def predict_start(
     as :func:`predict_image`. Poll ``/api/jobs/<id>/``."""
     from ..tasks import predict_task
 
-    decoded = image_decode(data=data)
+    # Only the cheap checks here (header, format, declared pixels): the full decode is the worker's.
+    probed = image_probe(data=data)
     model_version = _ready_version(model_version)
+    extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(probed.format, "img")
     with transaction.atomic():
         job = job_create(
             kind=PREDICT_JOB_KIND,
-            params={"version": model_version.version, "image": decoded.sha256},
+            params={"version": model_version.version, "image": sha256_hex(data)},
             created_by=created_by,
             total=1,
         )
-        name = default_storage.save(
-            f"{PREDICT_UPLOADS}/{job.pk}.{decoded.extension}", ContentFile(decoded.data)
-        )
+        name = default_storage.save(f"{PREDICT_UPLOADS}/{job.pk}.{extension}", ContentFile(data))
         Job.objects.filter(pk=job.pk).update(params={**job.params, "upload": name})
         job.params["upload"] = name
         job_enqueue(job=job, task=predict_task)
@@ -148,7 +162,7 @@ def predict_run(*, job_id: int) -> dict[str, Any] | None:
             if model_version is None:
                 raise ConflictError(f"Model version {job.params['version']!r} no longer exists.")
             with default_storage.open(name, "rb") as fh:
-                result = predict_image(data=fh.read(), model_version=model_version)
+                result = predict_image(data=fh.read(), model_version=model_version, in_web_process=False)
             job_succeed(
                 job_id=job_id, result=result, message=f"{result['rating_level']} ({result['score']:.3f})"
             )

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from annotation.exam_scoring import (
@@ -17,11 +17,6 @@ from annotation.exam_scoring import (
     hidden_gold_status,
     score_exam,
 )
-
-settings.register_profile(
-    "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
-)
-settings.load_profile("ci")
 
 RULE = PassRule()
 

@@ -136,3 +136,65 @@ def test_api_over_size_limit(client_for, settings) -> None:
     assert r.status_code == 413
     assert "limit" in r.json()["message"]
     assert Image.objects.count() == 0
+
+
+def _stored(prefix: str) -> list[str]:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(settings.MEDIA_ROOT) / prefix
+    return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_a_polyglot_is_stored_re_encoded_without_its_payload(client_for) -> None:
+    """JPEG + HTML + ZIP in one file: the store keeps the pixels, never the bytes as sent."""
+    html = b"<html><body><script>alert(document.cookie)</script></body></html>"
+    zip_end = b"PK\x05\x06" + b"\0" * 18
+    polyglot = jpeg_bytes(96, 64, seed=9) + html + zip_end
+    response = _upload(client_for("admin"), polyglot, "photo.jpg")
+    assert response.status_code == 201, response.content
+    image = Image.objects.get(sha256=response.json()["sha256"])
+    with default_storage.open(image.file.name, "rb") as fh:
+        stored = fh.read()
+    assert b"<script>" not in stored and b"PK\x05\x06" not in stored
+    assert stored.startswith(b"\xff\xd8") and stored.endswith(b"\xff\xd9")
+    assert PILImage.open(io.BytesIO(stored)).size == (96, 64)
+    # The same upload again, or the stored bytes themselves, are the same image.
+    assert _upload(client_for("admin"), polyglot).json()["sha256"] == image.sha256
+    assert image_ingest(data=stored, provenance="public")[0].pk == image.pk
+
+
+def test_re_encoding_keeps_jpeg_quality_and_drops_metadata() -> None:
+    exif = PILImage.Exif()
+    exif[0x8825] = {1: "N"}  # a GPS block
+    buf = io.BytesIO()
+    PILImage.open(io.BytesIO(jpeg_bytes(64, 48, seed=10, quality=80))).save(
+        buf, format="JPEG", quality=80, exif=exif.tobytes()
+    )
+    image, _ = image_ingest(data=buf.getvalue(), provenance="collected")
+    with default_storage.open(image.file.name, "rb") as fh:
+        stored = PILImage.open(io.BytesIO(fh.read()))
+    original = PILImage.open(io.BytesIO(buf.getvalue()))
+    assert stored.quantization == original.quantization  # same tables: no generation loss to speak of
+    assert not stored.getexif()
+
+
+def test_a_failed_gold_import_leaves_no_files(admin_user) -> None:
+    from annotation.models import Standard
+    from annotation.qualification.services.gold import gold_bank_import
+
+    standard = Standard.objects.get(key="humanbeauty-v1")
+    rows = [{"line": 2, "image": "a.jpg", "mean": {}}]
+    with pytest.raises(ApplicationError, match="Gold row 2"):
+        gold_bank_import(standard=standard, rows=rows, files={"a.jpg": jpeg_bytes(seed=11)})
+    assert Image.objects.count() == 0
+    assert _stored("images") == [] and _stored("thumbs") == []
+
+
+def test_the_image_api_refuses_svg_and_text_named_jpg(client_for) -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    for data in (svg, b"hello, I am a .jpg"):
+        response = _upload(client_for("admin"), data, "x.jpg")
+        assert response.status_code == 400 and response.json()["extra"]["code"] == "not_an_image"
+    assert Image.objects.count() == 0 and _stored("images") == []

@@ -20,7 +20,7 @@ def test_demo_load_is_idempotent(django_capture_on_commit_callbacks) -> None:
     standard = Standard.objects.get(key="humanbeauty-v1")
     for image in Image.objects.filter(provenance=Image.Provenance.DEMO).order_by("sha256")[:5]:
         pool_add(image=image, standard=standard)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):  # (its duration is bench/'s business)
         first = demo_load()
     mv = ModelVersion.objects.get(version=DEMO_VERSION)
     assert mv.is_active and mv.status == "ready" and "metavoter" in mv.metrics["heads"]

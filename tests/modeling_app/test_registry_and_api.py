@@ -143,6 +143,48 @@ def test_predict_job_refuses_bad_input_before_queuing(client_for, ready_version,
     assert not Job.objects.filter(kind="modeling.predict").exists()
 
 
+def test_predict_refuses_an_empty_version_instead_of_using_the_active_one(client_for, ready_version) -> None:
+    for path in ("/api/modeling/predict/", "/api/modeling/predict/jobs/"):
+        upload = SimpleUploadedFile("x.png", png_bytes(), "image/png")
+        response = client_for("admin").post(path, {"file": upload, "version": ""}, format="multipart")
+        assert response.status_code == 400, response.content
+        assert "version" in response.json()["extra"]["fields"]
+    assert not Job.objects.filter(kind="modeling.predict").exists()
+
+
+def test_big_images_are_decoded_by_the_queued_job_not_while_answering(
+    client_for, ready_version, settings, monkeypatch
+) -> None:
+    """The synchronous predict refuses (413, before decoding) what the queued one decodes on a worker;
+    the queued one only reads the header in the web process."""
+    settings.HB_PREDICT_SYNC_MAX_PIXELS = 48 * 40 - 1
+    client = client_for("researcher")
+    data = png_bytes(48, 40)
+    refused = client.post(
+        "/api/modeling/predict/", {"file": SimpleUploadedFile("x.png", data, "image/png")}, format="multipart"
+    )
+    assert refused.status_code == 413 and refused.json()["extra"]["code"] == "use_async"
+    from annotation import imaging
+
+    decodes: list[str] = []
+    real = imaging.decode_image
+    monkeypatch.setattr(imaging, "decode_image", lambda *a, **k: decodes.append("x") or real(*a, **k))
+    import annotation.services.images as store
+
+    monkeypatch.setattr(store, "decode_image", imaging.decode_image)
+    queued = client.post(
+        "/api/modeling/predict/jobs/",
+        {"file": SimpleUploadedFile("x.png", data, "image/png")},
+        format="multipart",
+    )
+    assert queued.status_code == 202 and decodes == []  # nothing decoded while answering the request
+    from modeling.services import predict_run
+
+    predict_run(job_id=queued.json()["job_id"])  # the task's body (the test transaction never commits)
+    assert decodes == ["x"]
+    assert Job.objects.get(pk=queued.json()["job_id"]).status == "succeeded"
+
+
 def test_predict_job_fails_cleanly_when_its_version_is_gone(ready_version, db) -> None:
     """A version deleted between queuing and running: the job fails with a message, the upload is removed."""
     from django.core.files.storage import default_storage

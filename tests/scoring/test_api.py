@@ -140,3 +140,13 @@ def test_admin_endpoints(
     assert job.status_code == 202
     assert admin.get("/api/scoring/reports/latest/").json()["n_ratings"] == 2
     assert len(admin.get("/api/scoring/rater-quality/").json()) == 2
+
+
+@pytest.mark.parametrize("fmt", ["json", "multipart"])
+def test_reaggregate_refuses_an_empty_standard(client_for, fmt) -> None:
+    from annotation.models import Job
+
+    response = client_for("admin").post("/api/scoring/reaggregate/", {"standard": ""}, format=fmt)
+    assert response.status_code == 400, response.content
+    assert "standard" in response.json()["extra"]["fields"]
+    assert not Job.objects.filter(kind="scoring.reaggregate").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,12 +121,16 @@ def test_small_corrupt_and_duplicates(
         pk=_upload(client, campaign, jpeg_bytes(120, 90), capture=cap).json()["id"]
     )
     assert {c["name"]: c["passed"] for c in small.checks}["min_resolution"] is False
-    corrupt = Submission.objects.get(pk=_upload(client, campaign, b"not an image", capture=cap).json()["id"])
+    # A truncated JPEG passes the cheap checks (its header is fine) and fails the full decode on the
+    # worker; the bytes that do not decode are not kept.
+    truncated = astronaut()[:5000]
+    corrupt = Submission.objects.get(pk=_upload(client, campaign, truncated, capture=cap).json()["id"])
     assert (
         corrupt.status == "failed"
         and corrupt.checks[0]["name"] == "decodes"
         and not corrupt.checks[0]["passed"]
     )
+    assert corrupt.upload.name == "" and _stored_files("submissions") == [small.upload.name]
     first = _upload(client, campaign, astronaut(), capture=cap).json()
     assert first["status"] in ("passed", "checking")
     exact = Submission.objects.get(pk=_upload(client, campaign, astronaut(), capture=cap).json()["id"])
@@ -136,6 +141,88 @@ def test_small_corrupt_and_duplicates(
     near = Submission.objects.get(pk=_upload(client, campaign, buf.getvalue(), capture=cap).json()["id"])
     verdicts = {c["name"]: c for c in near.checks}
     assert verdicts["not_duplicate"]["passed"] and not verdicts["not_near_duplicate"]["passed"]
+
+
+def _stored_files(prefix: str) -> list[str]:
+    from django.conf import settings
+
+    root = Path(settings.MEDIA_ROOT) / prefix
+    return sorted(str(p.relative_to(settings.MEDIA_ROOT)) for p in root.rglob("*") if p.is_file())
+
+
+def _png_bomb() -> bytes:
+    """A few hundred bytes whose PNG header declares 30000×30000 pixels."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="4000"><script>alert(1)</script></svg>'
+
+
+def _gif() -> bytes:
+    buf = io.BytesIO()
+    PILImage.new("RGB", (400, 400)).save(buf, format="GIF")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (b"just some text, named photo.jpg", 400, "not_an_image"),
+        (SVG, 400, "not_an_image"),
+        (_png_bomb(), 400, "too_many_pixels"),
+        (_gif(), 400, "format"),
+    ],
+    ids=["text-as-jpg", "svg", "png-bomb", "gif"],
+)
+def test_bad_files_are_refused_before_anything_is_stored(
+    client_for, rater, campaign, django_capture_on_commit_callbacks, data, status, code
+) -> None:
+    response = _upload(
+        client_for(None, user=rater), campaign, data, capture=django_capture_on_commit_callbacks
+    )
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"message", "extra"} and body["extra"]["code"] == code
+    assert body["message"].startswith("file: ")
+    assert Submission.objects.count() == 0
+    assert _stored_files("submissions") == []
+
+
+def test_oversized_file_is_413_and_not_stored(
+    client_for, rater, campaign, django_capture_on_commit_callbacks, settings
+) -> None:
+    settings.HB_IMAGE_MAX_BYTES = 50_000
+    response = _upload(
+        client_for(None, user=rater), campaign, astronaut(), capture=django_capture_on_commit_callbacks
+    )
+    assert response.status_code == 413
+    assert Submission.objects.count() == 0 and _stored_files("submissions") == []
+
+
+def test_a_passed_submission_keeps_only_the_re_encoded_image(
+    client_for, rater, campaign, django_capture_on_commit_callbacks
+) -> None:
+    payload = b"<html><script>alert(1)</script></html>PK\x05\x06" + b"\0" * 18
+    polyglot = astronaut() + payload
+    sub = Submission.objects.get(
+        pk=_upload(
+            client_for(None, user=rater), campaign, polyglot, capture=django_capture_on_commit_callbacks
+        ).json()["id"]
+    )
+    assert sub.status == "passed", sub.checks
+    assert _stored_files("submissions") == []  # the raw upload is gone
+    assert sub.upload.name == sub.image.file.name
+    with sub.image.file.open("rb") as fh:
+        stored = fh.read()
+    assert b"<script>" not in stored and not stored.endswith(payload)
+    assert stored.endswith(b"\xff\xd9")
 
 
 def test_upload_needs_attestation_and_assignment(

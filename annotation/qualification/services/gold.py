@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from annotation.models import Image, Standard, User
-from annotation.services.images import image_ingest
+from annotation.services.images import image_files_discarded_on_error, image_ingest
 from annotation.services.standards import standard_validate_scores
 from humanbeauty.errors import ApplicationError
 
@@ -111,7 +111,6 @@ def gold_item_upsert(
     return item, created
 
 
-@transaction.atomic
 def gold_bank_import(
     *,
     standard: Standard,
@@ -121,8 +120,21 @@ def gold_bank_import(
 ) -> dict[str, Any]:
     """Import gold rows; each row names an uploaded file (``image``) or an existing gold image (``image_sha256``).
 
-    Returns ``{"created", "updated", "items"}``. All or nothing: any bad row aborts with its line number.
+    Returns ``{"created", "updated", "items"}``. All or nothing: any bad row aborts with its line number,
+    and the image files written for earlier rows are deleted with their rolled-back rows.
     """
+    with image_files_discarded_on_error():
+        return _gold_bank_import(standard=standard, rows=rows, files=files, imported_by=imported_by)
+
+
+@transaction.atomic
+def _gold_bank_import(
+    *,
+    standard: Standard,
+    rows: list[dict[str, Any]],
+    files: dict[str, bytes],
+    imported_by: User | None,
+) -> dict[str, Any]:
     if not rows:
         raise ApplicationError("The gold bank file has no rows.")
     created = updated = 0

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from annotation.imaging import DecodedImage, sha256_hex
 from annotation.models import Image, Standard, User
-from annotation.services.images import image_decode, image_ingest
+from annotation.services.images import image_decode, image_ingest, image_probe
 from annotation.services.jobs import job_create, job_enqueue, job_running, job_succeed
 from humanbeauty.errors import ApplicationError, ConflictError
 
@@ -100,7 +100,8 @@ def campaign_update(*, campaign: Campaign, volunteers: list[User] | None = None,
 def submission_create(
     *, campaign: Campaign, submitter: User, data: bytes, source_url: str, attestation: bool
 ) -> Submission:
-    """Store the upload as-is and enqueue its checks (``collection.submission_checks``) on commit."""
+    """Check the upload cheaply (nothing stored on a 4xx), keep it until its checks have run, and enqueue
+    them (``collection.submission_checks``, heavy decoding on a worker) on commit."""
     if not attestation:
         raise ApplicationError(
             "attestation: confirm that you hold the licence and the subject's consent.",
@@ -110,20 +111,24 @@ def submission_create(
         raise ConflictError("This campaign is closed.")
     if not campaign.volunteers.filter(pk=submitter.pk).exists():
         raise ApplicationError("You are not assigned to this campaign.", status=403)
-    if not data:
-        raise ApplicationError("file: the file is empty.", extra={"fields": {"file": ["Empty file."]}})
-    from django.conf import settings
-
-    if len(data) > settings.HB_IMAGE_MAX_BYTES:
+    # The cheap checks (size, magic bytes, allowed format, header-declared pixels) before anything is
+    # stored: a text file named .jpg, an SVG or a pixel bomb gets a 4xx here and leaves nothing behind.
+    try:
+        probed = image_probe(data=data)
+    except ApplicationError as exc:
         raise ApplicationError(
-            f"file: the file is larger than {settings.HB_IMAGE_MAX_BYTES:,} bytes.", status=413
-        )
+            f"file: {exc.message}", extra={**exc.extra, "fields": {"file": [exc.message]}}, status=exc.status
+        ) from exc
     sha = sha256_hex(data)
     with transaction.atomic():
         submission = Submission(
             campaign=campaign, submitter=submitter, upload_sha256=sha, source_url=source_url, attestation=True
         )
-        submission.upload.name = default_storage.save(f"submissions/{sha[:2]}/{sha}.bin", ContentFile(data))
+        # Kept until the checks have run (then replaced by the stored image, or deleted if it does not decode).
+        extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(probed.format, "img")
+        submission.upload.name = default_storage.save(
+            f"submissions/{sha[:2]}/{sha}.{extension}", ContentFile(data)
+        )
         submission.full_clean()
         submission.save()
         job = job_create(
@@ -208,6 +213,9 @@ def submission_run_checks(*, submission: Submission) -> Submission:
     """Run every check (idempotent: re-running recomputes the verdicts of a submission still checking/failed)."""
     if submission.status not in (Submission.Status.CHECKING, Submission.Status.FAILED):
         return submission
+    if not submission.upload.name:  # checked before; the bytes did not decode and were discarded
+        return submission
+    raw_upload = submission.upload.name
     with default_storage.open(submission.upload.name, "rb") as fh:
         data = fh.read()
     checks: list[dict[str, Any]] = []
@@ -262,6 +270,9 @@ def submission_run_checks(*, submission: Submission) -> Submission:
             )
             ImageFingerprint.objects.get_or_create(image=image, defaults={"phash": phash})
             submission.image = image
+            submission.upload.name = image.file.name  # the re-encoded, stored bytes replace the upload
+        elif decoded is None:
+            submission.upload.name = ""  # not an image: nothing of it is kept
         submission.checks = checks
         submission.faces = faces
         submission.status = Submission.Status.PASSED if passed else Submission.Status.FAILED
@@ -271,11 +282,14 @@ def submission_run_checks(*, submission: Submission) -> Submission:
                 "faces",
                 "status",
                 "image",
+                "upload",
                 "detector_version",
                 "image_width",
                 "image_height",
             ]
         )
+        if submission.upload.name != raw_upload and raw_upload.startswith("submissions/"):
+            transaction.on_commit(lambda: default_storage.delete(raw_upload))
     return submission
 
 
