@@ -202,6 +202,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "qualification-recertification": {"task": "qualification.recertification_tick", "schedule": 3600.0},
     # Delete leases that expired more than an hour ago (they stopped counting when they expired).
     "scoring-leases-purge": {"task": "scoring.leases_purge_expired", "schedule": 900.0},
+    # Score hidden-gold answers and apply the gold-skip rule (off the request path: next_image.md).
+    "scoring-hidden-gold-monitor": {"task": "scoring.hidden_gold_monitor", "schedule": 60.0},
     # Pre-score newly approved images with the active model version.
     "modeling-prescore-pending": {"task": "modeling.prescore_pending", "schedule": 300.0},
 }

@@ -28,3 +28,11 @@ def leases_purge_expired_task() -> int:
     from .services.queue import leases_purge_expired
 
     return leases_purge_expired()
+
+
+@shared_task(name="scoring.hidden_gold_monitor")
+def hidden_gold_monitor_task() -> dict:
+    """Beat: score new hidden-gold answers, update rolling monitors and apply the gold-skip rule."""
+    from .services.gold_monitor import hidden_gold_monitor_run
+
+    return hidden_gold_monitor_run()

@@ -12,7 +12,7 @@ from annotation.scoring.services.aggregation import scoring_reaggregate
 from annotation.scoring.services.collection import campaign_create
 from annotation.scoring.services.queue import next_image
 from annotation.scoring.services.ratings import rating_submit
-from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
+from humanbeauty.errors import ApplicationError, ConflictError
 
 from .conftest import make_pool, valid_scores
 
@@ -74,12 +74,17 @@ def test_all_cant_judge_is_refused(rater, leased) -> None:
         rating_submit(rater=rater, image_sha256=leased.image.sha256, scores=dict.fromkeys(valid_scores()))
 
 
-def test_without_lease_or_outside_pool(rater, no_gold) -> None:
+def test_without_lease_or_outside_pool(rater, make_user, no_gold) -> None:
+    """One answer whatever the image (in the pool, not in it, gold or not): 409 without a lease, and 403
+    first for a rater who is not certified."""
     item = make_pool(1)[0]
-    with pytest.raises(ConflictError):
-        rating_submit(rater=rater, image_sha256=item.image_id, scores=valid_scores())
-    with pytest.raises(NotFoundError):
-        rating_submit(rater=rater, image_sha256="0" * 64, scores=valid_scores())
+    for sha in (item.image_id, "0" * 64):
+        with pytest.raises(ConflictError) as exc:
+            rating_submit(rater=rater, image_sha256=sha, scores=valid_scores())
+        assert exc.value.message == "You hold no lease on this image; ask for the next image."
+        with pytest.raises(ApplicationError) as exc:
+            rating_submit(rater=make_user("volunteer"), image_sha256=sha, scores=valid_scores())
+        assert exc.value.status == 403
 
 
 def _rate_to_target(make_rater, sha: str, n: int, spread: float) -> None:
