@@ -8,19 +8,24 @@ a service (:class:`ApplicationError`), answers with the same body::
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from .errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+INTERNAL_ERROR = "Internal error: the server could not complete this request; nothing was changed by it."
 
 
 def _first_message(detail: Any) -> str:
@@ -44,8 +49,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
-    if response is None:
-        return None
+    if response is None:  # not an API exception: still the one error shape, never an HTML page
+        logger.exception("unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
+        set_rollback()
+        return Response({"message": INTERNAL_ERROR, "extra": {}}, status=500)
     if isinstance(exc, exceptions.ValidationError):
         body = {"message": _first_message(exc.detail), "extra": {"fields": exc.detail}}
     else:
@@ -110,3 +117,33 @@ class AutoSchema(SpectacularAutoSchema):
             outer = qualname.rsplit(".", 1)[0].replace(".", "")
             name = outer.removesuffix("Api") + name
         return name
+
+
+# Errors raised outside a DRF view (an unknown /api/ URL, a request Django refuses before any view, a crash
+# in middleware) go through Django's handlers: under /api/ they answer with the same JSON shape too.
+_DJANGO_ERRORS = {
+    400: "Bad request.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    500: INTERNAL_ERROR,
+}
+
+
+def _api_or_page(status_code: int, page: Any) -> Any:
+    def handler(request: Any, exception: Exception | None = None) -> Any:
+        if request.path.startswith("/api/"):
+            return JsonResponse({"message": _DJANGO_ERRORS[status_code], "extra": {}}, status=status_code)
+        return page(request) if status_code == 500 else page(request, exception)
+
+    return handler
+
+
+def django_error_handlers() -> dict[str, Any]:
+    from django.views import defaults
+
+    return {
+        "handler400": _api_or_page(400, defaults.bad_request),
+        "handler403": _api_or_page(403, defaults.permission_denied),
+        "handler404": _api_or_page(404, defaults.page_not_found),
+        "handler500": _api_or_page(500, defaults.server_error),
+    }

@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from humanbeauty.api import django_error_handlers
+
 api_patterns = [
     path("", include("annotation.urls")),
     path("qualification/", include("annotation.qualification.urls")),
@@ -21,3 +23,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include("frontend.urls")),
 ]
+
+_handlers = django_error_handlers()  # JSON {message, extra} under /api/, Django's pages elsewhere
+handler400, handler403 = _handlers["handler400"], _handlers["handler403"]
+handler404, handler500 = _handlers["handler404"], _handlers["handler500"]
