@@ -155,16 +155,17 @@ def test_query_count_is_constant(make_rater, django_assert_max_num_queries, pool
         rating_submit(rater=r, image_sha256=got.image.sha256, scores=valid_scores())
     r = raters[2]
     with django_assert_max_num_queries(
-        9
-    ):  # policy, BEGIN, lease, SET LOCAL, candidates, lock, gold draw (always run), insert, COMMIT
+        10
+    ):  # policy, BEGIN, SET LOCAL, rater lock, lease, candidates, lock, gold draw, insert, COMMIT
         got = next_image(rater=r)
-    with django_assert_max_num_queries(4):  # a reload: policy, BEGIN, the same lease again, COMMIT
+    # a reload: policy, BEGIN, SET LOCAL, rater lock, the same lease again, COMMIT
+    with django_assert_max_num_queries(6):
         assert next_image(rater=r).image.sha256 == got.image.sha256
     # policy, lease, BEGIN, capacity UPDATE, INSERT, lease DELETE, COMMIT
     with django_assert_max_num_queries(7):
         rating_submit(rater=r, image_sha256=got.image.sha256, scores=valid_scores())
     got = next_image(rater=r)
-    with django_assert_max_num_queries(15):  # the page's flow: submit + next in one call, no lease look-up
+    with django_assert_max_num_queries(16):  # the page's flow: submit + next in one call, no lease look-up
         receipt, got = rating_submit_then_next(rater=r, image_sha256=got.image.sha256, scores=valid_scores())
     assert receipt.created and got is not None
     with django_assert_max_num_queries(4):

@@ -127,6 +127,19 @@ def _lease_create(
     )  # fmt: skip
 
 
+_RATER_LOCK = "SELECT pg_advisory_xact_lock(7001, %s)"
+
+
+def _serialise_rater(rater: User) -> None:
+    """One ``next`` at a time per rater (two tabs, a double click, several threads): a transaction-scoped
+    advisory lock on PostgreSQL, so a second concurrent call waits for the first's lease and returns it
+    instead of finding every candidate row-locked by the first and answering "nothing left". SQLite's
+    IMMEDIATE transactions already serialise writers."""
+    if connection.vendor == "postgresql":
+        with prepared_cursor() as cur:
+            cur.execute(_RATER_LOCK, [rater.pk])
+
+
 def _relaxed_commit() -> None:
     """Leases are ephemeral (a lost one just expires): on PostgreSQL their transaction need not wait for
     the WAL flush. Ratings keep full durability."""
@@ -256,13 +269,14 @@ def next_image(*, rater: User, lease_free: bool = False) -> QueueItem | None:
        ``_lease_create``).
     """
     share = rater_require_certified(rater=rater)
-    now = timezone.now()
     with transaction.atomic():
+        _relaxed_commit()
+        _serialise_rater(rater)
+        now = timezone.now()
         if not lease_free:
             current = _existing(rater)
             if current is not None:
                 return current
-        _relaxed_commit()
         top = _candidates(rater, now)
         # Most ratings first (finish in-progress images), random within equal counts among the top N.
         top.sort(key=lambda row: (-row[1], random.random()))
