@@ -258,6 +258,7 @@ def rater_quality(request: HttpRequest) -> HttpResponse:
             "scatter": _scatter(points),
             "gold": [{"name": n, "value": g, "w": round(300 * g / gold_peak, 1)} for n, g in gold],
             "run": selectors.aggregation_run_latest(),
+            "gold_skips": selectors.rater_gold_skip_rows(),
         },
     )
 
