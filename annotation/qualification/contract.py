@@ -53,6 +53,10 @@ def hidden_gold_serve(*, rater: User, gold_item_id: int) -> None:
     monitoring.hidden_gold_serve(rater=rater, gold_item_id=gold_item_id)
 
 
+def hidden_gold_serve_sql(*, source: str) -> str:
+    return monitoring.hidden_gold_serve_sql(source=source)
+
+
 def hidden_gold_answer(
     *,
     rater: User,
@@ -138,6 +142,7 @@ __all__ = [
     "hidden_gold_pick",
     "hidden_gold_score_pending",
     "hidden_gold_serve",
+    "hidden_gold_serve_sql",
     "hidden_gold_skip_review",
     "hidden_gold_skip_rows",
     "hidden_gold_submit",

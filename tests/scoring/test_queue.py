@@ -268,3 +268,33 @@ def test_hidden_gold_is_served_despite_a_stale_expired_lease(make_rater, monkeyp
     got = next_image(rater=rater, lease_free=True)
     assert got is not None and got.image.provenance == "gold"
     assert Lease.objects.get(rater=rater).is_gold
+
+
+def test_gold_and_pool_calls_run_the_same_statements(make_rater, monkeypatch) -> None:
+    """Next, invalid submit, submit and resubmit issue as many statements for a gold item as for a pool item
+    (timing must not tell them apart; figures from bench/bench_gold_timing.py in docs/benchmarks.md)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation.qualification.services import monitoring
+    from tests.qualification.conftest import make_gold_bank
+
+    make_gold_bank(3)
+    make_pool(10)
+    counts = {}
+    for draw in (0.0, 0.999):
+        monkeypatch.setattr(monitoring._random, "random", lambda draw=draw: draw)
+        rater = make_rater()
+        with CaptureQueriesContext(connection) as served:
+            item = next_image(rater=rater)
+        assert (item.image.provenance == "gold") is (draw == 0.0)
+        with CaptureQueriesContext(connection) as invalid, pytest.raises(ApplicationError):
+            rating_submit(rater=rater, image_sha256=item.image.sha256, scores={"overall": 2})
+        with CaptureQueriesContext(connection) as submitted:
+            rating_submit(rater=rater, image_sha256=item.image.sha256, scores=valid_scores())
+        with CaptureQueriesContext(connection) as again:
+            rating_submit(rater=rater, image_sha256=item.image.sha256, scores=valid_scores())
+        counts[draw] = [len(served), len(invalid), len(submitted), len(again)]
+    if connection.vendor != "postgresql":  # SQLite writes the exposure with a second statement
+        counts[0.0][0] -= 1
+    assert counts[0.0] == counts[0.999]

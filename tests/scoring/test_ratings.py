@@ -96,7 +96,9 @@ def _rate_to_target(make_rater, sha: str, n: int, spread: float) -> None:
         rating_submit(rater=r, image_sha256=sha, scores=valid_scores(value=round(value, 2)))
 
 
-def test_completion_computes_mos_and_stops(make_rater, admin_user, no_gold) -> None:
+def test_completion_computes_mos_and_stops(
+    make_rater, admin_user, no_gold, django_capture_on_commit_callbacks
+) -> None:
     campaign = campaign_create(
         created_by=admin_user,
         name="c",
@@ -107,7 +109,9 @@ def test_completion_computes_mos_and_stops(make_rater, admin_user, no_gold) -> N
         ratings_cap=6,
     )
     item = make_pool(1, target=3, campaign=campaign)[0]
-    _rate_to_target(make_rater, item.image_id, 3, 0.01)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:  # completion runs after the commit
+        _rate_to_target(make_rater, item.image_id, 3, 0.01)
+    assert len(callbacks) == 1
     item.refresh_from_db()
     assert item.ratings_done == 3 and item.target == 3 and item.completed_at is not None
     agg = ImageAggregate.objects.get(image_id=item.image_id)
@@ -116,7 +120,9 @@ def test_completion_computes_mos_and_stops(make_rater, admin_user, no_gold) -> N
     assert next_image(rater=make_rater()) is None
 
 
-def test_wide_ci_tops_up_until_cap(make_rater, admin_user, no_gold) -> None:
+def test_wide_ci_tops_up_until_cap(
+    make_rater, admin_user, no_gold, django_capture_on_commit_callbacks
+) -> None:
     campaign = campaign_create(
         created_by=admin_user,
         name="c",
@@ -128,10 +134,12 @@ def test_wide_ci_tops_up_until_cap(make_rater, admin_user, no_gold) -> None:
         max_ci_half_width=0.15,
     )
     item = make_pool(1, target=3, campaign=campaign)[0]
-    _rate_to_target(make_rater, item.image_id, 3, 0.4)  # scores 0.1 / 0.9: very wide CI
+    with django_capture_on_commit_callbacks(execute=True):
+        _rate_to_target(make_rater, item.image_id, 3, 0.4)  # scores 0.1 / 0.9: very wide CI
     item.refresh_from_db()
     assert item.target == 6 and item.completed_at is None
-    _rate_to_target(make_rater, item.image_id, 3, 0.4)
+    with django_capture_on_commit_callbacks(execute=True):
+        _rate_to_target(make_rater, item.image_id, 3, 0.4)
     item.refresh_from_db()
     assert item.ratings_done == 6 and item.target == 6 and item.completed_at is not None  # cap reached
     assert next_image(rater=make_rater()) is None

@@ -119,6 +119,17 @@ def hidden_gold_serve(*, rater: User, gold_item_id: int, now: dt.datetime | None
         cur.execute(sql, [rater.pk, gold_item_id, shown, False, ""])
 
 
+def hidden_gold_serve_sql(*, source: str) -> str:
+    """For the queue's lease statement on PostgreSQL: an INSERT of the exposure for the row of ``source``
+    (the lease CTE), params ``rater_id, gold_item_id, shown_at, gold_item_id``; it inserts nothing when
+    ``gold_item_id`` is NULL, so pool and gold leases are written by one and the same statement."""
+    return (
+        f"INSERT INTO {HiddenGoldExposure._meta.db_table} (rater_id, gold_item_id, shown_at, reported, "
+        f"report_reason) SELECT %s, %s::bigint, %s, false, '' FROM {source} WHERE %s::bigint IS NOT NULL "
+        "ON CONFLICT (rater_id, gold_item_id) DO NOTHING"
+    )
+
+
 def hidden_gold_pick(*, rater: User, share: float | None = None) -> Image | None:
     """Draw (probability = the protocol's share) and serve a gold image this rater has never seen; record
     the exposure and return the image, else ``None``. The scoring queue uses the two halves

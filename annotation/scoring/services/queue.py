@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from annotation.models import Image, Standard, User
 from humanbeauty.db import prepared_cursor
-from humanbeauty.errors import ApplicationError, ConflictError
+from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
 from modeling.standard import STANDARD_KEY
 
 from .. import config
@@ -101,11 +101,19 @@ _LEASE_INSERT = (
 
 
 def _lease_create(
-    *, rater: User, now: datetime, image: Image, pool_item_id: int | None = None, is_gold: bool = False
+    *,
+    rater: User,
+    now: datetime,
+    image: Image,
+    pool_item_id: int | None = None,
+    is_gold: bool = False,
+    gold_item_id: int | None = None,
 ) -> Lease | None:
     """Insert the rater's lease; None if a concurrent call of the same rater took one first (UNIQUE rater),
     or, for a pool item, if the item has no room left. One statement (ON CONFLICT DO NOTHING, PostgreSQL and
-    SQLite), no savepoint round trips.
+    SQLite), no savepoint round trips. With ``gold_item_id`` the hidden-gold exposure is recorded too: on
+    PostgreSQL by the same statement (a CTE, whose exposure INSERT writes nothing for a pool lease), so
+    serving gold costs no extra round trip; elsewhere by a second statement.
 
     The room check is part of the INSERT on purpose: it runs *after* ``_lock_open`` took the item's row lock,
     in a new statement, so it sees every lease committed by a rater who held that lock before us. (Checked
@@ -113,14 +121,23 @@ def _lease_create(
     the lock was granted would be missed, and the image could be leased once more than it has room for.)"""
     expires = now + timedelta(seconds=config.lease_ttl_s())
     values = [rater.pk, pool_item_id, image.pk, is_gold, _dt(now), _dt(now), _dt(expires)]
+    one_statement = pool_item_id is not None and connection.vendor == "postgresql"
     with prepared_cursor() as cur:
         if pool_item_id is None:
             cur.execute(_LEASE_INSERT, values)
+        elif one_statement:
+            exposure = _gold().hidden_gold_serve_sql(source="l")
+            cur.execute(
+                f"WITH l AS ({_LEASE_INSERT_IF_ROOM}), e AS ({exposure}) SELECT id FROM l",
+                [*values, pool_item_id, _dt(now), rater.pk, gold_item_id, _dt(now), gold_item_id],
+            )
         else:
             cur.execute(_LEASE_INSERT_IF_ROOM, [*values, pool_item_id, _dt(now)])
         row = cur.fetchone()
     if row is None:
         return None
+    if gold_item_id is not None and not one_statement:
+        _gold().hidden_gold_serve(rater=rater, gold_item_id=gold_item_id)
     return Lease(
         pk=row[0], rater=rater, pool_item_id=pool_item_id, image=image, is_gold=is_gold, created_at=now,
         heartbeat_at=now, expires_at=expires,
@@ -301,11 +318,14 @@ def next_image(*, rater: User, lease_free: bool = False) -> QueueItem | None:
                 gold = _gold().hidden_gold_candidate(rater=rater, share=share, standard_id=standard.pk)
             served = gold.image if gold is not None else image
             lease = _lease_create(
-                rater=rater, now=now, pool_item_id=item_pk, image=served, is_gold=gold is not None
+                rater=rater,
+                now=now,
+                pool_item_id=item_pk,
+                image=served,
+                is_gold=gold is not None,
+                gold_item_id=gold.gold_item_id if gold is not None else None,
             )
             if lease is not None:
-                if gold is not None:
-                    _gold().hidden_gold_serve(rater=rater, gold_item_id=gold.gold_item_id)
                 return _item_of(lease, standard)
             current = _existing(rater)  # a concurrent call of the same rater leased first: return that one
             if current is not None:
@@ -370,7 +390,7 @@ def lease_skip(*, rater: User, reason: str = Skip.Reason.SKIP, note: str = "") -
     with transaction.atomic():
         lease = Lease.objects.filter(rater=rater).first()
         if lease is None:
-            raise ConflictError("You hold no image to skip; ask for the next image.")
+            raise NotFoundError("You hold no image to skip.")
         Skip.objects.bulk_create(
             [Skip(image_id=lease.image_id, rater=rater, reason=reason, note=note[:500])],
             ignore_conflicts=True,
