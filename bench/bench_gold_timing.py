@@ -41,6 +41,8 @@ from bench_scoring import (
     start_gunicorn,
 )
 
+BROKER = os.environ.get("HB_BENCH_BROKER", "redis://127.0.0.1:6379/2")
+
 
 def seed_gold(n_gold: int, share: float) -> None:
     """A gold bank of ``n_gold`` images (rows like the pool's: same size and format) and a protocol with
@@ -185,6 +187,9 @@ def main() -> None:
 
         PoolItem.objects.update(target=args.pool_target)
         port = _free_port()
+        # As deployed: tasks go to a broker (here nobody consumes them; the queue is deleted at the end)
+        # instead of running eagerly inside the request.
+        os.environ["CELERY_BROKER_URL"] = BROKER
         proc = start_gunicorn(db_url, port, 1, 2)
         run(port, tokens[:2], 5)  # warm-up: imports, connections, prepared statements
         t0 = time.perf_counter()
@@ -206,6 +211,10 @@ def main() -> None:
         with contextlib.suppress(Exception):
             connections.close_all()
         _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with contextlib.suppress(Exception):
+            import redis
+
+            redis.Redis.from_url(BROKER).delete("cpu", "default")
 
 
 if __name__ == "__main__":
