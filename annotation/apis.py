@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -150,7 +151,8 @@ class ImageOutputSerializer(serializers.Serializer):
 
 
 class ImageListApi(APIView):
-    """The image store (admins and researchers). Uploading the same bytes twice returns the same image."""
+    """The image store: admins see every image, researchers the released ones (never gold). Uploading the
+    same bytes twice returns the same image."""
 
     parser_classes = [MultiPartParser, FormParser]
 
@@ -175,7 +177,7 @@ class ImageListApi(APIView):
         responses={200: paginated(ImageOutputSerializer, "PaginatedImageList")},
     )
     def get(self, request: Request) -> Response:
-        qs = selectors.image_list()
+        qs = selectors.image_list_for(user=request.user)
         if source := request.query_params.get("source"):
             qs = qs.filter(source=source)
         paginator = LimitOffsetPagination()
@@ -211,11 +213,15 @@ class ImageDetailApi(APIView):
 
     @extend_schema(responses={200: ImageOutputSerializer, 404: ErrorSerializer})
     def get(self, request: Request, sha256: str) -> Response:
-        return Response(ImageOutputSerializer(get_object_or_404(Image, sha256=sha256)).data)
+        image = selectors.image_list_for(user=request.user).filter(sha256=sha256).first()
+        if image is None:
+            raise NotFound("No such image.")
+        return Response(ImageOutputSerializer(image).data)
 
 
 class ImageFileApi(APIView):
-    """Stream an image's bytes (or its thumbnail) from storage to a signed-in user.
+    """Stream an image's bytes (or its thumbnail) from storage to a signed-in user who needs it
+    (``selectors.image_visible_to``: 404 otherwise, as for an image that does not exist).
 
     Works the same on the filesystem and on S3, so media never needs a public URL.
     """
@@ -224,7 +230,9 @@ class ImageFileApi(APIView):
         responses={(200, "image/*"): OpenApiResponse(description="image bytes"), 404: ErrorSerializer}
     )
     def get(self, request: Request, sha256: str, variant: str) -> FileResponse:
-        image = get_object_or_404(Image, sha256=sha256)
+        image = Image.objects.filter(sha256=sha256).first()
+        if image is None or not selectors.image_visible_to(user=request.user, sha256=sha256):
+            raise NotFound("No such image.")  # the same answer whether it exists or not
         field = image.thumbnail if variant == "thumb" and image.thumbnail else image.file
         content_type = "image/jpeg" if field is image.thumbnail else f"image/{image.format.lower()}"
         response = FileResponse(default_storage.open(field.name, "rb"), content_type=content_type)

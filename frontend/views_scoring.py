@@ -261,6 +261,7 @@ def rater_quality(request: HttpRequest) -> HttpResponse:
             "gold": [{"name": n, "value": g, "w": round(300 * g / gold_peak, 1)} for n, g in gold],
             "run": run,
             "sureal_iterations": max((v.get("n_iter", 0) for v in sureal.values()), default=None),
+            "gold_skips": selectors.rater_gold_skip_rows(),
         },
     )
 

@@ -8,11 +8,12 @@ a service (:class:`ApplicationError`), answers with the same body::
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import inline_serializer
@@ -20,11 +21,15 @@ from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from .errors import ApplicationError
 
 if TYPE_CHECKING:
     from .security import LoginRefusal
+
+logger = logging.getLogger(__name__)
+INTERNAL_ERROR = "Internal error: the server could not complete this request; nothing was changed by it."
 
 
 def _first_message(detail: Any) -> str:
@@ -48,8 +53,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
-    if response is None:
-        return None
+    if response is None:  # not an API exception: still the one error shape, never an HTML page
+        logger.exception("unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
+        set_rollback()
+        return Response({"message": INTERNAL_ERROR, "extra": {}}, status=500)
     if isinstance(exc, exceptions.ValidationError):
         body = {"message": _first_message(exc.detail), "extra": {"fields": exc.detail}}
     elif isinstance(exc, exceptions.Throttled):
@@ -112,7 +119,6 @@ class LoginThrottled(exceptions.Throttled):
 @csrf_exempt  # a POST to an unknown path is a 404, not a CSRF failure page
 def api_not_found(request: Any, *args: Any, **kwargs: Any) -> Any:
     """Any ``/api/`` path no route matches (``/api/jobs/null/``): the JSON 404 every other API error has."""
-    from django.http import JsonResponse
     from django.urls import Resolver404, resolve
 
     extra: dict[str, str] = {}
@@ -126,15 +132,22 @@ def api_not_found(request: Any, *args: Any, **kwargs: Any) -> Any:
     return JsonResponse({"message": message, "extra": extra}, status=404)
 
 
-def api_aware_handler(status_code: int, page_handler: Any) -> Any:
-    """Django's error handlers (403/404/500 outside DRF views), answering ``/api/`` paths in JSON."""
-    from django.http import JsonResponse
+# Errors raised outside a DRF view (a request Django refuses before any view, a crash in middleware) go
+# through Django's handlers: under /api/ they answer with the same JSON shape too.
+_DJANGO_ERRORS = {
+    400: "Bad request.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    500: INTERNAL_ERROR,
+}
 
-    messages = {403: "Forbidden.", 404: "Not found.", 500: "Internal server error.", 400: "Bad request."}
+
+def api_aware_handler(status_code: int, page_handler: Any) -> Any:
+    """Django's error handlers (400/403/404/500 outside DRF views), answering ``/api/`` paths in JSON."""
 
     def handler(request: Any, *args: Any, **kwargs: Any) -> Any:
         if request.path.startswith("/api/"):
-            return JsonResponse({"message": messages[status_code], "extra": {}}, status=status_code)
+            return JsonResponse({"message": _DJANGO_ERRORS[status_code], "extra": {}}, status=status_code)
         return page_handler(request, *args, **kwargs)
 
     return handler

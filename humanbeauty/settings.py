@@ -184,6 +184,8 @@ HB_SCORING_RATINGS_TARGET = env.int("HB_SCORING_RATINGS_TARGET", default=9)
 HB_SCORING_RATINGS_STEP = env.int("HB_SCORING_RATINGS_STEP", default=3)
 HB_SCORING_RATINGS_CAP = env.int("HB_SCORING_RATINGS_CAP", default=15)
 HB_SCORING_MAX_CI_HALF_WIDTH = env.float("HB_SCORING_MAX_CI_HALF_WIDTH", default=0.15)
+# Hidden-gold skipping rule (annotation/gold_skipping.py): a JSON object of SkipRule fields to override.
+HB_GOLD_SKIP_RULE = env.json("HB_GOLD_SKIP_RULE", default={})
 HB_COLLECTION_MIN_SHORT_SIDE = env.int("HB_COLLECTION_MIN_SHORT_SIDE", default=256)
 HB_COLLECTION_PHASH_MAX_DISTANCE = env.int("HB_COLLECTION_PHASH_MAX_DISTANCE", default=6)
 HB_COLLECTION_DOMINANCE_RATIO = env.float("HB_COLLECTION_DOMINANCE_RATIO", default=2.0)
@@ -262,6 +264,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "qualification-recertification": {"task": "qualification.recertification_tick", "schedule": 3600.0},
     # Delete leases that expired more than an hour ago (they stopped counting when they expired).
     "scoring-leases-purge": {"task": "scoring.leases_purge_expired", "schedule": 900.0},
+    # Score hidden-gold answers and apply the gold-skip rule (off the request path: next_image.md).
+    "scoring-hidden-gold-monitor": {"task": "scoring.hidden_gold_monitor", "schedule": 60.0},
     # Pre-score newly approved images with the active model version.
     "modeling-prescore-pending": {"task": "modeling.prescore_pending", "schedule": 300.0},
 }

@@ -25,24 +25,25 @@ from .services.gold import gold_item_upsert
 from .services.protocols import enrollment_invite_user, invitation_create_bulk, protocol_create, round_open
 
 DEMO_PROTOCOL = "Demo cohort (small exam)"
+# One image in five is hidden gold in the demo (5 % in production), so a newcomer sees gold being served,
+# answered and skipped within a few images.
+DEMO_GOLD_SHARE = 0.2
 LEVEL_WORDS = ("poor", "below average", "average", "good", "excellent")
 
 
 def _variants(data: bytes) -> list[bytes]:
-    """Two gold variants of a demo photograph (a tight crop and a slight rotation): distinct images, so the
-    gold bank never shares an image with the scoring pool."""
-    img = PILImage.open(io.BytesIO(data)).convert("RGB")
-    w, h = img.size
-    crop = img.crop((int(w * 0.06), int(h * 0.04), int(w * 0.94), int(h * 0.9)))
-    rotated = img.rotate(4, resample=PILImage.Resampling.BICUBIC).crop(
-        (int(w * 0.05), int(h * 0.05), int(w * 0.95), int(h * 0.95))
-    )
-    out = []
-    for variant in (crop, rotated):
-        buf = io.BytesIO()
-        variant.save(buf, format="JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
+    """Two gold variants of a demo photograph, made the way the pool's demo images are (same size as the
+    source, a mirror with an exposure or colour change, the same JPEG encoder and quality): nothing in a
+    gold file's size, format or encoding sets it apart from the pool, yet the gold bank never shares an
+    image with the scoring pool."""
+    import numpy as np
+
+    from annotation.demo import _jpeg
+
+    arr = np.asarray(PILImage.open(io.BytesIO(data)).convert("RGB")).astype(np.float32)[:, ::-1]
+    shade = np.clip(arr * 0.88 + 6, 0, 255).astype(np.uint8)
+    tint = np.clip(arr * np.array([0.92, 1.0, 1.1]), 0, 255).astype(np.uint8)
+    return [_jpeg(shade), _jpeg(tint)]
 
 
 def _rationale(standard: Standard, means: dict[str, float]) -> dict[str, str]:
@@ -58,8 +59,11 @@ def _rationale(standard: Standard, means: dict[str, float]) -> dict[str, str]:
 
 
 def demo_gold_bank(*, standard: Standard) -> int:
+    # Crops are left out: each has a size of its own, and gold must not have sizes the pool lacks.
     sources = list(
-        Image.objects.filter(provenance=Image.Provenance.DEMO, source="demo-person").order_by("source_ref")
+        Image.objects.filter(provenance=Image.Provenance.DEMO, source="demo-person")
+        .exclude(source_ref__endswith="-crop")
+        .order_by("source_ref")
     )
     keys = list(standard.dimensions.order_by("order").values_list("key", flat=True))
     n = 2 * len(sources)
@@ -71,7 +75,7 @@ def demo_gold_bank(*, standard: Standard) -> int:
     for source in sources:
         with default_storage.open(source.file.name, "rb") as fh:
             data = fh.read()
-        for suffix, variant in zip(("crop", "tilt"), _variants(data), strict=True):
+        for suffix, variant in zip(("shade", "tint"), _variants(data), strict=True):
             image, _ = image_ingest(
                 data=variant,
                 provenance=Image.Provenance.GOLD,
@@ -102,6 +106,7 @@ def demo_load() -> dict[str, Any]:
         protocol = protocol_create(
             standard=standard, created_by=admin, name=DEMO_PROTOCOL, cohort="demo", n_training=3, n_scored=6,
             n_warmup=1, retake_delay=dt.timedelta(hours=1), recertification_interval=dt.timedelta(days=180),
+            hidden_gold_share=DEMO_GOLD_SHARE,
         )  # fmt: skip
         round_open(protocol=protocol, actor=admin)
         invitation_create_bulk(

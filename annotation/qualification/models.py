@@ -196,6 +196,13 @@ class Enrollment(models.Model):
     exited_at = models.DateTimeField(null=True, blank=True)
     monitor_status = models.CharField(max_length=8, choices=Monitor.choices, default=Monitor.OK)
     monitor_mae = models.FloatField(null=True, blank=True, help_text="Rolling hidden-gold MAE.")
+    gold_skip_status = models.CharField(
+        max_length=8,
+        choices=[("ok", "OK"), ("flag", "Flagged"), ("suspend", "Suspended")],
+        default="ok",
+        help_text="Hidden gold skipped markedly more than pool items (annotation/gold_skipping.py).",
+    )
+    gold_skip_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -301,7 +308,10 @@ class AttemptItem(models.Model):
 
 
 class HiddenGoldExposure(models.Model):
-    """A gold image mixed into a certified rater's scoring queue: never repeated to the same rater."""
+    """A gold image mixed into a certified rater's scoring queue: never repeated to the same rater.
+
+    Created when the item is served (its lease is written), answered through the same submit as pool
+    items (``scores`` rounded like ratings, ``reported``), scored (``abs_error``) off the request path."""
 
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hidden_gold")
     gold_item = models.ForeignKey(GoldItem, on_delete=models.PROTECT, related_name="exposures")
@@ -309,6 +319,9 @@ class HiddenGoldExposure(models.Model):
     scores = models.JSONField(null=True, blank=True)
     abs_error = models.FloatField(null=True, blank=True, help_text="MAE over dimensions vs the expert mean.")
     answered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    reported = models.BooleanField(default=False)
+    report_reason = models.CharField(max_length=500, blank=True)
+    dwell_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -15,9 +15,10 @@ import numpy as np
 
 from annotation.models import Image, Standard, User
 
-from .models import Campaign, PoolItem, Rating, Submission
+from .models import Campaign, PoolItem, Rating, Skip, Submission
 from .services.aggregation import scoring_reaggregate
 from .services.collection import campaign_create, submission_import_library_image, submission_review
+from .services.gold_monitor import hidden_gold_monitor_run
 from .services.queue import lease_skip, next_image
 from .services.ratings import rating_submit
 
@@ -77,6 +78,8 @@ def demo_load() -> dict[str, Any]:
     rated = 0
     if not Rating.objects.filter(pool_item__campaign=campaign).exists():
         rated = _simulate_ratings(campaign)
+    skipper = _simulate_gold_skipper()
+    monitor = hidden_gold_monitor_run()  # what beat runs every minute in deployment
     # ψ with its CI per image, rater screening and SUREAL's convergence on the rater-quality page
     run = scoring_reaggregate(standard=standard, workers=1)
     items = PoolItem.objects.filter(campaign=campaign)
@@ -88,6 +91,8 @@ def demo_load() -> dict[str, Any]:
         "pool": items.count(),
         "complete": items.filter(completed_at__isnull=False).count(),
         "ratings_created": rated,
+        "gold_skipper": skipper,
+        "hidden_gold_monitor": monitor,
     }
 
 
@@ -127,3 +132,34 @@ def _simulate_ratings(campaign: Campaign) -> int:
                 created += int(receipt.created)
                 break
     return created
+
+
+GOLD_SKIPPER = "volunteer7"
+
+
+def _simulate_gold_skipper() -> str:
+    """volunteer7 keeps scoring through the real queue but skips every hidden-gold item it is served (it
+    cannot tell which they are; the demo script can): after three, the monitor flags it on the
+    rater-quality page. Runs once (a rater with skips already recorded is left as is)."""
+    from annotation.qualification.services import monitoring
+    from modeling.standard import DIMENSION_KEYS
+
+    rater = User.objects.filter(username=GOLD_SKIPPER).first()
+    if rater is None or not _certified(rater) or Skip.objects.filter(rater=rater).exists():
+        return "unchanged"
+    rng = np.random.default_rng(11)
+    monitoring._random.seed(5)
+    skipped = 0
+    for _ in range(40):
+        item = next_image(rater=rater) if skipped < 3 else None
+        if item is None:
+            break
+        if item.image.provenance == Image.Provenance.GOLD:
+            lease_skip(rater=rater, reason=Skip.Reason.SKIP)
+            skipped += 1
+            continue
+        scores = {
+            k: round(float(v), 2) for k, v in zip(DIMENSION_KEYS, rng.uniform(0.3, 0.8, 12), strict=True)
+        }
+        rating_submit(rater=rater, image_sha256=item.image.sha256, scores=scores, dwell_ms=12000)
+    return f"{GOLD_SKIPPER} skipped {skipped} hidden gold items"

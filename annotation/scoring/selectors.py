@@ -11,7 +11,17 @@ from django.utils import timezone
 
 from annotation.models import Standard, User
 
-from .models import AggregationRun, Campaign, ImageAggregate, PoolItem, RaterQuality, Rating, Skip, Submission
+from .models import (
+    AggregationRun,
+    Campaign,
+    ImageAggregate,
+    Lease,
+    PoolItem,
+    RaterQuality,
+    Rating,
+    Skip,
+    Submission,
+)
 
 
 def campaign_list(*, user: User) -> QuerySet[Campaign]:
@@ -43,11 +53,43 @@ def submission_get(*, user: User, submission_id: int) -> Submission | None:
 
 
 def rater_session_progress(*, rater: User, hours: int = 12) -> dict[str, int]:
+    """The rater's own counts. Hidden-gold answers count like ratings (nothing here tells them apart)."""
+    from annotation.qualification import contract
+
     since = timezone.now() - timedelta(hours=hours)
     return {
-        "rated_session": Rating.objects.filter(rater=rater, created_at__gte=since).count(),
-        "rated_total": Rating.objects.filter(rater=rater).count(),
+        "rated_session": Rating.objects.filter(rater=rater, created_at__gte=since).count()
+        + contract.hidden_gold_answered_count(rater=rater, since=since),
+        "rated_total": Rating.objects.filter(rater=rater).count()
+        + contract.hidden_gold_answered_count(rater=rater),
     }
+
+
+def rater_pool_counts() -> dict[int, tuple[int, int]]:
+    """Per rater: (pool ratings, pool skips), skips of gold images left out (the skip monitor's baseline)."""
+    rated = dict(
+        Rating.objects.order_by().values("rater_id").annotate(c=Count("id")).values_list("rater_id", "c")
+    )
+    skipped = dict(
+        Skip.objects.filter(image__gold_item__isnull=True)
+        .order_by()
+        .values("rater_id")
+        .annotate(c=Count("id"))
+        .values_list("rater_id", "c")
+    )
+    return {r: (rated.get(r, 0), skipped.get(r, 0)) for r in set(rated) | set(skipped)}
+
+
+def rater_holding() -> dict[int, str]:
+    """Per rater: the image of the lease they hold (pending, not skipped)."""
+    return dict(Lease.objects.values_list("rater_id", "image_id"))
+
+
+def rater_gold_skip_rows() -> list:
+    """Hidden gold served / answered / skipped per rater with the pool skip rate beside it (admins only)."""
+    from annotation.qualification import contract
+
+    return contract.hidden_gold_skip_rows(pool_counts=rater_pool_counts(), holding=rater_holding())
 
 
 def scoring_progress(*, standard: Standard | None = None, days: int = 14) -> dict[str, Any]:

@@ -28,3 +28,19 @@ def leases_purge_expired_task() -> int:
     from .services.queue import leases_purge_expired
 
     return leases_purge_expired()
+
+
+@shared_task(name="scoring.hidden_gold_monitor")
+def hidden_gold_monitor_task() -> dict:
+    """Beat: score new hidden-gold answers, update rolling monitors and apply the gold-skip rule."""
+    from .services.gold_monitor import hidden_gold_monitor_run
+
+    return hidden_gold_monitor_run()
+
+
+@shared_task(name="scoring.pool_item_complete", acks_late=True)
+def pool_item_complete_task(pool_item_id: int) -> int | None:
+    """An image reached its target: aggregates, then top-up or completion (enqueued on the submit's commit)."""
+    from .services.ratings import pool_item_complete_by_id
+
+    return pool_item_complete_by_id(pool_item_id=pool_item_id)

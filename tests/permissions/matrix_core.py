@@ -14,22 +14,25 @@ MATRIX: list[Route] = [
     ),
     Route("api/images/", "GET", allowed(ADM, RES)),
     Route("api/images/", "POST", allowed(ADM, ok={400}), fmt="multipart"),
+    # Image access by need: the context image is public but unreleased, not leased, uploaded by nobody:
+    # only admins may see it; researchers and volunteers get the 404 of a missing image (no existence leak).
+    # Per-need cases (leases, uploads, qualification items, releases, gold): tests/core/test_image_access.py.
     Route(
         "api/images/<str:sha256>/",
         "GET",
-        allowed(ADM, RES),
+        {ANON: 401, VOL: 403, ADM: 200, RES: 404},
         kwargs=lambda ctx: {"sha256": ctx["image"].sha256},
     ),
     Route(
         "api/images/<str:sha256>/file/",
         "GET",
-        allowed(*EVERYONE),
+        {ANON: 401, VOL: 404, ADM: 200, RES: 404},
         kwargs=lambda ctx: {"sha256": ctx["image"].sha256},
     ),
     Route(
         "api/images/<str:sha256>/thumb/",
         "GET",
-        allowed(*EVERYONE),
+        {ANON: 401, VOL: 404, ADM: 200, RES: 404},
         kwargs=lambda ctx: {"sha256": ctx["image"].sha256},
     ),
     Route("api/jobs/", "GET", allowed(*EVERYONE)),

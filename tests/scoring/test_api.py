@@ -122,10 +122,11 @@ def test_admin_endpoints(
     from annotation.scoring.services.ratings import rating_submit
 
     item = make_pool(1, target=2)[0]
-    for _ in range(2):
-        r = make_rater()
-        next_image(rater=r)
-        rating_submit(rater=r, image_sha256=item.image_id, scores=valid_scores(value=0.6))
+    with django_capture_on_commit_callbacks(execute=True):  # completion runs after the commit
+        for _ in range(2):
+            r = make_rater()
+            next_image(rater=r)
+            rating_submit(rater=r, image_sha256=item.image_id, scores=valid_scores(value=0.6))
     admin = client_for(None, user=admin_user)
     prog = admin.get("/api/scoring/progress/").json()
     assert prog["complete"] == 1 and prog["histogram"] == [{"ratings": 2, "images": 1}]

@@ -157,15 +157,17 @@ def test_query_count_is_constant(make_rater, django_assert_max_num_queries, pool
         rating_submit(rater=r, image_sha256=got.image.sha256, scores=valid_scores())
     r = raters[2]
     with django_assert_max_num_queries(
-        8
-    ):  # policy, BEGIN, lease, SET LOCAL, candidates, lock, insert, COMMIT
+        10
+    ):  # policy, BEGIN, SET LOCAL, rater lock, lease, candidates, lock, gold draw, insert, COMMIT
         got = next_image(rater=r)
-    with django_assert_max_num_queries(4):  # a reload: policy, BEGIN, the same lease again, COMMIT
+    # a reload: policy, BEGIN, SET LOCAL, rater lock, the same lease again, COMMIT
+    with django_assert_max_num_queries(6):
         assert next_image(rater=r).image.sha256 == got.image.sha256
-    with django_assert_max_num_queries(6):  # lease, BEGIN, capacity UPDATE, INSERT, lease DELETE, COMMIT
+    # policy, lease, BEGIN, capacity UPDATE, INSERT, lease DELETE, COMMIT
+    with django_assert_max_num_queries(7):
         rating_submit(rater=r, image_sha256=got.image.sha256, scores=valid_scores())
     got = next_image(rater=r)
-    with django_assert_max_num_queries(13):  # the page's flow: submit + next in one call, no lease look-up
+    with django_assert_max_num_queries(16):  # the page's flow: submit + next in one call, no lease look-up
         receipt, got = rating_submit_then_next(rater=r, image_sha256=got.image.sha256, scores=valid_scores())
     assert receipt.created and got is not None
     with django_assert_max_num_queries(4):
@@ -289,3 +291,33 @@ def test_bulk_pool_load_analyzes_the_pool_table() -> None:
     with connection.cursor() as cur:
         cur.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [PoolItem._meta.db_table])
         assert cur.fetchone()[0] == 37  # statistics written by ANALYZE (never-analyzed tables say -1)
+
+
+def test_gold_and_pool_calls_run_the_same_statements(make_rater, monkeypatch) -> None:
+    """Next, invalid submit, submit and resubmit issue as many statements for a gold item as for a pool item
+    (timing must not tell them apart; figures from bench/bench_gold_timing.py in docs/benchmarks.md)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation.qualification.services import monitoring
+    from tests.qualification.conftest import make_gold_bank
+
+    make_gold_bank(3)
+    make_pool(10)
+    counts = {}
+    for draw in (0.0, 0.999):
+        monkeypatch.setattr(monitoring._random, "random", lambda draw=draw: draw)
+        rater = make_rater()
+        with CaptureQueriesContext(connection) as served:
+            item = next_image(rater=rater)
+        assert (item.image.provenance == "gold") is (draw == 0.0)
+        with CaptureQueriesContext(connection) as invalid, pytest.raises(ApplicationError):
+            rating_submit(rater=rater, image_sha256=item.image.sha256, scores={"overall": 2})
+        with CaptureQueriesContext(connection) as submitted:
+            rating_submit(rater=rater, image_sha256=item.image.sha256, scores=valid_scores())
+        with CaptureQueriesContext(connection) as again:
+            rating_submit(rater=rater, image_sha256=item.image.sha256, scores=valid_scores())
+        counts[draw] = [len(served), len(invalid), len(submitted), len(again)]
+    if connection.vendor != "postgresql":  # SQLite writes the exposure with a second statement
+        counts[0.0][0] -= 1
+    assert counts[0.0] == counts[0.999]

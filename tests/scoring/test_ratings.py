@@ -12,7 +12,7 @@ from annotation.scoring.services.aggregation import scoring_reaggregate
 from annotation.scoring.services.collection import campaign_create
 from annotation.scoring.services.queue import next_image
 from annotation.scoring.services.ratings import rating_submit
-from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
+from humanbeauty.errors import ApplicationError, ConflictError
 
 from .conftest import make_pool, valid_scores
 
@@ -74,12 +74,17 @@ def test_all_cant_judge_is_refused(rater, leased) -> None:
         rating_submit(rater=rater, image_sha256=leased.image.sha256, scores=dict.fromkeys(valid_scores()))
 
 
-def test_without_lease_or_outside_pool(rater, no_gold) -> None:
+def test_without_lease_or_outside_pool(rater, make_user, no_gold) -> None:
+    """One answer whatever the image (in the pool, not in it, gold or not): 409 without a lease, and 403
+    first for a rater who is not certified."""
     item = make_pool(1)[0]
-    with pytest.raises(ConflictError):
-        rating_submit(rater=rater, image_sha256=item.image_id, scores=valid_scores())
-    with pytest.raises(NotFoundError):
-        rating_submit(rater=rater, image_sha256="0" * 64, scores=valid_scores())
+    for sha in (item.image_id, "0" * 64):
+        with pytest.raises(ConflictError) as exc:
+            rating_submit(rater=rater, image_sha256=sha, scores=valid_scores())
+        assert exc.value.message == "You hold no lease on this image; ask for the next image."
+        with pytest.raises(ApplicationError) as exc:
+            rating_submit(rater=make_user("volunteer"), image_sha256=sha, scores=valid_scores())
+        assert exc.value.status == 403
 
 
 def _rate_to_target(make_rater, sha: str, n: int, spread: float) -> None:
@@ -91,7 +96,9 @@ def _rate_to_target(make_rater, sha: str, n: int, spread: float) -> None:
         rating_submit(rater=r, image_sha256=sha, scores=valid_scores(value=round(value, 2)))
 
 
-def test_completion_computes_mos_and_stops(make_rater, admin_user, no_gold) -> None:
+def test_completion_computes_mos_and_stops(
+    make_rater, admin_user, no_gold, django_capture_on_commit_callbacks
+) -> None:
     campaign = campaign_create(
         created_by=admin_user,
         name="c",
@@ -102,7 +109,9 @@ def test_completion_computes_mos_and_stops(make_rater, admin_user, no_gold) -> N
         ratings_cap=6,
     )
     item = make_pool(1, target=3, campaign=campaign)[0]
-    _rate_to_target(make_rater, item.image_id, 3, 0.01)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:  # completion runs after the commit
+        _rate_to_target(make_rater, item.image_id, 3, 0.01)
+    assert len(callbacks) == 1
     item.refresh_from_db()
     assert item.ratings_done == 3 and item.target == 3 and item.completed_at is not None
     agg = ImageAggregate.objects.get(image_id=item.image_id)
@@ -111,7 +120,9 @@ def test_completion_computes_mos_and_stops(make_rater, admin_user, no_gold) -> N
     assert next_image(rater=make_rater()) is None
 
 
-def test_wide_ci_tops_up_until_cap(make_rater, admin_user, no_gold) -> None:
+def test_wide_ci_tops_up_until_cap(
+    make_rater, admin_user, no_gold, django_capture_on_commit_callbacks
+) -> None:
     campaign = campaign_create(
         created_by=admin_user,
         name="c",
@@ -123,10 +134,12 @@ def test_wide_ci_tops_up_until_cap(make_rater, admin_user, no_gold) -> None:
         max_ci_half_width=0.15,
     )
     item = make_pool(1, target=3, campaign=campaign)[0]
-    _rate_to_target(make_rater, item.image_id, 3, 0.4)  # scores 0.1 / 0.9: very wide CI
+    with django_capture_on_commit_callbacks(execute=True):
+        _rate_to_target(make_rater, item.image_id, 3, 0.4)  # scores 0.1 / 0.9: very wide CI
     item.refresh_from_db()
     assert item.target == 6 and item.completed_at is None
-    _rate_to_target(make_rater, item.image_id, 3, 0.4)
+    with django_capture_on_commit_callbacks(execute=True):
+        _rate_to_target(make_rater, item.image_id, 3, 0.4)
     item.refresh_from_db()
     assert item.ratings_done == 6 and item.target == 6 and item.completed_at is not None  # cap reached
     assert next_image(rater=make_rater()) is None

@@ -5,20 +5,32 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db import IntegrityError, transaction
-from django.db.models import Avg, QuerySet
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Avg, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from annotation.exam_scoring import hidden_gold_status, score_exam
+from annotation.gold_skipping import SkipRule, SkipVerdict, gold_skip_verdict, skip_streak
 from annotation.models import Image, User
 from humanbeauty.db import prepared_cursor
 from humanbeauty.errors import ApplicationError, ConflictError
 
-from ..models import Enrollment, GoldItem, HiddenGoldExposure, Protocol, Transition
-from .exams import pass_rule_of, protocol_of, seen_gold_ids, standard_dims
+from ..models import (
+    Attempt,
+    AttemptItem,
+    Enrollment,
+    GoldItem,
+    HiddenGoldExposure,
+    Protocol,
+    TrainingAnswer,
+    Transition,
+)
+from .exams import pass_rule_of, protocol_of, standard_dims
 from .states import enrollment_transition
 
 S = Enrollment.State
@@ -49,35 +61,92 @@ def rater_gold_share(*, rater: User) -> float | None:
     )
 
 
+@dataclass(frozen=True)
+class GoldCandidate:
+    gold_item_id: int
+    image: Image
+
+
+_IMAGE_FIELDS = [f.attname for f in Image._meta.concrete_fields]
+
+
+def _candidate_sql() -> str:
+    t = {m.__name__: m._meta.db_table for m in (GoldItem, HiddenGoldExposure, TrainingAnswer, AttemptItem)}
+    t["Enrollment"], t["Attempt"], t["Image"] = (
+        Enrollment._meta.db_table,
+        Attempt._meta.db_table,
+        Image._meta.db_table,
+    )
+    columns = ", ".join(f"i.{Image._meta.get_field(f).column}" for f in _IMAGE_FIELDS)
+    return (
+        f"SELECT g.id, {columns} FROM {t['GoldItem']} g JOIN {t['Image']} i ON i.sha256 = g.image_id "
+        "WHERE g.standard_id = %s AND g.is_active "
+        f"AND NOT EXISTS (SELECT 1 FROM {t['HiddenGoldExposure']} e WHERE e.gold_item_id = g.id "
+        "AND e.rater_id = %s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {t['TrainingAnswer']} ta JOIN {t['Enrollment']} n ON n.id = "
+        "ta.enrollment_id WHERE ta.gold_item_id = g.id AND n.user_id = %s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {t['AttemptItem']} ai JOIN {t['Attempt']} a ON a.id = ai.attempt_id "
+        f"JOIN {t['Enrollment']} n2 ON n2.id = a.enrollment_id WHERE ai.gold_item_id = g.id "
+        "AND n2.user_id = %s) "
+        "ORDER BY random() LIMIT 1"
+    )
+
+
+def hidden_gold_candidate(*, rater: User, share: float, standard_id: int) -> GoldCandidate | None:
+    """A gold item of ``standard_id`` this rater has never seen (training, exams, hidden gold), drawn with
+    probability ``share``; nothing is written (:func:`hidden_gold_serve` records the exposure once the
+    lease exists). One statement, run whatever the draw says, so pool and gold calls do the same work."""
+    if share <= 0:
+        return None
+    with prepared_cursor() as cur:
+        cur.execute(_candidate_sql(), [standard_id, rater.pk, rater.pk, rater.pk])
+        row = cur.fetchone()
+    if row is None or _random.random() >= share:
+        return None
+    return GoldCandidate(
+        gold_item_id=row[0], image=Image.from_db(connection.alias, _IMAGE_FIELDS, list(row[1:]))
+    )
+
+
+def hidden_gold_serve(*, rater: User, gold_item_id: int, now: dt.datetime | None = None) -> None:
+    """Record that ``gold_item_id`` was served to ``rater`` (idempotent; in the lease's transaction)."""
+    sql = (
+        f"INSERT INTO {HiddenGoldExposure._meta.db_table} (rater_id, gold_item_id, shown_at, reported, "
+        "report_reason) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (rater_id, gold_item_id) DO NOTHING"
+    )
+    shown = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    with prepared_cursor() as cur:
+        cur.execute(sql, [rater.pk, gold_item_id, shown, False, ""])
+
+
+def hidden_gold_serve_sql(*, source: str) -> str:
+    """For the queue's lease statement on PostgreSQL: an INSERT of the exposure for the row of ``source``
+    (the lease CTE), params ``rater_id, gold_item_id, shown_at, gold_item_id``; it inserts nothing when
+    ``gold_item_id`` is NULL, so pool and gold leases are written by one and the same statement."""
+    return (
+        f"INSERT INTO {HiddenGoldExposure._meta.db_table} (rater_id, gold_item_id, shown_at, reported, "
+        f"report_reason) SELECT %s, %s::bigint, %s, false, '' FROM {source} WHERE %s::bigint IS NOT NULL "
+        "ON CONFLICT (rater_id, gold_item_id) DO NOTHING"
+    )
+
+
 def hidden_gold_pick(*, rater: User, share: float | None = None) -> Image | None:
-    """With probability = the protocol's hidden-gold share, pick a gold image this rater has never seen
-    (training, exams or earlier hidden gold), record the exposure and return its image; else ``None``.
-    ``share``: the value :func:`rater_gold_share` already returned (saves the lookup on the common path)."""
+    """Draw (probability = the protocol's share) and serve a gold image this rater has never seen; record
+    the exposure and return the image, else ``None``. The scoring queue uses the two halves
+    (:func:`hidden_gold_candidate`, :func:`hidden_gold_serve`) around its own lease."""
     if share is None:
         share = rater_gold_share(rater=rater)
         if share is None:
             return None
-    if _random.random() >= share:
-        return None
-    enrollment = Enrollment.objects.select_related("protocol__standard", "user").filter(user=rater).first()
+    enrollment = Enrollment.objects.select_related("protocol__standard").filter(user=rater).first()
     if enrollment is None or enrollment.state != S.CERTIFIED:
         return None
     protocol = protocol_of(enrollment=enrollment)
-    seen = seen_gold_ids(enrollment=enrollment)
-    candidates = list(
-        GoldItem.objects.filter(standard=protocol.standard, is_active=True)
-        .exclude(pk__in=seen)
-        .values_list("pk", flat=True)
-    )
-    if not candidates:
+    candidate = hidden_gold_candidate(rater=rater, share=share, standard_id=protocol.standard_id)
+    if candidate is None:
         return None
-    gold_id = _random.choice(candidates)
-    try:
-        with transaction.atomic():
-            exposure = HiddenGoldExposure.objects.create(rater=rater, gold_item_id=gold_id)
-    except IntegrityError:  # a concurrent pick chose the same item
-        return None
-    return Image.objects.get(sha256=exposure.gold_item.image_id)
+    hidden_gold_serve(rater=rater, gold_item_id=candidate.gold_item_id)
+    return candidate.image
 
 
 def hidden_gold_errors(*, rater_ids: list[int]) -> dict[int, float]:
@@ -96,9 +165,108 @@ def hidden_gold_image_shas(*, rater: User) -> QuerySet:
     return HiddenGoldExposure.objects.filter(rater=rater).values_list("gold_item__image_id", flat=True)
 
 
+# ------------------------------------------------------------------- answers (the scoring submit path)
+
+
+@dataclass(frozen=True)
+class GoldAnswer:
+    scores: dict[str, float | None]
+    reported: bool
+    answered_at: dt.datetime
+
+
+def _answer_sql() -> str:
+    return (
+        f"UPDATE {HiddenGoldExposure._meta.db_table} SET scores = %s, reported = %s, report_reason = %s, "
+        "dwell_ms = %s, answered_at = %s WHERE rater_id = %s AND answered_at IS NULL AND gold_item_id = "
+        f"(SELECT id FROM {GoldItem._meta.db_table} WHERE image_id = %s)"
+    )
+
+
+def hidden_gold_answer(
+    *,
+    rater: User,
+    image_sha256: str,
+    scores: dict[str, float | None],
+    reported: bool,
+    report_reason: str,
+    dwell_ms: int | None,
+    answered_at: dt.datetime,
+) -> bool:
+    """Store the rater's (already validated and rounded) answer to a served gold item; ``False`` if it was
+    answered already (a concurrent duplicate) or never served. One statement; scoring it against the
+    experts happens off the request path (:func:`hidden_gold_score_pending`)."""
+    field = HiddenGoldExposure._meta.get_field("scores")
+    params = [
+        field.get_db_prep_save(scores, connection),
+        bool(reported),
+        (report_reason or "")[:500],
+        dwell_ms,
+        connection.ops.adapt_datetimefield_value(answered_at),
+        rater.pk,
+        image_sha256,
+    ]
+    with prepared_cursor() as cur:
+        cur.execute(_answer_sql(), params)
+        return cur.rowcount == 1
+
+
+def hidden_gold_answer_get(*, rater: User, image_sha256: str) -> GoldAnswer | None:
+    """The stored answer of ``rater`` to the gold item of this image, if answered."""
+    row = (
+        HiddenGoldExposure.objects.filter(
+            rater=rater, gold_item__image_id=image_sha256, answered_at__isnull=False
+        )
+        .values_list("scores", "reported", "answered_at")
+        .first()
+    )
+    if row is None:
+        return None
+    return GoldAnswer(scores=dict(row[0] or {}), reported=row[1], answered_at=row[2])
+
+
+def hidden_gold_answered_count(*, rater: User, since: dt.datetime | None = None) -> int:
+    qs = HiddenGoldExposure.objects.filter(rater=rater, answered_at__isnull=False)
+    if since is not None:
+        qs = qs.filter(answered_at__gte=since)
+    return qs.count()
+
+
+def hidden_gold_score_pending(*, rater_ids: list[int] | None = None) -> int:
+    """Score answered, not yet scored hidden-gold answers against the expert means, then update each
+    affected rater's rolling monitor (warn / suspend). Idempotent; run by the monitoring tick."""
+    pending = HiddenGoldExposure.objects.filter(
+        answered_at__isnull=False, abs_error__isnull=True
+    ).select_related("gold_item")
+    if rater_ids is not None:
+        pending = pending.filter(rater_id__in=rater_ids)
+    touched: set[int] = set()
+    scored = 0
+    for exposure in pending.order_by("answered_at", "id"):
+        enrollment = Enrollment.objects.select_related("protocol__standard").filter(user_id=exposure.rater_id)
+        enrollment = enrollment.first()
+        if enrollment is None:
+            continue
+        protocol = protocol_of(enrollment=enrollment)
+        keys = [d.key for d in standard_dims(protocol.standard)]
+        answer = exposure.scores or {}
+        if not any(answer.get(k) is not None for k in keys):
+            continue
+        resp = np.array([[answer[k] if answer.get(k) is not None else np.nan for k in keys]])
+        gold = np.array([[float(exposure.gold_item.expert_mean[k]) for k in keys]])
+        exposure.abs_error = score_exam(resp, gold, rule=pass_rule_of(protocol)).mae
+        exposure.save(update_fields=["abs_error"])
+        touched.add(exposure.rater_id)
+        scored += 1
+    for enrollment in Enrollment.objects.select_related("protocol__standard").filter(user_id__in=touched):
+        hidden_gold_monitor_update(enrollment=enrollment, protocol=protocol_of(enrollment=enrollment))
+    return scored
+
+
 @transaction.atomic
 def hidden_gold_submit(*, rater: User, image: Image, scores: dict[str, float | None]) -> None:
-    """Record the rater's answer to a hidden-gold item, update the rolling window and warn or suspend."""
+    """Record the rater's answer to a hidden-gold item, score it and update the rolling monitor at once
+    (the scoring queue stores answers with :func:`hidden_gold_answer` and leaves the scoring to the tick)."""
     exposure = (
         HiddenGoldExposure.objects.select_for_update()
         .select_related("gold_item")
@@ -113,15 +281,10 @@ def hidden_gold_submit(*, rater: User, image: Image, scores: dict[str, float | N
     protocol = protocol_of(enrollment=enrollment)
     keys = [d.key for d in standard_dims(protocol.standard)]
     cleaned = _validate_allow_missing(protocol, dict(scores or {}), keys)
-    answered = [k for k in keys if cleaned.get(k) is not None]
     exposure.scores = cleaned
     exposure.answered_at = timezone.now()
-    if answered:
-        resp = np.array([[cleaned[k] if cleaned[k] is not None else np.nan for k in keys]])
-        gold = np.array([[float(exposure.gold_item.expert_mean[k]) for k in keys]])
-        exposure.abs_error = score_exam(resp, gold, rule=pass_rule_of(protocol)).mae
-    exposure.save(update_fields=["scores", "answered_at", "abs_error"])
-    hidden_gold_monitor_update(enrollment=enrollment, protocol=protocol)
+    exposure.save(update_fields=["scores", "answered_at"])
+    hidden_gold_score_pending(rater_ids=[rater.pk])
 
 
 def _validate_allow_missing(
@@ -173,6 +336,129 @@ def hidden_gold_monitor_update(*, enrollment: Enrollment, protocol: Protocol) ->
             reason=f"hidden gold: rolling MAE {enrollment.monitor_mae:.3f} over the last {len(errors)}",
         )
     return status
+
+
+# ------------------------------------------------------------------- skipping gold (annotation/gold_skipping.py)
+
+
+@dataclass(frozen=True)
+class GoldSkipRow:
+    rater_id: int
+    username: str
+    state: str
+    gold_served: int
+    gold_answered: int
+    gold_skipped: int
+    gold_pending: int
+    pool_rated: int
+    pool_skipped: int
+    verdict: SkipVerdict
+    status: str  # as recorded on the enrollment (ok / flag / suspend)
+    reason: str
+
+
+def skip_rule() -> SkipRule:
+    """The rule's parameters, overridable with ``HB_GOLD_SKIP_RULE`` (a dict of SkipRule fields)."""
+    return SkipRule(**getattr(settings, "HB_GOLD_SKIP_RULE", {}))
+
+
+def hidden_gold_skip_rows(
+    *, pool_counts: dict[int, tuple[int, int]], holding: dict[int, str], rule: SkipRule | None = None
+) -> list[GoldSkipRow]:
+    """Per rater who was served hidden gold: served / answered / skipped / pending gold, the pool counts
+    (``pool_counts[rater_id] = (rated, skipped)``, from the scoring app) and the verdict. An unanswered
+    item is pending while the rater still holds its lease (``holding[rater_id] = image sha``), else it
+    counts as skipped (skip, can't judge, report, or a lease left to expire)."""
+    rule = rule or skip_rule()
+    resolved: dict[int, list[bool]] = {}
+    pending: dict[int, int] = {}
+    # Only gold served since the rater's (latest) certification counts: re-certification starts afresh.
+    since = Enrollment.objects.filter(user_id=OuterRef("rater_id")).values("certified_at")[:1]
+    exposures = (
+        HiddenGoldExposure.objects.annotate(since=Subquery(since))
+        .filter(Q(since__isnull=True) | Q(shown_at__gte=F("since")))
+        .order_by("shown_at", "id")
+        .values_list("rater_id", "gold_item__image_id", "answered_at")
+    )
+    for rater_id, image_sha, answered_at in exposures:
+        if answered_at is None and holding.get(rater_id) == image_sha:
+            pending[rater_id] = pending.get(rater_id, 0) + 1
+            resolved.setdefault(rater_id, [])
+            continue
+        resolved.setdefault(rater_id, []).append(answered_at is None)
+    enrollments = {
+        e.user_id: e for e in Enrollment.objects.select_related("user").filter(user_id__in=list(resolved))
+    }
+    rows = []
+    for rater_id, skipped_flags in resolved.items():
+        enrollment = enrollments.get(rater_id)
+        if enrollment is None:
+            continue
+        rated, pool_skipped = pool_counts.get(rater_id, (0, 0))
+        n_skipped = sum(skipped_flags)
+        verdict = gold_skip_verdict(
+            gold_answered=len(skipped_flags) - n_skipped,
+            gold_skipped=n_skipped,
+            pool_rated=rated,
+            pool_skipped=pool_skipped,
+            streak=skip_streak(skipped_flags),
+            rule=rule,
+        )
+        rows.append(
+            GoldSkipRow(
+                rater_id=rater_id,
+                username=enrollment.user.username,
+                state=enrollment.state,
+                gold_served=len(skipped_flags) + pending.get(rater_id, 0),
+                gold_answered=len(skipped_flags) - n_skipped,
+                gold_skipped=n_skipped,
+                gold_pending=pending.get(rater_id, 0),
+                pool_rated=rated,
+                pool_skipped=pool_skipped,
+                verdict=verdict,
+                status=enrollment.gold_skip_status,
+                reason=enrollment.gold_skip_reason,
+            )
+        )
+    return sorted(rows, key=lambda r: r.username)
+
+
+def hidden_gold_skip_review(
+    *, pool_counts: dict[int, tuple[int, int]], holding: dict[int, str], rule: SkipRule | None = None
+) -> dict[str, int]:
+    """Apply the skip rule to every rater served hidden gold: record the status on the enrollment, log a
+    warning when a certified rater is first flagged, and suspend (like a failed hidden-gold check) at the
+    suspend level. Idempotent; run by the monitoring tick."""
+    flagged = suspended = 0
+    for row in hidden_gold_skip_rows(pool_counts=pool_counts, holding=holding, rule=rule):
+        status = row.verdict.status
+        # A flag lasts until the evidence clears; a suspension is recorded until re-certification.
+        if status == row.status and (status == "ok" or row.verdict.reason == row.reason):
+            continue
+        with transaction.atomic():
+            enrollment = Enrollment.objects.select_for_update().get(user_id=row.rater_id)
+            previous = enrollment.gold_skip_status
+            enrollment.gold_skip_status = status
+            enrollment.gold_skip_reason = row.verdict.reason[:300]
+            enrollment.save(update_fields=["gold_skip_status", "gold_skip_reason", "updated_at"])
+            if enrollment.state != S.CERTIFIED:
+                continue
+            if status == "flag" and previous == "ok":
+                Transition.objects.create(
+                    enrollment=enrollment,
+                    from_state=enrollment.state,
+                    to_state=enrollment.state,
+                    reason=f"hidden-gold skipping flagged: {row.verdict.reason}"[:500],
+                )
+                flagged += 1
+            elif status == "suspend":
+                enrollment_transition(
+                    enrollment=enrollment,
+                    to_state=S.SUSPENDED,
+                    reason=f"hidden gold skipped: {row.verdict.reason}"[:500],
+                )
+                suspended += 1
+    return {"flagged": flagged, "suspended": suspended}
 
 
 def recertification_tick(*, now: dt.datetime | None = None) -> dict[str, Any]:

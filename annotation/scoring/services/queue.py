@@ -101,11 +101,19 @@ _LEASE_INSERT = (
 
 
 def _lease_create(
-    *, rater: User, now: datetime, image: Image, pool_item_id: int | None = None, is_gold: bool = False
+    *,
+    rater: User,
+    now: datetime,
+    image: Image,
+    pool_item_id: int | None = None,
+    is_gold: bool = False,
+    gold_item_id: int | None = None,
 ) -> Lease | None:
     """Insert the rater's lease; None if a concurrent call of the same rater took one first (UNIQUE rater),
     or, for a pool item, if the item has no room left. One statement (ON CONFLICT DO NOTHING, PostgreSQL and
-    SQLite), no savepoint round trips.
+    SQLite), no savepoint round trips. With ``gold_item_id`` the hidden-gold exposure is recorded too: on
+    PostgreSQL by the same statement (a CTE, whose exposure INSERT writes nothing for a pool lease), so
+    serving gold costs no extra round trip; elsewhere by a second statement.
 
     The room check is part of the INSERT on purpose: it runs *after* ``_lock_open`` took the item's row lock,
     in a new statement, so it sees every lease committed by a rater who held that lock before us. (Checked
@@ -113,18 +121,40 @@ def _lease_create(
     the lock was granted would be missed, and the image could be leased once more than it has room for.)"""
     expires = now + timedelta(seconds=config.lease_ttl_s())
     values = [rater.pk, pool_item_id, image.pk, is_gold, _dt(now), _dt(now), _dt(expires)]
+    one_statement = pool_item_id is not None and connection.vendor == "postgresql"
     with prepared_cursor() as cur:
         if pool_item_id is None:
             cur.execute(_LEASE_INSERT, values)
+        elif one_statement:
+            exposure = _gold().hidden_gold_serve_sql(source="l")
+            cur.execute(
+                f"WITH l AS ({_LEASE_INSERT_IF_ROOM}), e AS ({exposure}) SELECT id FROM l",
+                [*values, pool_item_id, _dt(now), rater.pk, gold_item_id, _dt(now), gold_item_id],
+            )
         else:
             cur.execute(_LEASE_INSERT_IF_ROOM, [*values, pool_item_id, _dt(now)])
         row = cur.fetchone()
     if row is None:
         return None
+    if gold_item_id is not None and not one_statement:
+        _gold().hidden_gold_serve(rater=rater, gold_item_id=gold_item_id)
     return Lease(
         pk=row[0], rater=rater, pool_item_id=pool_item_id, image=image, is_gold=is_gold, created_at=now,
         heartbeat_at=now, expires_at=expires,
     )  # fmt: skip
+
+
+_RATER_LOCK = "SELECT pg_advisory_xact_lock(7001, %s)"
+
+
+def _serialise_rater(rater: User) -> None:
+    """One ``next`` at a time per rater (two tabs, a double click, several threads): a transaction-scoped
+    advisory lock on PostgreSQL, so a second concurrent call waits for the first's lease and returns it
+    instead of finding every candidate row-locked by the first and answering "nothing left". SQLite's
+    IMMEDIATE transactions already serialise writers."""
+    if connection.vendor == "postgresql":
+        with prepared_cursor() as cur:
+            cur.execute(_RATER_LOCK, [rater.pk])
 
 
 def _relaxed_commit() -> None:
@@ -137,20 +167,28 @@ def _relaxed_commit() -> None:
 
 def _existing(rater: User) -> QueueItem | None:
     """The rater's lease as a queue item, with its image and standard, in one statement; an expired lease is
-    deleted (its slot already counts as free) and ``None`` returned."""
+    deleted (its slot already counts as free), recorded as a skip (reason ``expired``: never offered to this
+    rater again, pool or gold alike) and ``None`` returned."""
     with prepared_cursor() as cur:
         cur.execute(_EXISTING.format(image_columns=_image_columns()), [rater.pk])
         row = cur.fetchone()
         if row is None:
             return None
-        lease_id, standard_id, expires_at = row[:3]
+        lease_id, standard_id, expires_at, image_sha = row[:4]
         expires_at = _from_db_datetime(expires_at)
         if expires_at <= timezone.now():
             cur.execute("DELETE FROM scoring_lease WHERE id = %s", [lease_id])
+            cur.execute(_SKIP_INSERT, [image_sha, rater.pk, Skip.Reason.EXPIRED, "", _dt(timezone.now())])
             return None
-    image = Image.from_db(connection.alias, _IMAGE_FIELDS, list(row[3:]))
+    image = Image.from_db(connection.alias, _IMAGE_FIELDS, list(row[4:]))
     standard = standard_cached(standard_id) if standard_id is not None else _default_standard()
     return QueueItem(image=image, standard=standard, expires_at=expires_at)
+
+
+_SKIP_INSERT = (
+    "INSERT INTO scoring_skip (image_id, rater_id, reason, note, created_at) VALUES (%s, %s, %s, %s, %s) "
+    "ON CONFLICT (image_id, rater_id) DO NOTHING"
+)
 
 
 def _from_db_datetime(value: object) -> datetime:
@@ -191,7 +229,7 @@ _LEASE_INSERT_IF_ROOM = (
     "ON CONFLICT (rater_id) DO NOTHING RETURNING id"
 )
 _EXISTING = (
-    "SELECT l.id, p.standard_id, l.expires_at, {image_columns} FROM scoring_lease l "
+    "SELECT l.id, p.standard_id, l.expires_at, l.image_id, {image_columns} FROM scoring_lease l "
     "JOIN annotation_image i ON i.sha256 = l.image_id LEFT JOIN scoring_poolitem p ON p.id = l.pool_item_id "
     "WHERE l.rater_id = %s"
 )
@@ -231,38 +269,38 @@ def _lock_open(pks: list[int], now: datetime) -> tuple[int, Standard, Image] | N
 
 
 def next_image(*, rater: User, lease_free: bool = False) -> QueueItem | None:
-    """Lease the next image for ``rater`` (None when nothing is left for them).
+    """Lease the next image for ``rater`` (None when nothing is left for them). One path for pool and
+    hidden gold (``next_image.md``):
 
-    1. The rater's own unexpired lease is returned again (reload, second tab). ``lease_free=True`` skips
-       that look-up when the caller has just deleted the rater's lease (submit-and-next); a lease another tab
-       took meanwhile is still found, through the INSERT's conflict.
-    2. Hidden gold, at the configured share (qualification contract), under the same kind of lease.
-    3. Otherwise the top candidates in queue order; one of them, at random among those with the most ratings,
-       is locked with ``SELECT … FOR UPDATE SKIP LOCKED`` and the lease is written only if the item still
-       has room (re-checked after the lock, see ``_lease_create``).
+    1. The rater's own unexpired lease is returned again (reload, second tab); an expired one is deleted
+       and recorded as an ``expired`` skip. ``lease_free=True`` skips that look-up when the caller has just
+       deleted the rater's lease (submit-and-next); a lease another tab took meanwhile is still found,
+       through the INSERT's conflict.
+    2. The top candidates in queue order; one of them, at random among those with the most ratings, is
+       locked with ``SELECT … FOR UPDATE SKIP LOCKED``.
+    3. Only then is hidden gold drawn (one statement whatever the draw): gold is served exactly when a pool
+       item would have been, so "nothing left" is never followed by gold. A gold image is leased *on the
+       locked pool item* (the lease's ``pool_item``; ``is_gold`` server-side only): it takes the same slot,
+       is checked against the same room at write time and expires the same way.
+    4. The lease is written only if the item still has room (re-checked after the lock, see
+       ``_lease_create``).
     """
     share = rater_require_certified(rater=rater)
-    now = timezone.now()
     with transaction.atomic():
+        _relaxed_commit()
+        _serialise_rater(rater)
+        now = timezone.now()
         if not lease_free:
             current = _existing(rater)
             if current is not None:
                 return current
-        _relaxed_commit()
-        gold = _gold().hidden_gold_pick(rater=rater, share=share)
-        if gold is not None:
-            for _ in range(2):  # a second try when the conflicting lease was an expired one (now deleted)
-                lease = _lease_create(rater=rater, now=now, image=gold, is_gold=True)
-                if lease is not None:
-                    return _item_of(lease, _default_standard())
-                current = _existing(rater)
-                if current is not None:
-                    return current
         top = _candidates(rater, now)
         # Most ratings first (finish in-progress images), random within equal counts among the top N.
         top.sort(key=lambda row: (-row[1], random.random()))
         # The first picks one by one, then the rest at once; a constant bound on lock statements.
         remaining = [pk for pk, _ in top]
+        gold: Any = None
+        drawn = False
         for attempt in range(MAX_LOCK_STATEMENTS):
             if not remaining:
                 break
@@ -275,7 +313,18 @@ def next_image(*, rater: User, lease_free: bool = False) -> QueueItem | None:
                 continue
             item_pk, standard, image = locked
             remaining.remove(item_pk)
-            lease = _lease_create(rater=rater, now=now, pool_item_id=item_pk, image=image)
+            if not drawn:
+                drawn = True
+                gold = _gold().hidden_gold_candidate(rater=rater, share=share, standard_id=standard.pk)
+            served = gold.image if gold is not None else image
+            lease = _lease_create(
+                rater=rater,
+                now=now,
+                pool_item_id=item_pk,
+                image=served,
+                is_gold=gold is not None,
+                gold_item_id=gold.gold_item_id if gold is not None else None,
+            )
             if lease is not None:
                 return _item_of(lease, standard)
             current = _existing(rater)  # a concurrent call of the same rater leased first: return that one
@@ -318,6 +367,7 @@ def rating_submit_then_next(
 
 def lease_heartbeat(*, rater: User) -> datetime:
     """Extend the rater's unexpired lease by the TTL (the open page calls this every minute)."""
+    rater_require_certified(rater=rater)
     now = timezone.now()
     expires = now + timedelta(seconds=config.lease_ttl_s())
     updated = Lease.objects.filter(rater=rater, expires_at__gt=now).update(
@@ -329,7 +379,9 @@ def lease_heartbeat(*, rater: User) -> datetime:
 
 
 def lease_skip(*, rater: User, reason: str = Skip.Reason.SKIP, note: str = "") -> None:
-    """Give the current image back (skip, can't judge, or report); it is not offered to this rater again."""
+    """Give the current image back (skip, can't judge, or report); it is not offered to this rater again.
+    The same for pool and hidden gold: a skipped gold item counts against the rater in the skip monitor."""
+    rater_require_certified(rater=rater)
     if reason not in Skip.Reason.values:
         raise ApplicationError(
             f"reason: must be one of {', '.join(Skip.Reason.values)}.",
@@ -347,7 +399,14 @@ def lease_skip(*, rater: User, reason: str = Skip.Reason.SKIP, note: str = "") -
 
 
 def leases_purge_expired(*, older_than_s: int = 3600) -> int:
-    """Housekeeping: delete leases expired for a while (they no longer count anyway)."""
+    """Housekeeping: delete leases expired for a while (they no longer count anyway), each recorded as an
+    ``expired`` skip like the rater's own next call would."""
     cutoff = timezone.now() - timedelta(seconds=older_than_s)
-    deleted, _ = Lease.objects.filter(expires_at__lt=cutoff).delete()
+    with transaction.atomic():
+        stale = list(Lease.objects.filter(expires_at__lt=cutoff).values_list("pk", "image_id", "rater_id"))
+        Skip.objects.bulk_create(
+            [Skip(image_id=image, rater_id=rater, reason=Skip.Reason.EXPIRED) for _, image, rater in stale],
+            ignore_conflicts=True,
+        )
+        deleted, _ = Lease.objects.filter(pk__in=[pk for pk, _, _ in stale]).delete()
     return deleted

@@ -15,10 +15,10 @@ from annotation import aggregation
 from annotation.models import Dimension, Standard, User
 from annotation.services.standards import standard_validate_scores
 from humanbeauty.db import prepared_cursor
-from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
+from humanbeauty.errors import ApplicationError, ConflictError
 from modeling.standard import STANDARD_KEY
 
-from ..models import ImageAggregate, Lease, PoolItem, Rating
+from ..models import ImageAggregate, PoolItem, Rating
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,41 @@ def _round(values: dict[str, float | None]) -> list[float | None]:
     return [None if v is None else round(float(v), 4) for v in values.values()]
 
 
+def _gold():
+    from annotation.qualification import contract
+
+    return contract
+
+
+def _stored_receipt(*, rater: User, image_sha256: str) -> RatingReceipt | None:
+    """The rater's stored answer for this image, pool rating or hidden-gold answer, as the same receipt.
+    Both look-ups always run (the same statements whichever kind the image is)."""
+    rating = Rating.objects.filter(image_id=image_sha256, rater=rater).first()
+    gold = _gold().hidden_gold_answer_get(rater=rater, image_sha256=image_sha256)
+    if rating is not None:
+        return _receipt(rating, _dimensions(rating.standard_id), created=False)
+    if gold is not None:
+        dims = _dimensions(_default_standard_id())
+        return RatingReceipt(
+            image_id=image_sha256,
+            scores={d.key: gold.scores.get(d.key) for d in dims},
+            reported=gold.reported,
+            created_at=gold.answered_at,
+            created=False,
+        )
+    return None
+
+
+_DEFAULT_STANDARD: list[int] = []
+
+
+def _default_standard_id() -> int:
+    """The default standard's id, cached per process (so the gold branch costs no extra statement)."""
+    if not _DEFAULT_STANDARD:
+        _DEFAULT_STANDARD.append(Standard.objects.only("id").get(key=STANDARD_KEY).pk)
+    return _DEFAULT_STANDARD[0]
+
+
 def rating_submit(
     *,
     rater: User,
@@ -99,35 +134,36 @@ def rating_submit(
     report_reason: str = "",
     dwell_ms: int | None = None,
 ) -> RatingReceipt:
-    """Record ``rater``'s scores for the image they hold a lease on.
+    """Record ``rater``'s scores for the image they hold a lease on. One path for pool items and hidden
+    gold (``next_image.md``): the same checks in the same order, the same statements, the same receipt.
 
-    Idempotent: a rating that already exists is returned unchanged (``created=False``), never a second row
-    (UNIQUE (image, rater) backs this up under concurrency). Capacity is checked at write time by a
-    conditional UPDATE in the same transaction as the INSERT (0 rows → 409), backed by the CHECK
-    ``ratings_done <= target``. When the image reaches its target its aggregates are computed and, if a
-    dimension's CI is too wide, the target grows by the campaign's step up to its cap.
+    1. Certified? Else 403, whatever the image.
+    2. The lease on this image (one statement). Without one: the stored answer (200, ``created=False``) if
+       there is one, else 409, whatever the image (in the pool or not, gold or not).
+    3. Validation (400), then one transaction: the item's capacity row is taken (pool: the conditional
+       increment; gold: the same row, locked, not incremented), the answer written (pool: ``Rating``; gold:
+       the exposure, through the contract), the lease deleted. A concurrent duplicate finds the stored
+       answer and returns it (200). Scores are rounded to 4 decimals and echoed as stored.
+
+    Capacity is checked at write time by a conditional UPDATE in the same transaction as the INSERT (0 rows
+    → 409), backed by the CHECK ``ratings_done <= target``. When the image reaches its target its
+    aggregates are computed and, if a dimension's CI is too wide, the target grows by the campaign's step.
     """
-    # The common path needs only the lease (deleted in the transaction that inserts the rating): a rating
-    # that already exists is looked up only when there is no lease, or when the write finds one.
+    from .queue import rater_require_certified
+
+    rater_require_certified(rater=rater)
     held = _lease_held(rater=rater, image_sha256=image_sha256)
     if held is None:
-        existing = Rating.objects.filter(image_id=image_sha256, rater=rater).first()
-        if existing is not None:
-            return _receipt(existing, _dimensions(existing.standard_id), created=False)
-        gold = _gold_receipt_if_seen(rater=rater, image_sha256=image_sha256)
-        if gold is not None:
-            return gold
-        if not PoolItem.objects.filter(image_id=image_sha256).exists():
-            raise NotFoundError("This image is not in the scoring pool.")
+        stored = _stored_receipt(rater=rater, image_sha256=image_sha256)
+        if stored is not None:
+            return stored
         raise ConflictError("You hold no lease on this image; ask for the next image.")
-    lease_id, item = held
-    if item is None:
-        lease = Lease.objects.select_related("image").get(pk=lease_id)
-        return _gold_submit(rater=rater, lease=lease, scores=scores, comments=comments, reported=reported)
+    lease_id, item, is_gold = held
     dims = _dimensions(item.standard_id)
     cleaned, clean_comments = _validate(dims, standard_cached(item.standard_id), scores, comments)
+    rounded = _round(cleaned)
     values = {
-        "scores": _round(cleaned),
+        "scores": rounded,
         "comments": clean_comments,
         "reported": bool(reported),
         "report_reason": (report_reason or "")[:500],
@@ -135,39 +171,93 @@ def rating_submit(
     }
     try:
         with transaction.atomic():
-            # The write-time capacity check: one conditional UPDATE (0 rows = full), backed by the CHECK.
+            # The write-time capacity check: one conditional statement on the item's row (0 rows = full).
             with prepared_cursor() as cur:
-                cur.execute(_INCREMENT, [item.pk])
+                cur.execute(_room_lock() if is_gold else _INCREMENT, [item.pk])
                 row = cur.fetchone()
                 if row is None:
                     raise _ItemFull
                 done, target = row
-                rating = _rating_insert(cur, item=item, rater=rater, values=values)
+                if is_gold:
+                    receipt = _gold_answer(rater=rater, image_sha256=image_sha256, dims=dims, values=values)
+                else:
+                    rating = _rating_insert(cur, item=item, rater=rater, values=values)
+                    receipt = _receipt(rating, dims, created=True)
                 cur.execute(_LEASE_DELETE, [lease_id])
-            if done >= target:
-                item.ratings_done, item.target = done, target
-                pool_item_complete(pool_item=item)
+            if not is_gold and done >= target:
+                # Aggregates and the adaptive top-up run after the commit, as a task: pool-only work that
+                # would otherwise make one pool submit in k slower than any gold submit (a timing tell).
+                item_id = item.pk
+                transaction.on_commit(lambda: _complete_later(item_id))
     except _ItemFull:
-        existing = Rating.objects.filter(image_id=image_sha256, rater=rater).first()
-        if existing is not None:  # a double submit whose first copy took the last slot
-            return _receipt(existing, dims, created=False)
+        stored = _stored_receipt(rater=rater, image_sha256=image_sha256)
+        if stored is not None:  # a double submit whose first copy took the last slot
+            return stored
         with prepared_cursor() as cur:
             cur.execute(_LEASE_DELETE, [lease_id])
         raise ConflictError(
             "This image already has all the ratings it needs; ask for the next image."
         ) from None
-    except IntegrityError:  # the same rater's concurrent request inserted first: return that rating
-        existing = Rating.objects.filter(image_id=image_sha256, rater=rater).first()
-        if existing is None:
+    except (IntegrityError, _AlreadyAnswered):  # the same rater's concurrent request wrote first
+        stored = _stored_receipt(rater=rater, image_sha256=image_sha256)
+        if stored is None:
             raise
-        return _receipt(existing, dims, created=False)
-    return _receipt(rating, dims, created=True)
+        return stored
+    return receipt
+
+
+def _gold_answer(
+    *, rater: User, image_sha256: str, dims: list[Dimension], values: dict[str, Any]
+) -> RatingReceipt:
+    now = timezone.now()
+    scores = {d.key: v for d, v in zip(dims, values["scores"], strict=True)}
+    if not _gold().hidden_gold_answer(
+        rater=rater,
+        image_sha256=image_sha256,
+        scores=scores,
+        reported=values["reported"],
+        report_reason=values["report_reason"],
+        dwell_ms=values["dwell_ms"],
+        answered_at=now,
+    ):
+        raise _AlreadyAnswered
+    return RatingReceipt(
+        image_id=image_sha256, scores=scores, reported=values["reported"], created_at=now, created=True
+    )
+
+
+class _AlreadyAnswered(Exception):
+    pass
+
+
+def _complete_later(pool_item_id: int) -> None:
+    from ..tasks import pool_item_complete_task
+
+    pool_item_complete_task.delay(pool_item_id)
+
+
+def pool_item_complete_by_id(*, pool_item_id: int) -> int | None:
+    """The task's service: complete the item if it is (still) at its target; idempotent (a second run, or a
+    run after the target grew, does nothing). Returns the target, or None when there was nothing to do."""
+    item = PoolItem.objects.select_related("campaign").filter(pk=pool_item_id).first()
+    if item is None or item.ratings_done < item.target or item.completed_at is not None:
+        return None
+    return pool_item_complete(pool_item=item)
 
 
 _LEASE_HELD = (
-    "SELECT l.id, p.id, p.standard_id, p.campaign_id FROM scoring_lease l "
+    "SELECT l.id, l.is_gold, p.id, p.standard_id, p.campaign_id FROM scoring_lease l "
     "LEFT JOIN scoring_poolitem p ON p.id = l.pool_item_id WHERE l.rater_id = %s AND l.image_id = %s"
 )
+
+
+def _room_lock() -> str:
+    """Hidden gold takes its pool item's row like a rating would, without counting: the same row lock, the
+    same "full" answer when the slot was lost after an expiry."""
+    sql = "SELECT ratings_done, target FROM scoring_poolitem WHERE id = %s AND ratings_done < target"
+    return sql + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+
+
 _LEASE_DELETE = "DELETE FROM scoring_lease WHERE id = %s"
 _RATING_FIELDS = [
     "pool_item_id", "image_id", "rater_id", "standard_id", "scores", "comments", "reported", "report_reason",
@@ -179,20 +269,19 @@ _RATING_INSERT = (
 )
 
 
-def _lease_held(*, rater: User, image_sha256: str) -> tuple[int, PoolItem | None] | None:
-    """The rater's lease on this image: (lease id, its pool item — None for hidden gold), or None. One
-    statement; the pool item carries what submitting needs (id, image, standard, campaign)."""
+def _lease_held(*, rater: User, image_sha256: str) -> tuple[int, PoolItem, bool] | None:
+    """The rater's lease on this image: (lease id, its pool item, is gold), or None. One statement; the pool
+    item carries what submitting needs (id, image, standard, campaign). A hidden-gold lease from before
+    gold leases carried their pool item has none: it counts as no lease (the rater asks for the next)."""
     with prepared_cursor() as cur:
         cur.execute(_LEASE_HELD, [rater.pk, image_sha256])
         row = cur.fetchone()
-    if row is None:
+    if row is None or row[2] is None:
         return None
-    lease_id, item_id, standard_id, campaign_id = row
-    if item_id is None:
-        return lease_id, None
+    lease_id, is_gold, item_id, standard_id, campaign_id = row
     item = PoolItem(id=item_id, image_id=image_sha256, standard_id=standard_id, campaign_id=campaign_id)
     item._state.adding, item._state.db = False, connection.alias
-    return lease_id, item
+    return lease_id, item, bool(is_gold)
 
 
 def _rating_insert(cur: Any, *, item: PoolItem, rater: User, values: dict[str, Any]) -> Rating:
@@ -219,39 +308,6 @@ _INCREMENT = (
 
 class _ItemFull(Exception):
     pass
-
-
-def _gold_receipt_if_seen(*, rater: User, image_sha256: str) -> RatingReceipt | None:
-    from annotation.qualification import contract
-
-    if image_sha256 not in set(contract.hidden_gold_image_shas(rater=rater)):
-        return None
-    dims = _dimensions(Standard.objects.only("id").get(key=STANDARD_KEY).pk)
-    return RatingReceipt(
-        image_id=image_sha256,
-        scores={d.key: None for d in dims},
-        reported=False,
-        created_at=timezone.now(),
-        created=False,
-    )
-
-
-def _gold_submit(*, rater: User, lease: Lease, scores: Any, comments: Any, reported: bool) -> RatingReceipt:
-    from annotation.qualification import contract
-
-    standard = Standard.objects.get(key=STANDARD_KEY)
-    dims = _dimensions(standard.pk)
-    cleaned, _ = _validate(dims, standard, scores, comments)
-    with transaction.atomic():
-        contract.hidden_gold_submit(rater=rater, image=lease.image, scores=cleaned)
-        Lease.objects.filter(pk=lease.pk).delete()
-    return RatingReceipt(
-        image_id=lease.image_id,
-        scores=cleaned,
-        reported=bool(reported),
-        created_at=timezone.now(),
-        created=True,
-    )
 
 
 # ----------------------------------------------------------------------------- per-image aggregates
