@@ -81,7 +81,9 @@ def qualification_result(request: HttpRequest, attempt_id: int) -> HttpResponse:
         {"key": k, "name": names.get(k, k), "mae": (result.get("mae_per_dim") or [None] * len(keys))[i],
          "bias": (result.get("bias_per_dim") or [None] * len(keys))[i],
          "srcc": (result.get("srcc_per_dim") or [None] * len(keys))[i],
-         "weak": k in (result.get("weak_dimension_keys") or [])}
+         "weak": k in (result.get("weak_dimension_keys") or []),
+         # The reasons name a dimension as "<key>: ..." (its bias is beyond the limit): mark that row too.
+         "reasons": [r.split(":", 1)[1].strip() for r in result.get("reasons") or [] if r.startswith(f"{k}:")]}
         for i, k in enumerate(keys)
     ]  # fmt: skip
     return render(

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from annotation.models import Dimension, Standard, User
-from annotation.scoring import selectors
+from annotation.scoring import history, selectors
 from annotation.scoring.models import Campaign, PoolItem, Submission
 from annotation.scoring.services import aggregation as aggregation_services
 from annotation.scoring.services import collection
@@ -86,13 +86,15 @@ def score(request: HttpRequest) -> HttpResponse:
         }
         for d in Dimension.objects.filter(standard=standard).select_related("parent").order_by("order")
     ]
+    progress = history.rater_workspace_progress(rater=request.user)
     return render(
         request,
         "frontend/scoring/score.html",
         {
             "certified": _certified(request.user),
             "dims": dims,
-            "progress": selectors.rater_session_progress(rater=request.user),
+            "progress": progress,
+            "amend_minutes": progress["amend_window_s"] // 60,
         },
     )
 

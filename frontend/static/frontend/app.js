@@ -1,4 +1,5 @@
-// Small helpers shared by pages (no framework, no CDN).
+// Small helpers shared by pages (no framework, no CDN). Every page script is a static file: the site's
+// Content-Security-Policy allows no inline script, no inline handler and no style attribute.
 "use strict";
 window.HB = {
   csrf() {
@@ -15,4 +16,38 @@ window.HB = {
     if (!res.ok) { const err = new Error((data && data.message) || res.statusText); err.status = res.status; err.data = data; throw err; }
     return data;
   },
+  // Poll a job until it ends; ``onProgress(job)`` after each read. Resolves with the finished job.
+  async watchJob(jobId, onProgress = () => {}) {
+    let job = await HB.api("/api/jobs/" + jobId + "/");
+    for (let wait = 300; job.status === "pending" || job.status === "running"; wait = Math.min(wait * 1.5, 2000)) {
+      onProgress(job);
+      await new Promise((done) => setTimeout(done, wait));
+      job = await HB.api("/api/jobs/" + jobId + "/");
+    }
+    onProgress(job);
+    return job;
+  },
+  // "Working…" state of a button: disabled, aria-busy, a spinner; returns a function that restores it.
+  busy(button, label) {
+    const before = button.innerHTML;
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    button.textContent = "";
+    const spin = document.createElement("span");
+    spin.className = "spinner";
+    spin.setAttribute("aria-hidden", "true");
+    button.append(spin, " " + (label || "Working…"));
+    return () => { button.innerHTML = before; button.disabled = false; button.removeAttribute("aria-busy"); };
+  },
+  progressText(job) {
+    const part = job.total ? job.done + "/" + job.total + " (" + Math.round((100 * job.done) / job.total) + "%)" : job.done ? String(job.done) : "";
+    return "Job #" + job.id + " " + job.status + (part ? " · " + part : "") + (job.message ? " · " + job.message : "");
+  },
 };
+// Sizes that used to be style attributes: ``data-w="40%"`` sets the width from here (CSSOM is allowed by
+// the CSP, inline style attributes are not).
+document.querySelectorAll("[data-w]").forEach((el) => { el.style.width = el.dataset.w; });
+// Links that submit a confirmation first: ``<button data-confirm="...">`` inside a form.
+document.querySelectorAll("[data-confirm]").forEach((el) => {
+  el.addEventListener("click", (ev) => { if (!window.confirm(el.dataset.confirm)) ev.preventDefault(); });
+});
