@@ -160,7 +160,7 @@ def test_rating_widget_keyboard_and_groups(page, make_user) -> None:
         rows.count() == 6 and rows.last.get_attribute("data-dim") == "facial_aesthetic"
     )  # parent last in group
     scale = page.locator("[data-dim=overall] .scale")
-    assert scale.get_attribute("aria-valuenow") is None
+    assert scale.get_attribute("aria-valuetext") == "not rated yet"  # no value until the rater sets one
     scale.focus()
     page.keyboard.press("ArrowRight")
     assert scale.get_attribute("aria-valuenow") == "0.50"

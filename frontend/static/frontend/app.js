@@ -51,3 +51,27 @@ document.querySelectorAll("[data-w]").forEach((el) => { el.style.width = el.data
 document.querySelectorAll("[data-confirm]").forEach((el) => {
   el.addEventListener("click", (ev) => { if (!window.confirm(el.dataset.confirm)) ev.preventDefault(); });
 });
+// Wide tables scroll inside their own box instead of widening the page; a box that does scroll can be
+// reached with the keyboard (tabindex) and is named for screen readers.
+document.querySelectorAll("main table").forEach((table) => {
+  if (table.parentElement.classList.contains("table-wrap")) return;
+  const wrap = document.createElement("div");
+  wrap.className = "table-wrap";
+  table.parentElement.insertBefore(wrap, table);
+  wrap.appendChild(table);
+});
+function markScrollable() {
+  document.querySelectorAll(".table-wrap").forEach((wrap) => {
+    if (wrap.scrollWidth > wrap.clientWidth + 1) {
+      wrap.tabIndex = 0;
+      wrap.setAttribute("role", "region");
+      if (!wrap.hasAttribute("aria-label")) {
+        const caption = wrap.closest("section, .card");
+        const heading = caption && caption.querySelector("h2, h3");
+        wrap.setAttribute("aria-label", (heading ? heading.textContent.trim() : "Table") + " (scrolls sideways)");
+      }
+    }
+  });
+}
+markScrollable();
+window.addEventListener("resize", markScrollable);

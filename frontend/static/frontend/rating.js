@@ -21,6 +21,7 @@
 (function () {
   const LABELS = ["Bad", "Poor", "Fair", "Good", "Excellent"];
   const SHORT = ["Bad", "Poor", "Fair", "Good", "Exc."];
+  const UNRATED = "not rated yet";
 
   function level(v) {
     return LABELS[Math.min(4, Math.floor(v * 5 + 1e-9))];
@@ -99,8 +100,8 @@
       const before = values[key];
       values[key] = null;
       s.classList.remove("touched");
-      s.removeAttribute("aria-valuenow");
-      s.removeAttribute("aria-valuetext");
+      s.setAttribute("aria-valuenow", "0");
+      s.setAttribute("aria-valuetext", UNRATED);
       s.parentElement.querySelector(".value").textContent = "";
       if (before !== null) onSet(key, before, null);
       emit();
@@ -125,6 +126,9 @@
       scale.setAttribute("aria-labelledby", name.id);
       scale.setAttribute("aria-valuemin", "0");
       scale.setAttribute("aria-valuemax", "1");
+      // A slider must carry a value; an unrated one says so in its value text (no thumb is drawn).
+      scale.setAttribute("aria-valuenow", "0");
+      scale.setAttribute("aria-valuetext", UNRATED);
       scale.dataset.key = dim.key;
       scale.innerHTML = '<div class="track"></div><div class="thumb-dot"></div><div class="labels">' +
         LABELS.map((l, i) => '<span><span class="l-long">' + l + '</span><span class="l-short">' + SHORT[i] + "</span></span>").join("") + "</div>";
@@ -199,8 +203,8 @@
           values[k] = null;
           const s = scales[k];
           s.classList.remove("touched");
-          s.removeAttribute("aria-valuenow");
-          s.removeAttribute("aria-valuetext");
+          s.setAttribute("aria-valuenow", "0");
+          s.setAttribute("aria-valuetext", UNRATED);
           s.parentElement.querySelector(".value").textContent = "";
         });
         emit();

@@ -385,10 +385,16 @@
       case "0": fit(); break;
       case "z": actualPixels(); break;
       case "f": fullScreen(); break;
-      case "ArrowLeft": case "ArrowRight": case "ArrowUp": case "ArrowDown": case "Home": case "End":
-        if (inScale) return; // the scale handles its own arrows
-        choose(activeKey || order[0]);
-        return;
+      case "ArrowLeft": case "ArrowRight": case "ArrowUp": case "ArrowDown": case "Home": case "End": {
+        if (inScale) return; // the focused scale handles its own keys
+        // Focus is elsewhere (e.g. on Submit after the last digit): fine-tune the chosen dimension.
+        const key = activeKey || order[0];
+        const v = rating.values()[key];
+        const delta = (ev.shiftKey ? 0.05 : 0.01) * (ev.key === "ArrowRight" || ev.key === "ArrowUp" ? 1 : -1);
+        rating.set(key, ev.key === "Home" ? 0 : ev.key === "End" ? 1 : v === null ? 0.5 : v + delta);
+        choose(key);
+        break;
+      }
       default: return;
     }
     ev.preventDefault();

@@ -16,3 +16,29 @@ document.querySelectorAll("button[data-action]").forEach((btn) => {
     } catch (e) { msg.textContent = e.message; msg.className = "error"; restore(); }
   });
 });
+// Register a source: POST /api/curation/sources/ (which starts its import job), follow the job, reload.
+(function () {
+  const form = document.getElementById("register-form");
+  if (!form) return;
+  const msg = document.getElementById("register-msg");
+  const bar = document.getElementById("register-progress");
+  const layout = document.getElementById("importer-layout");
+  const showLayout = () => { const o = form.importer.selectedOptions[0]; layout.textContent = o ? "Expected layout: " + o.title : ""; };
+  form.importer.addEventListener("change", showLayout);
+  showLayout();
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const restore = HB.busy(form.querySelector("button[type=submit]"), "Registering…");
+    msg.className = "";
+    try {
+      const r = await HB.api("/api/curation/sources/", { method: "POST", body: { key: form.key.value, name: form.name.value, importer: form.importer.value, root: form.root.value } });
+      bar.hidden = false;
+      const job = await HB.watchJob(r.job.id, (j) => {
+        msg.textContent = HB.progressText(j);
+        if (j.total) { bar.max = j.total; bar.value = j.done; } else { bar.removeAttribute("value"); }
+      });
+      if (job.status !== "succeeded") { msg.className = "error"; restore(); return; }
+      location.reload();
+    } catch (e) { msg.textContent = e.message; msg.className = "error"; restore(); }
+  });
+})();
