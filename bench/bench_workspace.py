@@ -56,9 +56,10 @@ def photographs(n: int, seed: int = 0) -> list[bytes]:
     base = PILImage.fromarray(data.astronaut())
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(n):
+    for i in range(n):
         x, y = (int(v) for v in rng.integers(0, 112, size=2))
         crop = base.crop((x, y, x + 400, y + 400)).resize((640, 800))
+        crop.paste((i % 256, i // 256 % 256, 255), (0, 0, 8, 8))  # distinct bytes for every image
         buf = io.BytesIO()
         crop.save(buf, format="JPEG", quality=85)
         out.append(buf.getvalue())
@@ -108,7 +109,9 @@ def seed(pool: int, n_http: int, media_root: Path) -> list[str]:
     return tokens
 
 
-def browser_rater(port: int, stop_at: float, think_s: float, out: dict) -> None:
+def browser_rater(port: int, seconds: float, think_s: float, out: dict, ready: threading.Event) -> None:
+    """Runs in its own thread: signs in and opens the page, sets ``ready`` (the HTTP raters start then),
+    and rates for ``seconds``."""
     from playwright.sync_api import sync_playwright
 
     exe = os.environ.get("HB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -117,7 +120,9 @@ def browser_rater(port: int, stop_at: float, think_s: float, out: dict) -> None:
         browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(base_url=f"http://127.0.0.1:{port}", viewport={"width": 1280, "height": 720})
         page.set_default_timeout(30000)
-        page.goto("/login/")
+        response = page.goto("/login/")
+        if response is None or response.status != 200:
+            raise RuntimeError(f"/login/ answered {response and response.status}: {page.content()[:500]}")
         page.fill("input[name=username]", "typist")
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
@@ -126,6 +131,9 @@ def browser_rater(port: int, stop_at: float, think_s: float, out: dict) -> None:
         page.wait_for_selector("#subject[src]")
         page.evaluate(PAGE_PROBE)
         keys_per_image, per_image_s = [], []
+        stop_at = time.time() + seconds
+        out["stop_at"] = stop_at
+        ready.set()
         while time.time() < stop_at:
             time.sleep(max(0.0, min(float(rng.exponential(think_s)), stop_at - time.time())))
             if time.time() >= stop_at:
@@ -158,6 +166,13 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="hb-bench-ws-"))
     os.environ["DJANGO_MEDIA_ROOT"] = str(tmp / "media")
     os.environ["DJANGO_STATIC_ROOT"] = str(tmp / "static")
+    # collectstatic must run with the production storage (hashed names + manifest) gunicorn will use.
+    os.environ.update(
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="bench-only-secret",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_SECURE_COOKIES="false",
+    )
     _admin_sql(f"CREATE DATABASE {name}")
     server = None
     try:
@@ -169,19 +184,23 @@ def main() -> None:
         tokens = seed(args.pool, args.raters - 1, tmp / "media")
         port = _free_port()
         server = start_gunicorn(db_url, port, workers=3, threads=8)
-        stop_at = time.time() + args.seconds
+        out: dict = {}
+        ready = threading.Event()
+        typist = threading.Thread(target=browser_rater, args=(port, args.seconds, args.think, out, ready))
+        typist.start()
+        if not ready.wait(timeout=120):
+            raise RuntimeError("the browser rater did not get ready")
         http_lat: list[list[float]] = [[] for _ in tokens]
         errors: list[str] = []
         threads = [
             threading.Thread(
-                target=rater_loop, args=(port, t, stop_at, http_lat[i], errors, True, args.think)
+                target=rater_loop, args=(port, t, out["stop_at"], http_lat[i], errors, True, args.think)
             )
             for i, t in enumerate(tokens)
         ]
         for t in threads:
             t.start()
-        out: dict = {}
-        browser_rater(port, stop_at, args.think, out)
+        typist.join()
         for t in threads:
             t.join()
         lat = np.array(out["latencies_ms"])
