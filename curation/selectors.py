@@ -199,3 +199,30 @@ def release_compare(*, a: Release, b: Release) -> dict[str, Any]:
             "unchanged": len(common) - len(relabelled),
         },
     }
+
+
+FILTER_VIEWS = ("rejected", "kept", "unreadable", "pending", "all")
+
+
+def source_filter_results(*, source: Source, show: str = "rejected") -> QuerySet[SourceItem]:
+    """A source's items with their filter verdict, for browsing: ``rejected`` (read but not single-face),
+    ``kept``, ``unreadable`` (the file could not be decoded), ``pending`` (not filtered yet) or ``all``.
+    Each item carries ``detections`` (its image's face detections, newest first) for the reason."""
+    from django.db.models import Prefetch
+
+    from .models import FaceDetection
+
+    items = SourceItem.objects.filter(source=source).select_related("image")
+    latest_first = FaceDetection.objects.order_by("-pk")
+    items = items.prefetch_related(
+        Prefetch("image__face_detections", queryset=latest_first, to_attr="detections")
+    )
+    if show == "kept":
+        items = items.filter(kept=True)
+    elif show == "rejected":
+        items = items.filter(kept=False).exclude(image__face_detections__error__gt="")
+    elif show == "unreadable":
+        items = items.filter(image__face_detections__error__gt="").distinct()
+    elif show == "pending":
+        items = items.filter(kept__isnull=True)
+    return items.order_by("native_id")

@@ -25,6 +25,7 @@ NAV: list[NavEntry] = [
     NavEntry("Collect", "frontend:collect", frozenset({"volunteer"})),
     NavEntry("Score", "frontend:score", frozenset({"volunteer"})),
     NavEntry("Protocols", "frontend:admin-qualification", frozenset({"admin"})),
+    NavEntry("Campaigns", "frontend:campaigns", frozenset({"admin"})),
     NavEntry("Review", "frontend:review", frozenset({"admin"})),
     NavEntry("Scoring progress", "frontend:scoring-progress", frozenset({"admin"})),
     NavEntry("Rater quality", "frontend:rater-quality", frozenset({"admin"})),

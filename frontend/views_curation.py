@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -44,7 +44,31 @@ def sources(request: HttpRequest) -> HttpResponse:
     summaries = filter_summaries(sources=sources)
     jobs = selectors.source_jobs_map(sources=sources, limit=3)
     rows = [{"source": s, "filter": summaries[s.key], "jobs": jobs[s.key]} for s in sources]
-    return render(request, "frontend/curation/sources.html", {"rows": rows})
+    from curation.importers import IMPORTERS
+
+    importers = [{"key": k, "layout": imp.layout} for k, imp in IMPORTERS.items()]
+    return render(request, "frontend/curation/sources.html", {"rows": rows, "importers": importers})
+
+
+@role_required("admin")
+def source_results(request: HttpRequest, key: str) -> HttpResponse:
+    """Browse a source's filter verdicts: thumbnails with the reason, 48 per page."""
+    from django.core.paginator import Paginator
+
+    source = get_object_or_404(selectors.source_list(), key=key)
+    show = request.GET.get("show", "rejected")
+    if show not in selectors.FILTER_VIEWS:
+        show = "rejected"
+    page = Paginator(selectors.source_filter_results(source=source, show=show), 48).get_page(
+        request.GET.get("page")
+    )
+    for item in page.object_list:
+        item.detection = item.image.detections[0] if item.image.detections else None
+    return render(
+        request,
+        "frontend/curation/source_results.html",
+        {"source": source, "show": show, "views": selectors.FILTER_VIEWS, "page": page},
+    )
 
 
 @role_required("admin", "researcher")

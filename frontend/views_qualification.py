@@ -81,7 +81,9 @@ def qualification_result(request: HttpRequest, attempt_id: int) -> HttpResponse:
         {"key": k, "name": names.get(k, k), "mae": (result.get("mae_per_dim") or [None] * len(keys))[i],
          "bias": (result.get("bias_per_dim") or [None] * len(keys))[i],
          "srcc": (result.get("srcc_per_dim") or [None] * len(keys))[i],
-         "weak": k in (result.get("weak_dimension_keys") or [])}
+         "weak": k in (result.get("weak_dimension_keys") or []),
+         # The reasons name a dimension as "<key>: ..." (its bias is beyond the limit): mark that row too.
+         "reasons": [r.split(":", 1)[1].strip() for r in result.get("reasons") or [] if r.startswith(f"{k}:")]}
         for i, k in enumerate(keys)
     ]  # fmt: skip
     return render(
@@ -202,9 +204,10 @@ def _funnel_bars(funnel: dict[str, Any]) -> list[dict[str, Any]]:
     for r in funnel["rounds"]:
         stages += [
             (f"Round {r['number']} entered", r["entered"]),
-            (f"Round {r['number']} passed", r["passed"]),
+            (f"Round {r['number']} passed its exam", r["passed"]),
         ]
-    stages += [("Certified", funnel["certified"]), ("Exited", funnel["exited"])]
+    # Admins can also certify directly (no exam), so "Certified" may exceed the last round's passes.
+    stages += [("Certified (exam or admin)", funnel["certified"]), ("Exited", funnel["exited"])]
     top = max([n for _, n in stages] + [1])
     return [{"label": label, "n": n, "pct": round(100 * n / top, 1)} for label, n in stages]
 

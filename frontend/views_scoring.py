@@ -7,10 +7,10 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 
 from annotation.models import Dimension, Standard, User
-from annotation.scoring import selectors
+from annotation.scoring import history, selectors
 from annotation.scoring.models import Campaign, PoolItem, Submission
 from annotation.scoring.services import aggregation as aggregation_services
 from annotation.scoring.services import collection
@@ -86,13 +86,15 @@ def score(request: HttpRequest) -> HttpResponse:
         }
         for d in Dimension.objects.filter(standard=standard).select_related("parent").order_by("order")
     ]
+    progress = history.rater_workspace_progress(rater=request.user)
     return render(
         request,
         "frontend/scoring/score.html",
         {
             "certified": _certified(request.user),
             "dims": dims,
-            "progress": selectors.rater_session_progress(rater=request.user),
+            "progress": progress,
+            "amend_minutes": progress["amend_window_s"] // 60,
         },
     )
 
@@ -117,27 +119,49 @@ def _face_boxes(sub: Submission) -> list[dict[str, float]]:
     return out
 
 
+REJECT_REASONS = (
+    "No person, or the person is not the main subject",
+    "More than one main person",
+    "Head-only portrait: the body is not visible",
+    "Watermark, collage or heavy filter",
+    "Too small, blurred or badly cut off",
+    "Licence or consent unclear",
+)
+
+
 @role_required("admin")
 def review(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        sub = get_object_or_404(Submission, pk=int(request.POST.get("submission") or 0))
-        try:
-            collection.submission_review(
-                submission=sub,
-                reviewer=request.user,
-                approve=request.POST.get("decision") == "approve",
-                reason=request.POST.get("reason", ""),
-            )
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"Submission #{sub.pk}: {request.POST.get('decision')}d.")
+        approve = request.POST.get("decision") == "approve"
+        ids = [int(v) for v in request.POST.getlist("submission") if v.isdigit()]
+        if not ids:
+            messages.error(request, "Select at least one submission.")
+            return redirect("frontend:review")
+        done = []
+        for sub in Submission.objects.filter(pk__in=ids).order_by("pk"):
+            try:
+                collection.submission_review(
+                    submission=sub,
+                    reviewer=request.user,
+                    approve=approve,
+                    reason=request.POST.get("reason", ""),
+                )
+            except ApplicationError as exc:
+                messages.error(request, f"Submission #{sub.pk}: {exc.message}")
+            else:
+                done.append(f"#{sub.pk}")
+        if done:
+            messages.success(request, f"Submission {', '.join(done)}: {'approve' if approve else 'reject'}d.")
         return redirect("frontend:review")
     pending = list(selectors.submission_list(user=request.user, status=Submission.Status.PASSED)[:50])
     for sub in pending:
         sub.boxes = _face_boxes(sub)
     recent = list(selectors.submission_list(user=request.user).exclude(status=Submission.Status.PASSED)[:30])
-    return render(request, "frontend/scoring/review.html", {"pending": pending, "recent": recent})
+    return render(
+        request,
+        "frontend/scoring/review.html",
+        {"pending": pending, "recent": recent, "preset_reasons": REJECT_REASONS},
+    )
 
 
 # ----------------------------------------------------------------------------- admin: progress
@@ -201,6 +225,13 @@ def scoring_progress(request: HttpRequest) -> HttpResponse:
         {
             "progress": progress,
             "histogram": _bars([(str(h["ratings"]), h["images"]) for h in progress["histogram"]]),
+            "charts": {
+                "histogram": [
+                    {"ratings": h["ratings"], "images": h["images"]} for h in progress["histogram"]
+                ],
+                "ratings_by_hour": progress["ratings_by_hour"],
+                "completed_by_hour": progress["completed_by_hour"],
+            },
             "completion": _line([(p["hour"][:13], p["count"]) for p in progress["completed_by_hour"]]),
             "rows": rows,
             "run": selectors.aggregation_run_latest(),

@@ -89,6 +89,8 @@ class ExamOutputSerializer(AttemptOutputSerializer):
         image = serializers.CharField()
         thumb = serializers.CharField()
         answered = serializers.BooleanField()
+        # The volunteer's own stored answer (never the experts'), so a reloaded form shows it again.
+        scores = serializers.DictField(child=serializers.FloatField(allow_null=True), allow_null=True)
 
     items = Item(many=True)
 
@@ -215,6 +217,7 @@ def _exam_payload(attempt: Attempt) -> dict[str, Any]:
                 "position": it.position,
                 **_image_urls(it.gold_item.image_id),
                 "answered": it.answered_at is not None,
+                "scores": it.scores if it.answered_at is not None else None,
             }
             for it in items
         ],

@@ -28,7 +28,8 @@ DEMO_PROTOCOL = "Demo cohort (small exam)"
 # One image in five is hidden gold in the demo (5 % in production), so a newcomer sees gold being served,
 # answered and skipped within a few images.
 DEMO_GOLD_SHARE = 0.2
-LEVEL_WORDS = ("poor", "below average", "average", "good", "excellent")
+# The five ITU levels the rating scale shows, so the feedback uses the scale's own words.
+LEVEL_WORDS = ("bad", "poor", "fair", "good", "excellent")
 
 
 def _variants(data: bytes) -> list[bytes]:
@@ -51,9 +52,11 @@ def _rationale(standard: Standard, means: dict[str, float]) -> dict[str, str]:
     for dim in standard.dimensions.order_by("order"):
         v = means[dim.key]
         word = LEVEL_WORDS[min(4, int(v * 5))]
-        anchor = dim.high_anchor if v >= 0.5 else dim.low_anchor
+        # Quote an anchor only where the level is at that end of the scale, never "fair" beside
+        # "strikingly attractive".
+        anchor = dim.high_anchor if v >= 0.8 else dim.low_anchor if v < 0.2 else ""
         text[dim.key] = f"Experts judged {dim.name.lower()} {word} ({v:.2f})." + (
-            f" {anchor}" if anchor else ""
+            f" Like the guideline's example: {anchor}" if anchor else ""
         )
     return text
 

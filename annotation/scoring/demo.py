@@ -17,7 +17,12 @@ from annotation.models import Image, Standard, User
 
 from .models import Campaign, PoolItem, Rating, Skip, Submission
 from .services.aggregation import scoring_reaggregate
-from .services.collection import campaign_create, submission_import_library_image, submission_review
+from .services.collection import (
+    campaign_create,
+    campaign_set_volunteers,
+    submission_import_library_image,
+    submission_review,
+)
 from .services.gold_monitor import hidden_gold_monitor_run
 from .services.queue import lease_skip, next_image
 from .services.ratings import rating_submit
@@ -58,6 +63,15 @@ def demo_load() -> dict[str, Any]:
             ratings_step=1,
             ratings_cap=7,
         )
+    # Every certified demo volunteer collects for the campaign (the README tour signs in as volunteer1).
+    team = [
+        u
+        for u in User.objects.filter(role=User.Role.VOLUNTEER, username__startswith="volunteer").order_by(
+            "pk"
+        )
+        if _certified(u)
+    ]
+    campaign_set_volunteers(campaign=campaign, volunteers=sorted({*team, collector}, key=lambda u: u.pk))
     people = list(
         Image.objects.filter(provenance=Image.Provenance.DEMO, source="demo-person").order_by("sha256")
     )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import apis
+from . import apis, apis_history
 
 app_name = "scoring"
 
@@ -26,6 +26,8 @@ urlpatterns = [
     path("lease/skip/", apis.LeaseSkipApi.as_view(), name="lease-skip"),
     path("ratings/", apis.RatingSubmitApi.as_view(), name="rating-submit"),
     path("session/", apis.SessionProgressApi.as_view(), name="session"),
+    path("ratings/mine/", apis_history.RatingHistoryApi.as_view(), name="rating-history"),
+    path("ratings/<int:rating_id>/", apis_history.RatingAmendApi.as_view(), name="rating-amend"),
     path("progress/", apis.ProgressApi.as_view(), name="progress"),
     path("images/<str:sha256>/aggregate/", apis.ImageAggregateApi.as_view(), name="image-aggregate"),
     path("reaggregate/", apis.ReaggregateApi.as_view(), name="reaggregate"),

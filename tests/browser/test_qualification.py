@@ -81,18 +81,36 @@ def test_invited_volunteer_becomes_certified(page, make_user) -> None:
     page.wait_for_selector("[data-testid=feedback]:not([hidden])")
     feedback = page.locator("#feedback-rows").inner_text()
     assert "±" in feedback and "expert note" in feedback  # experts' scores and the rationale
-    assert page.locator("#feedback-rows tr").count() == 12
+    rows = page.locator("#feedback-rows .fb-row")
+    assert rows.count() == 12
+    # Drawn on the scale: the experts' band and mean, and the rater's own mark.
+    first = rows.first
+    assert first.locator(".fb-band").count() == 1 and first.locator(".fb-mean").count() == 1
+    assert first.locator(".fb-you").count() == 1
+    assert page.locator("[data-testid=training-submit]").is_hidden()  # gone once answered
     screenshot(page, "qualification-training-feedback")
     page.click("[data-testid=training-next]")
     page.wait_for_selector("#training-done:not([hidden])")
     page.click("#training-done [data-testid=go-exam]")
     page.wait_for_selector("#exam-work:not([hidden]) img.subject[src]")
+    submit = page.locator("[data-testid=exam-submit]")
     for i in range(4):
         assert "Experts" not in page.content()
         page.wait_for_selector(f"#exam-progress:text('image {i + 1} of 4')")
+        assert submit.is_disabled()  # not every image is answered yet
         _rate_like_gold(page, "[data-testid=exam]")
         page.click("[data-testid=exam-save]")
-    page.wait_for_selector("[data-testid=exam-submit]:not([hidden])")
+        if i == 2:
+            # A reload keeps the stored answers: Previous shows them again, the counter says one is left.
+            page.wait_for_selector("#exam-progress:text('image 4 of 4')")
+            page.reload()
+            page.wait_for_selector("#exam-progress:text('image 4 of 4')")
+            assert "1 of 4 image(s) still to answer" in page.locator("[data-testid=exam-left]").inner_text()
+            page.click("#exam-prev")
+            page.wait_for_selector("#exam-progress:text('image 3 of 4')")
+            assert page.locator("[data-testid=exam] .scale.touched").count() == 12
+            page.click("[data-testid=exam-save]")  # unchanged answer saved again, back to the open image
+    page.wait_for_selector("[data-testid=exam-submit]:enabled")
     screenshot(page, "qualification-exam")
     page.click("[data-testid=exam-submit]")
     page.wait_for_selector("[data-testid=result-verdict]")
@@ -142,7 +160,7 @@ def test_rating_widget_keyboard_and_groups(page, make_user) -> None:
         rows.count() == 6 and rows.last.get_attribute("data-dim") == "facial_aesthetic"
     )  # parent last in group
     scale = page.locator("[data-dim=overall] .scale")
-    assert scale.get_attribute("aria-valuenow") is None
+    assert scale.get_attribute("aria-valuetext") == "not rated yet"  # no value until the rater sets one
     scale.focus()
     page.keyboard.press("ArrowRight")
     assert scale.get_attribute("aria-valuenow") == "0.50"

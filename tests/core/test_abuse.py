@@ -189,6 +189,10 @@ def test_browser_403_and_404_are_pages_of_the_site(make_user) -> None:
     browser.force_login(make_user("volunteer"))
     forbidden = browser.get("/jobs/")  # admins and researchers only
     assert forbidden.status_code == 403
-    assert b"Not allowed" in forbidden.content and b"Your role cannot open this page." in forbidden.content
+    assert (
+        b"You cannot open this page" in forbidden.content and b'data-testid="error-page"' in forbidden.content
+    )
     missing = browser.get("/no-such-page/")
-    assert missing.status_code == 404 and b"There is no page at" in missing.content
+    assert (
+        missing.status_code == 404 and b"There is nothing at <code>/no-such-page/</code>" in missing.content
+    )

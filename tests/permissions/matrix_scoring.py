@@ -72,6 +72,15 @@ MATRIX: list[Route] = [
     Route("api/scoring/lease/skip/", "POST", QUEUE),
     Route("api/scoring/ratings/", "POST", {ANON: 401, VOL: 400, ADM: 403, RES: 403}),
     Route("api/scoring/session/", "GET", allowed(VOL)),
+    Route("api/scoring/ratings/mine/", "GET", allowed(VOL)),
+    # only one's own rating can be amended: someone else's (or none) is 404 for every volunteer
+    Route(
+        "api/scoring/ratings/<int:rating_id>/",
+        "PATCH",
+        allowed(VOL, ok={404}),
+        kwargs=lambda ctx: {"rating_id": 987654},
+        data={"scores": {"overall": 0.5}},
+    ),
     Route("api/scoring/progress/", "GET", allowed(ADM, RES)),
     Route(
         "api/scoring/images/<str:sha256>/aggregate/",

@@ -8,6 +8,11 @@
 //   rating.untouched()  -> [key, ...]               (dimensions the rater has not set)
 //   rating.reset()      -> clears every slider (no thumb again)
 //   rating.setDisabled(bool)
+//   rating.set(key, v) / rating.clear(key) / rating.focus(key) / rating.order() (keys in visual order)
+//
+// Options: ``onChange(values, untouched)``; ``onSet(key, before, after)`` after every change (for undo);
+// ``onFocus(dim)`` when a scale gets focus (the page shows that dimension's level definitions);
+// ``compact`` (one line per dimension, for the scoring workspace).
 //
 // ``dims`` is the ``dimensions`` list of GET /api/standards/<key>/: [{key, name, parent, order, guideline,
 // low_anchor, high_anchor}, ...]. Keyboard: arrows ±0.01, Shift+arrows or PageUp/PageDown ±0.05,
@@ -15,6 +20,8 @@
 "use strict";
 (function () {
   const LABELS = ["Bad", "Poor", "Fair", "Good", "Excellent"];
+  const SHORT = ["Bad", "Poor", "Fair", "Good", "Exc."];
+  const UNRATED = "not rated yet";
 
   function level(v) {
     return LABELS[Math.min(4, Math.floor(v * 5 + 1e-9))];
@@ -55,10 +62,15 @@
 
   function mountRating(container, dims, options = {}) {
     const onChange = options.onChange || function () {};
+    const onSet = options.onSet || function () {};
+    const onFocus = options.onFocus || function () {};
+    const byKey = Object.fromEntries(dims.map((d) => [d.key, d]));
+    const order = [];
     const values = {};
     const scales = {};
     container.innerHTML = "";
     container.classList.add("rating");
+    if (options.compact) container.classList.add("compact");
 
     function emit() {
       onChange(api.values(), api.untouched());
@@ -67,12 +79,31 @@
     function setValue(key, v) {
       const scale = scales[key];
       const value = round2(v);
+      const before = values[key];
       values[key] = value;
       scale.classList.add("touched");
       scale.querySelector(".thumb-dot").style.left = value * 100 + "%";
       scale.setAttribute("aria-valuenow", value.toFixed(2));
       scale.setAttribute("aria-valuetext", value.toFixed(2) + " (" + level(value) + ")");
-      scale.parentElement.querySelector(".value").textContent = value.toFixed(2);
+      const shown = scale.parentElement.querySelector(".value");
+      shown.textContent = value.toFixed(2) + " ";
+      const word = document.createElement("span");
+      word.className = "value-level";
+      word.textContent = level(value);
+      shown.appendChild(word);
+      if (before !== value) onSet(key, before, value);
+      emit();
+    }
+
+    function clearValue(key) {
+      const s = scales[key];
+      const before = values[key];
+      values[key] = null;
+      s.classList.remove("touched");
+      s.setAttribute("aria-valuenow", "0");
+      s.setAttribute("aria-valuetext", UNRATED);
+      s.parentElement.querySelector(".value").textContent = "";
+      if (before !== null) onSet(key, before, null);
       emit();
     }
 
@@ -95,9 +126,12 @@
       scale.setAttribute("aria-labelledby", name.id);
       scale.setAttribute("aria-valuemin", "0");
       scale.setAttribute("aria-valuemax", "1");
+      // A slider must carry a value; an unrated one says so in its value text (no thumb is drawn).
+      scale.setAttribute("aria-valuenow", "0");
+      scale.setAttribute("aria-valuetext", UNRATED);
       scale.dataset.key = dim.key;
       scale.innerHTML = '<div class="track"></div><div class="thumb-dot"></div><div class="labels">' +
-        LABELS.map((l) => "<span>" + l + "</span>").join("") + "</div>";
+        LABELS.map((l, i) => '<span><span class="l-long">' + l + '</span><span class="l-short">' + SHORT[i] + "</span></span>").join("") + "</div>";
       const value = document.createElement("small");
       value.className = "value muted";
       value.setAttribute("aria-hidden", "true");
@@ -108,6 +142,12 @@
       row.appendChild(cell);
       scales[dim.key] = scale;
       values[dim.key] = null;
+      order.push(dim.key);
+      scale.addEventListener("focus", () => {
+        Object.values(scales).forEach((s) => s.closest(".rating-row").classList.toggle("active", s === scale));
+        onFocus(byKey[dim.key]);
+      });
+      name.addEventListener("click", () => { if (scale.tabIndex >= 0) scale.focus(); });
 
       function fromPointer(ev) {
         const rect = scale.querySelector(".track").getBoundingClientRect();
@@ -163,12 +203,16 @@
           values[k] = null;
           const s = scales[k];
           s.classList.remove("touched");
-          s.removeAttribute("aria-valuenow");
-          s.removeAttribute("aria-valuetext");
+          s.setAttribute("aria-valuenow", "0");
+          s.setAttribute("aria-valuetext", UNRATED);
           s.parentElement.querySelector(".value").textContent = "";
         });
         emit();
       },
+      clear(key) { clearValue(key); },
+      focus(key) { if (scales[key]) scales[key].focus(); },
+      order() { return order.slice(); },
+      dim(key) { return byKey[key]; },
       setDisabled(flag) {
         Object.values(scales).forEach((s) => { s.setAttribute("aria-disabled", flag ? "true" : "false"); s.tabIndex = flag ? -1 : 0; });
       },

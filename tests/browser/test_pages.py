@@ -1,0 +1,358 @@
+"""Every page of every role, at 1366×768, 1280×720 and 390×844, on the demo data: nothing carrying `hidden`
+is displayed, no horizontal overflow, no Content-Security-Policy violation (and the header is strict), no
+script error, axe-core finds no serious or critical violation, the scoring image and Submit are in view
+(without page scroll on the desktop sizes), 403/404 render inside the site layout. Then the README tour is
+walked row by row, and one image is rated with the keyboard only. Screenshots: test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import SCREENSHOTS, login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DEMO_PASSWORD = "humanbeauty-demo"
+VIEWPORTS = [(1366, 768), (1280, 720), (390, 844)]
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+# Collected by the page itself from the first byte on (an init script is not subject to the page's CSP).
+CSP_LISTENER = (
+    "window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => "
+    "window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber));"
+)
+PAGE_CHECKS = """() => ({
+  overflow: document.documentElement.scrollWidth - window.innerWidth,
+  pageScroll: document.documentElement.scrollHeight - window.innerHeight,
+  hiddenShown: [...document.querySelectorAll('[hidden]')]
+    .filter((e) => getComputedStyle(e).display !== 'none')
+    .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')),
+  csp: window.__csp || [],
+  nav: !!document.querySelector('header nav a'),
+})"""
+AXE_RUN = """async () => {
+  const r = await axe.run(document, { resultTypes: ['violations'] });
+  return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => v.id + ' (' + v.nodes.length + '): ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | '));
+}"""
+
+
+def _load_demo() -> None:
+    """The demo of every app but the model (its training is slow and its pages render without it)."""
+    from annotation.demo import demo_load_core
+    from annotation.qualification.demo import demo_load as qualification_demo
+    from annotation.scoring.demo import demo_load as scoring_demo
+    from curation.demo import demo_load as curation_demo
+    from tests.scoring.conftest import ensure_seeded_standard
+
+    ensure_seeded_standard()
+    demo_load_core()
+    qualification_demo()
+    scoring_demo()
+    curation_demo()
+
+
+def _pages() -> dict[str, list[str]]:
+    from annotation.models import User
+    from annotation.qualification.models import Protocol
+    from annotation.scoring.models import Campaign
+    from curation.models import Release, Source
+
+    protocol = Protocol.objects.order_by("pk").first()
+    volunteer = User.objects.get(username="volunteer9")
+    release = Release.objects.order_by("pk").first()
+    campaign = Campaign.objects.order_by("pk").first()
+    source = Source.objects.order_by("pk").first()
+    return {
+        "volunteer1": ["/", "/qualification/", "/collect/", "/score/", "/review/", "/no-such-page/"],
+        "volunteer9": ["/qualification/"],
+        "volunteer10": ["/qualification/", "/qualification/exam/"],
+        "admin": [
+            "/",
+            "/qualification/admin/",
+            "/qualification/admin/gold/",
+            f"/qualification/admin/{protocol.pk}/",
+            f"/qualification/admin/volunteers/{volunteer.pk}/",
+            "/campaigns/",
+            f"/campaigns/{campaign.pk}/",
+            "/review/",
+            "/scoring/progress/",
+            "/scoring/raters/",
+            "/sources/",
+            f"/sources/{source.key}/results/",
+            "/releases/",
+            f"/releases/{release.version}/",
+            "/models/",
+            "/models/score/",
+            "/jobs/",
+        ],
+        "researcher": [
+            "/",
+            "/releases/",
+            f"/releases/{release.version}/",
+            "/models/",
+            "/models/score/",
+            "/jobs/",
+        ],
+    }
+
+
+def _until(page, predicate: str, attempts: int = 200) -> None:
+    """Poll ``predicate`` (a function, run by page.evaluate): wait_for_function would eval a string, which
+    the page's CSP forbids."""
+    for _ in range(attempts):
+        if page.evaluate(predicate):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"never true: {predicate}")
+
+
+def _slug(path: str) -> str:
+    return path.strip("/").replace("/", "-") or "dashboard"
+
+
+def _in_view(page, selector: str) -> bool:
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 0.5 and box["x"] >= 0
+
+
+def _check_page(page, user: str, path: str, width: int, height: int, errors: list[str]) -> list[str]:
+    problems: list[str] = []
+    errors.clear()
+    response = page.goto(path)
+    page.wait_for_load_state("networkidle")
+    where = f"{user} {path} {width}x{height}"
+    policy = response.headers.get("content-security-policy", "")
+    if "script-src 'self'" not in policy or "unsafe-inline" in policy:
+        problems.append(f"{where}: CSP header is not strict: {policy!r}")
+    if path == "/score/":
+        page.wait_for_selector("#subject[src]")
+        _until(page, "() => document.getElementById('subject').complete")
+    state: dict[str, Any] = page.evaluate(PAGE_CHECKS)
+    if state["overflow"] > 0:
+        problems.append(f"{where}: {state['overflow']} px of horizontal overflow")
+    if state["hiddenShown"]:
+        problems.append(f"{where}: elements with `hidden` are displayed: {state['hiddenShown']}")
+    if state["csp"]:
+        problems.append(f"{where}: CSP violations {state['csp']}")
+    if not state["nav"]:
+        problems.append(f"{where}: rendered outside the site layout (no navigation)")
+    if errors:
+        problems.append(f"{where}: script errors {errors}")
+    if path == "/score/":
+        if not _in_view(page, "[data-testid=submit]"):
+            problems.append(f"{where}: Submit is not in view")
+        if not _in_view(page, "[data-testid=stage]"):
+            problems.append(f"{where}: the image is not in view")
+        if width > 900 and state["pageScroll"] > 0:
+            problems.append(f"{where}: the scoring page scrolls by {state['pageScroll']} px")
+    is_error_page = path in ("/review/", "/no-such-page/") and user.startswith("volunteer")
+    if is_error_page and page.locator("[data-testid=error-page]").count() != 1:
+        problems.append(f"{where}: the error page is not the site's own")
+    page.evaluate(AXE)
+    problems += [f"{where}: axe {v}" for v in page.evaluate(AXE_RUN)]
+    shots = SCREENSHOTS / "pages"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / f"{user}-{_slug(path)}-{width}x{height}.png"), full_page=True)
+    return problems
+
+
+def test_every_page_of_every_role_at_three_sizes(browser, live_server) -> None:
+    _load_demo()
+    pages = _pages()
+    problems: list[str] = []
+    checked = 0
+    for user, paths in pages.items():
+        for width, height in VIEWPORTS:
+            context = browser.new_context(
+                base_url=live_server.url, viewport={"width": width, "height": height}
+            )
+            context.set_default_timeout(20000)
+            context.add_init_script(CSP_LISTENER)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            login(page, user, DEMO_PASSWORD)
+            for path in paths:
+                problems += _check_page(page, user, path, width, height, errors)
+                checked += 1
+            context.close()
+    assert checked == 3 * sum(len(p) for p in pages.values())
+    assert not problems, "\n".join(problems)
+
+
+def test_the_readme_tour_row_by_row(browser, live_server) -> None:
+    """Each row of README's "A tour of the demo" table: sign in as that user, open that page, see that."""
+    import re
+
+    _load_demo()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    tour = readme.split("## A tour of the demo", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in tour.splitlines() if line.startswith("| ") and "`/" in line]
+    assert len(rows) >= 9
+    expectations = {
+        "/qualification/admin/": "h1",
+        "/qualification/": "[data-testid=status]",
+        "/collect/": "form.upload-form",
+        "/review/": "section.review-item",
+        "/score/": "#subject[src]",
+        "/scoring/progress/": "[data-testid=pool-table]",
+        "/scoring/raters/": "[data-testid=rater-table]",
+        "/sources/": "table",
+        "/releases/": "[data-testid=releases]",
+        "/models/": "h1",
+        "/models/score/": "[data-testid=score-file]",
+        "/campaigns/": "[data-testid=campaigns]",
+        "/jobs/": "[data-testid=jobs-table]",
+    }
+    walked = 0
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        users = re.findall(r"`([a-z]+\d*)`", cells[1])  # "volunteer1 … volunteer8": the first and the last
+        assert users, row
+        for path in re.findall(r"`(/[^`]*)`", cells[2]):
+            for user in users:
+                context = browser.new_context(
+                    base_url=live_server.url, viewport={"width": 1366, "height": 768}
+                )
+                context.set_default_timeout(20000)
+                page = context.new_page()
+                login(page, user, DEMO_PASSWORD)
+                response = page.goto(path)
+                assert response.status == 200, (user, path, response.status)
+                page.wait_for_selector(expectations[path])
+                assert page.locator(".messages li.error").count() == 0, (user, path)
+                if path == "/collect/":  # the tour's promise: volunteer1 can collect
+                    assert page.locator("form.upload-form [name=campaign]").count() >= 1
+                walked += 1
+                context.close()
+    assert walked >= 13
+
+
+def test_keyboard_only_rating_of_one_image(browser, live_server) -> None:
+    from annotation.models import User
+    from annotation.scoring.models import Rating, Skip
+
+    _load_demo()
+    rater = User.objects.get(username="volunteer1")
+    before = set(Rating.objects.filter(rater=rater).values_list("image_id", flat=True))
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 720})
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    login(page, "volunteer1", DEMO_PASSWORD)
+    page.goto("/score/")
+    page.wait_for_selector("#subject[src]")
+    first = page.get_attribute("#subject", "data-image")
+
+    page.keyboard.press("?")
+    assert page.locator("[data-testid=keys-dialog]").is_visible()
+    legend = page.locator("[data-testid=keys-dialog]").inner_text()
+    for key in ("1", "Enter", "Skip", "Can't judge", "Report", "Undo", "full screen"):
+        assert key.lower() in legend.lower(), key
+    page.keyboard.press("Escape")
+    assert not page.locator("[data-testid=keys-dialog]").is_visible()
+
+    # 12 digits (each sets the chosen dimension's level and moves on), one arrow to fine-tune, undo, Enter.
+    digits = "345234523455"
+    for d in digits:
+        page.keyboard.press(d)
+    page.keyboard.press("ArrowRight")  # the last dimension set ("overall") 0.90 -> 0.91
+    page.keyboard.press("ArrowRight")  # 0.92
+    page.keyboard.press("u")  # undo -> 0.91
+    assert page.locator("#rating [data-dim=overall] .scale").get_attribute("aria-valuenow") == "0.91"
+    assert page.locator("[data-testid=submit]").is_enabled()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#subject:not([data-image='{first}'])")
+    assert page.locator("[data-testid=session-count]").inner_text() != "0"
+    rating = Rating.objects.get(rater=rater, image_id=first)
+    assert first not in before
+    assert rating.scores[-1] == 0.91 and rating.scores[0] == 0.5  # "3" = Fair's middle
+    page.screenshot(path=str(SCREENSHOTS / "scoring-keyboard-next.png"))
+
+    # Right after a submit, undo reopens that rating: change it within the window, by keyboard.
+    page.keyboard.press("u")
+    page.wait_for_selector("[data-testid=amend]:not([hidden])")
+    page.keyboard.press("Home")  # the focused first scale -> 0.00
+    page.locator("[data-testid=amend-save]").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-testid=amend]", state="hidden")
+    rating.refresh_from_db()
+    assert rating.scores[0] == 0.0
+    page.keyboard.press("Escape")
+
+    # Skip, can't judge and report, each by one key.
+    second = page.get_attribute("#subject", "data-image")
+    page.keyboard.press("s")
+    page.wait_for_selector(f"#subject:not([data-image='{second}'])")
+    third = page.get_attribute("#subject", "data-image")
+    page.keyboard.press("c")
+    page.wait_for_selector(f"#subject:not([data-image='{third}'])")
+    fourth = page.get_attribute("#subject", "data-image")
+    page.keyboard.press("r")
+    page.wait_for_selector("[data-testid=report-dialog][open]")
+    page.keyboard.press("Enter")  # the first reason is preselected
+    page.wait_for_selector(f"#subject:not([data-image='{fourth}'])")
+    reasons = dict(Skip.objects.filter(rater=rater).values_list("image_id", "reason"))
+    assert reasons[second] == "skip" and reasons[third] == "cant_judge" and reasons[fourth] == "report"
+    context.close()
+
+
+def test_admin_console_campaigns_review_and_filter_results(browser, live_server) -> None:
+    from annotation.scoring.models import Campaign, Submission
+
+    _load_demo()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    login(page, "admin", DEMO_PASSWORD)
+
+    # Create a campaign and assign two volunteers; then close it and drop one.
+    page.goto("/campaigns/")
+    form = page.locator("[data-testid=campaign-form]")
+    form.locator("input[name=name]").fill("Evening wear")
+    form.locator("input[name=target_count]").fill("40")
+    form.locator("textarea[name=principles]").fill("One main person\nThe whole outfit is visible")
+    form.locator(".pick-filter").fill("volunteer2")
+    form.locator("button[data-pick=all]").click()  # only the visible ones: volunteer2
+    form.locator(".pick-filter").fill("")
+    form.locator("label.check", has_text="volunteer3").locator("input").check()
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector(".messages li.success")
+    campaign = Campaign.objects.get(name="Evening wear")
+    assert campaign.target_count == 40 and campaign.is_active
+    assert sorted(campaign.volunteers.values_list("username", flat=True)) == ["volunteer2", "volunteer3"]
+    form = page.locator("[data-testid=campaign-form]")
+    form.locator("label.check", has_text="volunteer3").locator("input").uncheck()
+    form.locator("input[name=is_active]").uncheck()
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector(".messages li.success")
+    campaign.refresh_from_db()
+    assert not campaign.is_active and list(campaign.volunteers.values_list("username", flat=True)) == [
+        "volunteer2"
+    ]
+
+    # Review: keys j (first item), x (select it), then the bulk approve.
+    pending = list(Submission.objects.filter(status=Submission.Status.PASSED).values_list("pk", flat=True))
+    assert pending
+    page.goto("/review/")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    assert page.locator("#bulk-count").inner_text() == "1"
+    page.locator("[data-testid=bulk-approve]").click()
+    page.wait_for_selector(".messages li.success")
+    assert Submission.objects.get(pk=pending[0]).status == Submission.Status.APPROVED
+
+    # Filter results: the rejected images, each with its reason.
+    page.goto("/sources/")
+    page.locator("[data-testid=rejected-link]").first.click()
+    page.wait_for_selector("[data-testid=filter-results]")
+    rejected = page.locator("[data-testid=filter-results] li[data-kept=no]")
+    assert rejected.count() >= 1
+    assert rejected.count() == page.locator("[data-testid=filter-results] [data-testid=reason]").count()
+    assert "face" in rejected.first.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "admin-filter-results.png"), full_page=True)
+    context.close()
