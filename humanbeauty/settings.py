@@ -187,6 +187,11 @@ HB_SCORING_RATINGS_CAP = env.int("HB_SCORING_RATINGS_CAP", default=15)
 HB_SCORING_MAX_CI_HALF_WIDTH = env.float("HB_SCORING_MAX_CI_HALF_WIDTH", default=0.15)
 # Hidden-gold skipping rule (annotation/gold_skipping.py): a JSON object of SkipRule fields to override.
 HB_GOLD_SKIP_RULE = env.json("HB_GOLD_SKIP_RULE", default={})
+# Hidden-gold follow-up of rater screening: a flagged rater's gold share is multiplied by this (capped at 0.5).
+HB_GOLD_FOLLOW_UP_FACTOR = env.float("HB_GOLD_FOLLOW_UP_FACTOR", default=4.0)
+# The workspace: the rater's session goal, and how long a rater may amend their own rating.
+HB_SCORING_SESSION_GOAL = env.int("HB_SCORING_SESSION_GOAL", default=20)
+HB_SCORING_AMEND_WINDOW_S = env.int("HB_SCORING_AMEND_WINDOW_S", default=600)
 HB_COLLECTION_MIN_SHORT_SIDE = env.int("HB_COLLECTION_MIN_SHORT_SIDE", default=256)
 HB_COLLECTION_PHASH_MAX_DISTANCE = env.int("HB_COLLECTION_PHASH_MAX_DISTANCE", default=6)
 HB_COLLECTION_DOMINANCE_RATIO = env.float("HB_COLLECTION_DOMINANCE_RATIO", default=2.0)

@@ -74,6 +74,32 @@ def test_rater_gold_share_is_none_until_certified_then_the_protocol_share(
     assert contract.rater_gold_share(rater=enrollment.user) is None
 
 
+@pytest.mark.parametrize(
+    ("protocol_share", "flagged", "expected"),
+    [(0.12, False, 0.12), (0.12, True, 0.48), (0.2, True, 0.5), (0.7, True, 0.7), (0.0, True, 0.0)],
+)
+def test_raters_flagged_by_screening_get_more_hidden_gold(
+    enrolled, django_assert_num_queries, protocol_share, flagged, expected
+) -> None:
+    """Hidden-gold follow-up of rater screening: while the latest re-aggregation flags a rater, their share is
+    the protocol's times HB_GOLD_FOLLOW_UP_FACTOR (4), capped at 0.5 and never lowered; still one query."""
+    from annotation.models import Standard
+    from annotation.qualification.models import Protocol
+    from annotation.scoring.models import RaterQuality
+
+    enrollment = enrolled()
+    Protocol.objects.filter(pk=enrollment.protocol_id).update(hidden_gold_share=protocol_share)
+    Enrollment.objects.filter(pk=enrollment.pk).update(state="certified")
+    RaterQuality.objects.create(
+        rater=enrollment.user,
+        standard=Standard.objects.get(key="humanbeauty-v1"),
+        flagged=flagged,
+        flags=["straight-lining: LOO SRCC 0.05 < 0.31"] if flagged else [],
+    )
+    with django_assert_num_queries(1):
+        assert contract.rater_gold_share(rater=enrollment.user) == pytest.approx(expected)
+
+
 def test_hidden_gold_pick_never_repeats_and_respects_share(
     make_user, admin_user, gold_items, monkeypatch
 ) -> None:

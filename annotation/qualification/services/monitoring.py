@@ -41,24 +41,45 @@ def rater_is_certified(*, rater: User) -> bool:
     return rater_gold_share(rater=rater) is not None
 
 
+# The third column is the hidden-gold follow-up of rater screening: a rater the latest re-aggregation flagged
+# (straight-lining, random clicking, noisy, low agreement: ``RaterQuality.flagged``) gets more hidden gold until
+# a later re-aggregation clears them, so the gold monitor confirms or clears the suspicion on expert-scored
+# items quickly. Same statement for every rater and every item: it tells nothing about what is served.
 _GOLD_SHARE_SQL = (
-    "SELECT e.state, p.hidden_gold_share FROM {enrollment} e LEFT JOIN {protocol} p ON p.id = e.protocol_id "
-    "WHERE e.user_id = %s"
+    "SELECT e.state, p.hidden_gold_share, EXISTS (SELECT 1 FROM {rater_quality} q WHERE q.rater_id = e.user_id "
+    "AND q.flagged) FROM {enrollment} e LEFT JOIN {protocol} p ON p.id = e.protocol_id WHERE e.user_id = %s"
 )
+FOLLOW_UP_MAX_SHARE = 0.5  # at most every other item is gold, however large the factor
+
+
+def follow_up_share(share: float, *, flagged: bool) -> float:
+    """The hidden-gold share of a rater: the protocol's, raised by ``HB_GOLD_FOLLOW_UP_FACTOR`` (capped at
+    ``FOLLOW_UP_MAX_SHARE``, never below the protocol's) while rater screening flags them."""
+    if not flagged:
+        return share
+    return max(share, min(FOLLOW_UP_MAX_SHARE, share * settings.HB_GOLD_FOLLOW_UP_FACTOR))
 
 
 def rater_gold_share(*, rater: User) -> float | None:
     """``None`` unless the rater is certified; else their protocol's hidden-gold share (admin-certified raters
-    have no protocol: the default share). One statement: the scoring queue calls this on every request."""
-    sql = _GOLD_SHARE_SQL.format(enrollment=Enrollment._meta.db_table, protocol=Protocol._meta.db_table)
+    have no protocol: the default share), raised while rater screening flags them (``follow_up_share``). One
+    statement: the scoring queue calls this on every request."""
+    from annotation.scoring.models import RaterQuality
+
+    sql = _GOLD_SHARE_SQL.format(
+        enrollment=Enrollment._meta.db_table,
+        protocol=Protocol._meta.db_table,
+        rater_quality=RaterQuality._meta.db_table,
+    )
     with prepared_cursor() as cur:
         cur.execute(sql, [rater.pk])
         row = cur.fetchone()
     if row is None or row[0] != S.CERTIFIED:
         return None
-    return (
+    share = (
         float(row[1]) if row[1] is not None else float(Protocol._meta.get_field("hidden_gold_share").default)
     )
+    return follow_up_share(share, flagged=bool(row[2]))
 
 
 @dataclass(frozen=True)
