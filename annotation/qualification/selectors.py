@@ -17,7 +17,17 @@ from annotation.models import Standard, User
 from humanbeauty.errors import NotFoundError
 from modeling.standard import STANDARD_KEY
 
-from .models import Attempt, Enrollment, GoldItem, Invitation, Protocol, Round, TrainingAnswer, Transition
+from .models import (
+    Attempt,
+    Enrollment,
+    GoldItem,
+    Invitation,
+    Protocol,
+    Retraining,
+    Round,
+    TrainingAnswer,
+    Transition,
+)
 
 
 @dataclass(frozen=True)
@@ -167,16 +177,50 @@ def protocol_of(*, enrollment: Enrollment) -> Protocol:
 
 
 def training_done_count(*, enrollment: Enrollment) -> int:
+    """Ordinary training images answered in the volunteer's current round (retraining not counted)."""
     return TrainingAnswer.objects.filter(
-        enrollment=enrollment, round_number=enrollment.round_number, answered_at__isnull=False
+        enrollment=enrollment,
+        round_number=enrollment.round_number,
+        answered_at__isnull=False,
+        retraining__isnull=True,
     ).count()
+
+
+def training_progress(*, enrollment: Enrollment) -> dict[str, Any]:
+    """``{done, needed, retraining, focus_dimensions}``: the round's training, or in *retraining* the
+    targeted retraining after the failed exam."""
+    if enrollment.state == Enrollment.State.RETRAINING:
+        retraining = Retraining.objects.filter(enrollment=enrollment).order_by("-id").first()
+        if retraining is not None:
+            done = retraining.items.filter(answered_at__isnull=False).count()
+            return {
+                "done": done,
+                "needed": retraining.n_items,
+                "retraining": True,
+                "focus_dimensions": list(retraining.focus_dimensions),
+            }
+    return {
+        "done": training_done_count(enrollment=enrollment),
+        "needed": protocol_of(enrollment=enrollment).n_training,
+        "retraining": False,
+        "focus_dimensions": [],
+    }
 
 
 def attempt_retake_at(*, enrollment: Enrollment) -> dt.datetime | None:
     """When the failed volunteer may retake (None if no retake is pending)."""
-    if enrollment.state not in (Enrollment.State.EXAM, Enrollment.State.REQUALIFYING):
+    if enrollment.state not in (
+        Enrollment.State.EXAM,
+        Enrollment.State.REQUALIFYING,
+        Enrollment.State.RETRAINING,
+    ):
         return None
-    last = Attempt.objects.filter(enrollment=enrollment).order_by("-id").first()
+    last = (
+        Attempt.objects.filter(enrollment=enrollment)
+        .exclude(status=Attempt.Status.VOID)
+        .order_by("-id")
+        .first()
+    )
     if last is None or last.status != Attempt.Status.SUBMITTED or last.passed:
         return None
     return last.submitted_at + protocol_of(enrollment=enrollment).retake_delay
@@ -219,6 +263,7 @@ def volunteer_status(*, user: User) -> dict[str, Any]:
     )
     open_attempt = enrollment.attempts.filter(status=Attempt.Status.OPEN).first()
     retake_at = attempt_retake_at(enrollment=enrollment)
+    progress = training_progress(enrollment=enrollment)
     attempts = [attempt_public(a) for a in enrollment.attempts.filter(status=Attempt.Status.SUBMITTED)]
     return {
         "enrolled": True,
@@ -229,8 +274,10 @@ def volunteer_status(*, user: User) -> dict[str, Any]:
         "rounds_total": protocol.n_iterations,
         "rounds_passed": enrollment.rounds_passed,
         "round_open": bool(rnd and rnd.status == Round.Status.OPEN),
-        "training_done": training_done_count(enrollment=enrollment),
-        "training_needed": protocol.n_training,
+        "training_done": progress["done"],
+        "training_needed": progress["needed"],
+        "retraining": progress["retraining"],
+        "retraining_focus": progress["focus_dimensions"],
         "exam_items": protocol.n_scored + protocol.n_warmup,
         "max_attempts": protocol.max_attempts,
         "open_attempt": open_attempt.id if open_attempt else None,
