@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from annotation.qualification.models import Enrollment
+from annotation.qualification.models import Enrollment, Retraining
 
 from .conftest import finish_training, submit_exam
 
@@ -113,18 +113,30 @@ def test_demo_load_is_idempotent(settings) -> None:
 def test_simulation_command_runs_real_services() -> None:
     from annotation.qualification.services.simulation import qualification_simulate
 
-    result = qualification_simulate(n_volunteers=24, seed=0, protocol_params={"n_training": 2})
+    result = qualification_simulate(
+        n_volunteers=24, seed=0, protocol_params={"n_training": 2}, scoring_days=100, items_per_day=2
+    )
     funnel = result["funnel"]
     assert result["invited"] == funnel["joined"] == 24
-    assert funnel["certified"] + funnel["exited"] == 24
-    assert 14 <= funnel["certified"] <= 23  # ~80 % (455 → 368 in the paper)
+    rounds = result["rounds"]
+    assert [r["entered"] for r in rounds] == [24, rounds[0]["passed"], rounds[1]["passed"]]
+    assert result["certified"] + result["exited"] == 24 == funnel["certified_now"] + funnel["exited"]
+    assert sum(result["exits_by_cause"].values()) == result["exited"]
+    assert result["work"]["recertifications"] > 0  # the 90-day re-check ran inside the 100 days
+    assert result["retraining"]["items"] > 0  # failed volunteers were retrained before retaking
     kinds = result["by_kind"]
     assert kinds.get("random_clicker", {"certified": 0})["certified"] == 0
     assert kinds.get("straight_liner", {"certified": 0})["certified"] == 0
     assert (
         Enrollment.objects.filter(protocol_id=result["protocol"], state="certified").count()
-        == funnel["certified"]
+        == result["certified"]
     )
+    retrained = Retraining.objects.filter(enrollment__protocol_id=result["protocol"])
+    assert retrained.exists() and all(r.focus_dimensions for r in retrained)
     out = io.StringIO()
-    call_command("qualification_simulate", "--volunteers", "5", "--seed", "1", stdout=out)
-    assert "invited 5" in out.getvalue() and "rolled back" in out.getvalue()
+    call_command(
+        "qualification_simulate", "--volunteers", "5", "--seed", "1", "--scoring-days", "5", stdout=out
+    )
+    text = out.getvalue()
+    assert "invited 5" in text and "rolled back" in text and "round 3: entered" in text
+    assert "retraining delivered:" in text and "certified " in text and ", exited " in text

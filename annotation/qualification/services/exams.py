@@ -546,22 +546,26 @@ def attempt_submit(
     attempt.passed = result.passed
     attempt.result = payload
     attempt.save(update_fields=["status", "submitted_at", "passed", "result"])
-    _after_submit(enrollment=enrollment, attempt=attempt, protocol=protocol)
+    _after_submit(enrollment=enrollment, attempt=attempt, protocol=protocol, now=now)
     return attempt
 
 
-def _after_submit(*, enrollment: Enrollment, attempt: Attempt, protocol: Protocol) -> None:
+def _after_submit(*, enrollment: Enrollment, attempt: Attempt, protocol: Protocol, now: dt.datetime) -> None:
     label = f"attempt {attempt.number}"
     if attempt.passed:
         if attempt.kind == Attempt.Kind.REQUALIFICATION:
             enrollment_transition(
-                enrollment=enrollment, to_state=S.CERTIFIED, reason=f"passed re-qualification {label}"
+                now=now,
+                enrollment=enrollment,
+                to_state=S.CERTIFIED,
+                reason=f"passed re-qualification {label}",
             )
             return
         enrollment.rounds_passed = max(enrollment.rounds_passed, attempt.round_number)
         enrollment.save(update_fields=["rounds_passed", "updated_at"])
         if attempt.round_number >= protocol.n_iterations:
             enrollment_transition(
+                now=now,
                 enrollment=enrollment,
                 to_state=S.CERTIFIED,
                 reason=f"passed round {attempt.round_number}, {label}",
@@ -570,6 +574,7 @@ def _after_submit(*, enrollment: Enrollment, attempt: Attempt, protocol: Protoco
             enrollment.round_number = attempt.round_number + 1
             enrollment.save(update_fields=["round_number", "updated_at"])
             enrollment_transition(
+                now=now,
                 enrollment=enrollment,
                 to_state=S.TRAINING,
                 reason=f"passed round {attempt.round_number}; training for round {enrollment.round_number}",
@@ -585,6 +590,7 @@ def _after_submit(*, enrollment: Enrollment, attempt: Attempt, protocol: Protoco
             else f"round {attempt.round_number}"
         )
         enrollment_transition(
+            now=now,
             enrollment=enrollment,
             to_state=S.EXITED,
             reason=f"failed {what} {label} of {protocol.max_attempts}",
@@ -592,6 +598,7 @@ def _after_submit(*, enrollment: Enrollment, attempt: Attempt, protocol: Protoco
         return
     retraining = retraining_create(enrollment=enrollment, attempt=attempt, protocol=protocol)
     enrollment_transition(
+        now=now,
         enrollment=enrollment,
         to_state=S.RETRAINING,
         reason=f"failed {label}; retraining on {', '.join(retraining.focus_dimensions) or 'the form'}",

@@ -175,19 +175,28 @@ def hidden_gold_monitor_update(*, enrollment: Enrollment, protocol: Protocol) ->
     return status
 
 
-def recertification_tick(*, now: dt.datetime | None = None) -> dict[str, Any]:
+def recertification_tick(
+    *, now: dt.datetime | None = None, protocol: Protocol | None = None
+) -> dict[str, Any]:
     """Suspend certified raters whose certification is older than their protocol's re-certification
-    interval (they re-qualify on a fresh form). Safe to run any number of times."""
+    interval (they re-qualify on a fresh form). Safe to run any number of times. ``protocol``: only that
+    protocol's raters (the simulation); default all."""
     now = now or timezone.now()
     suspended = 0
-    for protocol in Protocol.objects.filter(recertification_interval__isnull=False):
+    protocols = Protocol.objects.filter(recertification_interval__isnull=False)
+    if protocol is not None:
+        protocols = protocols.filter(pk=protocol.pk)
+    for proto in protocols:
         due = Enrollment.objects.filter(
-            protocol=protocol, state=S.CERTIFIED, certified_at__lte=now - protocol.recertification_interval
+            protocol=proto, state=S.CERTIFIED, certified_at__lte=now - proto.recertification_interval
         )
         for enrollment in due:
             try:
                 enrollment_transition(
-                    enrollment=enrollment, to_state=S.SUSPENDED, reason="periodic re-certification due"
+                    enrollment=enrollment,
+                    to_state=S.SUSPENDED,
+                    reason="periodic re-certification due",
+                    now=now,
                 )
             except ConflictError:  # changed state meanwhile
                 continue

@@ -15,6 +15,8 @@ An admin may certify directly (experts, pilots) from any non-terminal state; ``e
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -55,9 +57,16 @@ def transition_allowed(*, from_state: str, to_state: str, admin: bool = False) -
 
 @transaction.atomic
 def enrollment_transition(
-    *, enrollment: Enrollment, to_state: str, reason: str, actor: User | None = None, admin: bool = False
+    *,
+    enrollment: Enrollment,
+    to_state: str,
+    reason: str,
+    actor: User | None = None,
+    admin: bool = False,
+    now: dt.datetime | None = None,
 ) -> Enrollment:
-    """Move ``enrollment`` to ``to_state`` or raise ConflictError (409) naming the illegal transition."""
+    """Move ``enrollment`` to ``to_state`` or raise ConflictError (409) naming the illegal transition.
+    ``now``: the time of the event (default: the clock), e.g. an exam submitted with an explicit time."""
     locked = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
     if not transition_allowed(from_state=locked.state, to_state=to_state, admin=admin):
         raise ConflictError(
@@ -65,7 +74,7 @@ def enrollment_transition(
             f"{S(to_state).label.lower()}.",
             extra={"code": "illegal_transition", "from": locked.state, "to": to_state},
         )
-    now = timezone.now()
+    now = now or timezone.now()
     fields = ["state", "updated_at"]
     from_state = locked.state
     locked.state = to_state
