@@ -140,3 +140,21 @@ def test_simulation_command_runs_real_services() -> None:
     text = out.getvalue()
     assert "invited 5" in text and "rolled back" in text and "round 3: entered" in text
     assert "retraining delivered:" in text and "certified " in text and ", exited " in text
+
+
+def test_protocol_page_predicts_the_funnel_for_proposed_parameters(admin_user, protocol) -> None:
+    """The "what if" form: a predicted funnel per round before a round opens; bad input gets a message."""
+    c = _client(admin_user)
+    base = f"/qualification/admin/{protocol.pk}/?whatif=1&volunteers=40"
+    one = c.get(base + "&n_iterations=1&max_attempts=1")
+    assert one.status_code == 200
+    text = one.content.decode()
+    assert (
+        'data-testid="whatif-funnel"' in text and "Round 1 entered" in text and "Round 2 entered" not in text
+    )
+    three = c.get(base + "&n_iterations=3&max_attempts=2").content.decode()
+    assert "Round 3 passed" in three and "retraining delivered" in three
+    bad = c.get(base + "&max_mae=lots").content.decode()
+    assert "must be numbers" in bad and 'data-testid="whatif-funnel"' not in bad
+    assert "out of range" in c.get(base + "&n_iterations=0").content.decode()
+    assert protocol.rounds.count() == 1  # nothing was written

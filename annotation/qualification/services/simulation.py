@@ -17,19 +17,23 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.exam_scoring import PassRule
 from annotation.models import Image, Standard
 from annotation.services.images import image_ingest
 from annotation.services.standards import standard_create_from_spec
 from annotation.simulation import (
     DriftModel,
     LearningModel,
+    ProtocolParams,
     RaterProfile,
     default_population,
     drift,
     learn,
     simulate_answers,
+    simulate_protocol,
     synthetic_gold_bank,
 )
+from humanbeauty.errors import ApplicationError
 
 from ..models import Attempt, AttemptItem, Enrollment, GoldItem, Invitation
 from ..selectors import protocol_funnel
@@ -375,4 +379,54 @@ def qualification_simulate_dry(**kwargs: Any) -> dict[str, Any]:
             raise _Rollback
     except _Rollback:
         pass
+    return result
+
+
+PREDICTION_PARAMS = ("max_mae", "min_mean_srcc", "max_abs_bias", "n_iterations", "n_training", "n_scored",
+                     "n_warmup", "max_attempts", "n_retraining", "hidden_gold_share")  # fmt: skip
+
+
+def protocol_params_of(protocol: Any, overrides: dict[str, Any] | None = None, **work: Any) -> ProtocolParams:
+    """The pure simulation's parameters for ``protocol`` (a ``Protocol``), with proposed ``overrides``."""
+    values = {k: getattr(protocol, k) for k in PREDICTION_PARAMS} | dict(overrides or {})
+    interval = values.pop("recertification_interval", protocol.recertification_interval)
+    return ProtocolParams(
+        rule=PassRule(
+            max_mae=float(values.pop("max_mae")),
+            min_mean_srcc=float(values.pop("min_mean_srcc")),
+            max_abs_bias=float(values.pop("max_abs_bias")),
+        ),
+        recertification_days=interval.days if interval else None,
+        hidden_gold_window=protocol.hidden_gold_window,
+        warn_margin=protocol.warn_margin,
+        suspend_margin=protocol.suspend_margin,
+        **{k: int(v) if k != "hidden_gold_share" else float(v) for k, v in values.items()},
+        **work,
+    )
+
+
+def protocol_predict(
+    *,
+    protocol: Any,
+    overrides: dict[str, Any] | None = None,
+    n_volunteers: int = 455,
+    seed: int = 0,
+    scoring_days: int = 120,
+) -> dict[str, Any]:
+    """Predicted funnel of ``protocol`` with proposed parameter ``overrides`` ("what if"), from the pure
+    simulation on the documented population and a synthetic bank. Writes nothing."""
+    params = protocol_params_of(protocol, overrides, scoring_days=scoring_days)
+    if params.n_scored + params.n_warmup > SIM_BANK_SIZE:
+        raise ApplicationError(f"A form of {params.n_scored + params.n_warmup} items does not fit the bank.")
+    result = simulate_protocol(
+        default_population(n=n_volunteers, seed=seed),
+        synthetic_gold_bank(n_images=SIM_BANK_SIZE, seed=seed),
+        params,
+        seed=seed,
+    )
+    result["params"] = {k: getattr(params, k) for k in ("n_iterations", "max_attempts", "n_retraining")} | {
+        "max_mae": params.rule.max_mae,
+        "min_mean_srcc": params.rule.min_mean_srcc,
+        "max_abs_bias": params.rule.max_abs_bias,
+    }
     return result
