@@ -131,6 +131,13 @@ class SourceFilterApi(APIView):
     class InputSerializer(serializers.Serializer):
         confidence = serializers.FloatField(required=False, default=0.9, min_value=0.01, max_value=0.99)
         min_face_size_px = serializers.FloatField(required=False, default=32.0, min_value=0.0)
+        face_mode = serializers.ChoiceField(
+            choices=["platform", "paper"],
+            required=False,
+            default="platform",
+            help_text="platform: second faces under min_face_size_px are ignored; paper: any confident second "
+            "face rejects the image.",
+        )
         chunk_size = serializers.IntegerField(required=False, default=DEFAULT_CHUNK_SIZE, min_value=1)
 
     @extend_schema(
