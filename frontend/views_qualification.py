@@ -50,10 +50,14 @@ def _standard_for(enrollment: Enrollment | None) -> Standard:
 def qualification(request: HttpRequest) -> HttpResponse:
     """Status + training (feedback after each image) + the way into the exam."""
     enrollment = selectors.enrollment_for(user=request.user)
+    status = selectors.volunteer_status(user=request.user)
+    dims = _dims(_standard_for(enrollment))
+    focus = status.get("retraining_focus") or []
+    focus_dims = sorted((d for d in dims if d["key"] in focus), key=lambda d: focus.index(d["key"]))
     return render(
         request,
         "frontend/qualification/volunteer.html",
-        {"status": selectors.volunteer_status(user=request.user), "dims": _dims(_standard_for(enrollment))},
+        {"status": status, "dims": dims, "focus_dims": focus_dims},
     )
 
 

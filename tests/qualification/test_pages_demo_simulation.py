@@ -35,6 +35,32 @@ def test_volunteer_pages(enrolled, gold_items) -> None:
     assert b"Certified" in c.get("/").content  # dashboard panel
 
 
+def test_volunteer_in_retraining_gets_the_training_widget_with_the_focus_dimensions(
+    enrolled, gold_items
+) -> None:
+    enrollment = enrolled()
+    c = _client(enrollment.user)
+    finish_training(enrollment)
+    assert (
+        b"data-retraining" not in c.get("/qualification/").content
+    )  # the round's training, not a retraining
+    failed = submit_exam(enrollment, good=False)
+    enrollment.refresh_from_db()
+    assert enrollment.state == Enrollment.State.RETRAINING
+    focus = Retraining.objects.get(attempt=failed).focus_dimensions
+    assert focus
+    r = c.get("/qualification/")
+    html = r.content.decode()
+    assert r.status_code == 200 and 'data-testid="training"' in html and 'data-retraining="1"' in html
+    assert "Retraining" in html and "Go to the retake" in html
+    names = dict(enrollment.protocol.standard.dimensions.values_list("key", "name"))
+    listed = html.split('data-testid="retraining-focus">')[1].split("</ul>")[0]
+    assert [names[k] in listed for k in focus] == [True] * len(focus)
+    unflagged = [n for k, n in names.items() if k not in focus]
+    assert not any(f"</span> {n}</li>" in listed for n in unflagged)
+    assert r.context["status"]["retraining_focus"] == focus  # the JSON the widget marks rows from
+
+
 def test_admin_pages_and_forms(admin_user, enrolled, gold_items, protocol) -> None:
     enrollment = enrolled()
     finish_training(enrollment)
