@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.signals import post_delete, post_save
 
 from annotation.exam_scoring import gold_coverage
 from annotation.models import Standard, User
@@ -42,7 +44,22 @@ def standard_dimension_keys(*, standard: Standard) -> list[str]:
     return list(standard.dimensions.order_by("order").values_list("key", flat=True))
 
 
-def gold_bank(*, standard: Standard) -> GoldBank:
+# Cache of loaded banks, one per standard: {standard pk: (fingerprint, loaded at, bank)}. Design: every exam
+# form, retraining and hidden-gold pick needs the whole active bank (hundreds of rows of JSON); loading it
+# each time dominated the cost of a simulated cohort. One aggregate statement (count, max and sum of the
+# active ids) tells whether the bank's membership changed since it was loaded — adding, deactivating or
+# reactivating an item changes it — and a GoldItem save in this process clears the cache (signal below).
+# An expert-mean edit made by *another* process is picked up within GOLD_BANK_TTL_S. Scoring never reads
+# the cache: it uses the attempt's own items, loaded fresh.
+GOLD_BANK_TTL_S = 60.0
+_GOLD_BANKS: dict[int, tuple[tuple[int, int | None, int | None], float, GoldBank]] = {}
+
+
+def gold_bank_cache_clear(**_: Any) -> None:
+    _GOLD_BANKS.clear()
+
+
+def _load_gold_bank(standard: Standard) -> GoldBank:
     keys = standard_dimension_keys(standard=standard)
     items = list(
         GoldItem.objects.filter(standard=standard, is_active=True).select_related("image").order_by("id")
@@ -54,6 +71,26 @@ def gold_bank(*, standard: Standard) -> GoldBank:
         [[float(it.expert_sd.get(k, 0.0)) for k in keys] for it in items], dtype=np.float64
     ).reshape(-1, len(keys))
     return GoldBank(items=items, keys=keys, means=means, sds=sds)
+
+
+def gold_bank(*, standard: Standard) -> GoldBank:
+    """The active gold items of ``standard`` (ordered by id) with their expert means and SDs as arrays.
+    Cached per process (see the note above): one aggregate statement when the bank has not changed."""
+    agg = GoldItem.objects.filter(standard=standard, is_active=True).aggregate(
+        n=Count("id"), top=Max("id"), total=Sum("id")
+    )
+    fingerprint = (agg["n"], agg["top"], agg["total"])
+    cached = _GOLD_BANKS.get(standard.pk)
+    now = time.monotonic()
+    if cached is not None and cached[0] == fingerprint and now - cached[1] < GOLD_BANK_TTL_S:
+        return cached[2]
+    bank = _load_gold_bank(standard)
+    _GOLD_BANKS[standard.pk] = (fingerprint, now, bank)
+    return bank
+
+
+post_save.connect(gold_bank_cache_clear, sender=GoldItem, dispatch_uid="qualification-gold-bank-cache")
+post_delete.connect(gold_bank_cache_clear, sender=GoldItem, dispatch_uid="qualification-gold-bank-cache-d")
 
 
 def gold_bank_coverage(*, standard: Standard) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from ..models import Attempt, AttemptItem, Enrollment, GoldItem, Invitation
 from ..selectors import protocol_funnel
 from . import exams, monitoring
 from .gold import gold_item_upsert
-from .monitoring import hidden_gold_pick, hidden_gold_submit, recertification_tick
+from .monitoring import hidden_gold_pick_many, hidden_gold_submit_many, recertification_tick
 from .protocols import invitation_accept, invitation_create_bulk, protocol_create, round_close, round_open
 
 SIM_BANK_SIZE = 300  # three rounds, retakes, retraining and hidden gold never reuse an item
@@ -195,8 +195,9 @@ def qualification_simulate(
 
     Rounds 1..n_iterations (the admin opens each, volunteers train, sit exams, retrain after a failure and
     retake, then the admin closes it), then ``scoring_days`` of formal work: each of a certified rater's
-    ``items_per_day`` queue requests asks :func:`hidden_gold_pick` (the contract the scoring queue uses) and
-    answers what it serves with :func:`hidden_gold_submit`; the daily :func:`recertification_tick` suspends
+    ``items_per_day`` queue requests asks :func:`hidden_gold_pick_many` (the bulk path of
+    :func:`hidden_gold_pick`, the contract the scoring queue uses: one request from every working rater at
+    once) and answers what it serves with :func:`hidden_gold_submit_many`; the daily :func:`recertification_tick` suspends
     those due; suspended raters (by hidden gold or the re-check) re-qualify (exam, retraining, retake) or
     exit. A share of raters drifts during the period (:class:`DriftModel`). Returns the funnel per round,
     exits by cause, the retraining delivered and counts by kind (same keys as ``simulate_protocol``).
@@ -205,8 +206,9 @@ def qualification_simulate(
     learning = learning or LearningModel()
     drift_model = drift_model or DriftModel()
     standard = _sim_standard(base_standard)
-    bank_items = simulation_gold_bank(standard=standard, seed=seed, n_images=SIM_BANK_SIZE)
-    gold_by_sha = {it.image_id: it for it in bank_items}
+    simulation_gold_bank(standard=standard, seed=seed, n_images=SIM_BANK_SIZE)
+    # Every active item of the standard may be served as hidden gold: banks of other seeds (kept runs) too.
+    gold_by_sha = {it.image_id: it for it in GoldItem.objects.filter(standard=standard, is_active=True)}
     keys = list(standard.dimensions.order_by("order").values_list("key", flat=True))
     params = {"name": f"Simulation seed {seed} ({n_volunteers} volunteers)", "cohort": "simulation"}
     params.update(protocol_params or {})
@@ -286,17 +288,25 @@ def qualification_simulate(
             if onset.get(enrollment.pk) == day:
                 sim.profiles[enrollment.pk] = drift(sim.profiles[enrollment.pk], rng, drift_model)
                 drifting.add(enrollment.pk)
-            for _ in range(items_per_day):
-                image = hidden_gold_pick(rater=enrollment.user, share=protocol.hidden_gold_share)
-                if image is None:
-                    continue
-                scores = _answers(sim.profiles[enrollment.pk], [gold_by_sha[image.sha256]], rng, keys)[0]
-                hidden_gold_submit(rater=enrollment.user, image=image, scores=scores)
-                work["hidden_gold_answers"] += 1
-                state = Enrollment.objects.filter(pk=enrollment.pk).values_list("state", flat=True).get()
-                if state == Enrollment.State.SUSPENDED:
-                    suspended[enrollment.pk] = "hidden gold"
-                    break
+        by_user = {e.user_id: e for e in working}
+        for _ in range(items_per_day):  # each rater's queue requests of the day, all raters at once
+            asking = [e.user for e in working if e.pk not in suspended]
+            served = hidden_gold_pick_many(raters=asking, share=protocol.hidden_gold_share)
+            if not served:
+                continue
+            answers = [
+                (
+                    by_user[user_id].user,
+                    image,
+                    _answers(sim.profiles[by_user[user_id].pk], [gold_by_sha[image.sha256]], rng, keys)[0],
+                )
+                for user_id, image in served.items()
+            ]
+            statuses = hidden_gold_submit_many(answers=answers)
+            work["hidden_gold_answers"] += len(answers)
+            for user_id, status in statuses.items():
+                if status == "suspend":  # the monitor suspended this (certified) rater
+                    suspended[by_user[user_id].pk] = "hidden gold"
         recertification_tick(now=today, protocol=protocol)
         for pk in Enrollment.objects.filter(
             pk__in=[e.pk for e in working], state=Enrollment.State.SUSPENDED
