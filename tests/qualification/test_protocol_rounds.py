@@ -130,7 +130,8 @@ class Oracle:
         return True
 
     def admin_certify(self, now: dt.datetime) -> bool:
-        if self.state not in ("invited", "training", "exam", "retraining", "suspended"):
+        # From requalifying too: passing re-qualification certifies, so the admin may as well (open attempt void).
+        if self.state not in ("invited", "training", "exam", "retraining", "suspended", "requalifying"):
             return self.state == "certified"  # certifying the certified does nothing
         self.state, self.open_attempt, self.certified_at = "certified", False, now
         return True
