@@ -38,7 +38,7 @@ def _setup(admin):
     make_gold_bank(n=12)
     protocol = protocol_create(
         standard=Standard.objects.get(key="humanbeauty-v1"), created_by=admin, name="Browser cohort",
-        n_training=1, n_scored=3, n_warmup=1, retake_delay=dt.timedelta(hours=1),
+        n_iterations=1, n_training=1, n_scored=3, n_warmup=1, retake_delay=dt.timedelta(hours=1),
     )  # fmt: skip
     round_open(protocol=protocol, actor=admin)
     invitation = invitation_create_bulk(protocol=protocol, people=[{"email": "new@example.org"}])[0]
