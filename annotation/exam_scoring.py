@@ -61,6 +61,18 @@ def _pearson(x: FloatArray, y: FloatArray) -> float:
     return float(np.clip(np.sum(dx * dy) / den, -1.0, 1.0))
 
 
+def _pearson_columns(x: FloatArray, y: FloatArray) -> list[float]:
+    """Column-wise :func:`_pearson` of two ``[n, D]`` matrices without NaN (0.0 where a column is constant)."""
+    if x.shape[0] < 2:
+        return [0.0] * x.shape[1]
+    dx, dy = x - x.mean(axis=0), y - y.mean(axis=0)
+    den = np.sqrt(np.sum(dx * dx, axis=0) * np.sum(dy * dy, axis=0))
+    constant = (np.ptp(x, axis=0) == 0) | (np.ptp(y, axis=0) == 0) | (den <= 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.clip(np.sum(dx * dy, axis=0) / np.where(constant, 1.0, den), -1.0, 1.0)
+    return [0.0 if c else float(v) for v, c in zip(r, constant, strict=True)]
+
+
 def _spearman(x: FloatArray, y: FloatArray) -> float:
     """SRCC (Pearson of average ranks); 0.0 for constant input so a straight-liner fails."""
     if x.size < 2:
@@ -147,8 +159,12 @@ def score_exam(
         bias = np.where(cnt > 0, err.sum(axis=0) / np.maximum(cnt, 1), np.nan)
         mae_d = np.where(cnt > 0, np.abs(err).sum(axis=0) / np.maximum(cnt, 1), np.nan)
     mae = float(np.abs(err).sum() / valid.sum())
-    plcc = [_pearson(r[valid[:, k], k], g[valid[:, k], k]) for k in range(d)]
-    srcc = [_spearman(r[valid[:, k], k], g[valid[:, k], k]) for k in range(d)]
+    if valid.all():  # the common case: every column at once (same values as the per-column path)
+        plcc = _pearson_columns(r, g)
+        srcc = _pearson_columns(stats.rankdata(r, axis=0), stats.rankdata(g, axis=0))
+    else:
+        plcc = [_pearson(r[valid[:, k], k], g[valid[:, k], k]) for k in range(d)]
+        srcc = [_spearman(r[valid[:, k], k], g[valid[:, k], k]) for k in range(d)]
     pooled_plcc = _pearson(r[valid], g[valid])
     pooled_srcc = _spearman(r[valid], g[valid])
     mean_srcc = float(np.mean(srcc))

@@ -134,6 +134,13 @@ class SourceFilterApi(APIView):
         min_face_size_px = serializers.FloatField(
             required=False, default=32.0, min_value=0.0, max_value=4096.0
         )
+        face_mode = serializers.ChoiceField(
+            choices=["platform", "paper"],
+            required=False,
+            default="platform",
+            help_text="platform: second faces under min_face_size_px are ignored; paper: any confident second "
+            "face rejects the image.",
+        )
         chunk_size = serializers.IntegerField(
             required=False, default=DEFAULT_CHUNK_SIZE, min_value=1, max_value=MAX_CHUNK_SIZE
         )

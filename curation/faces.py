@@ -25,8 +25,10 @@ from PIL import Image
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_DOMINANCE_RATIO",
+    "DEFAULT_FACE_MODE",
     "DEFAULT_HEAD_ONLY_MAX_AREA_FRACTION",
     "DEFAULT_MIN_FACE_SIZE_PX",
+    "FACE_MODES",
     "CheckResult",
     "Face",
     "FaceDetector",
@@ -224,15 +226,33 @@ def _qualifying(faces: Sequence[Face], min_confidence: float, min_face_size_px: 
     return [f for f in faces if f.score >= min_confidence and f.min_side >= min_face_size_px]
 
 
+FACE_MODES = ("platform", "paper")
+DEFAULT_FACE_MODE = "platform"
+
+
 def single_face_verdict(
     faces: Sequence[Face],
     *,
     min_confidence: float = DEFAULT_CONFIDENCE,
     min_face_size_px: float = DEFAULT_MIN_FACE_SIZE_PX,
+    mode: str = DEFAULT_FACE_MODE,
 ) -> Verdict:
-    """Curation filter (paper §3.1): keep iff exactly one face has score >= min_confidence and a box whose
-    shorter side is >= min_face_size_px. Smaller/less confident detections (background people, posters)
-    are ignored."""
+    """Curation filter (paper §3.1: keep single-face images), in one of two modes.
+
+    * ``platform`` (default): keep iff exactly one face has score >= min_confidence and a box whose shorter
+      side is >= min_face_size_px. Smaller confident detections (background people, posters, faces on a
+      T-shirt) are ignored, so a portrait with a crowd far behind is kept.
+    * ``paper``: the paper's literal rule: any *second* face with score >= min_confidence rejects the image,
+      whatever its size; the one face kept must still be >= min_face_size_px.
+    """
+    if mode not in FACE_MODES:
+        raise ValueError(f"mode must be one of {FACE_MODES}, got {mode!r}")
+    if mode == "paper":
+        confident = [f for f in faces if f.score >= min_confidence]
+        if len(confident) > 1:
+            return Verdict(
+                False, f"{len(confident)} faces with confidence >= {min_confidence:g} (paper mode: any size)"
+            )
     q = _qualifying(faces, min_confidence, min_face_size_px)
     if len(q) == 1:
         f = q[0]

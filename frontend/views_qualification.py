@@ -50,10 +50,14 @@ def _standard_for(enrollment: Enrollment | None) -> Standard:
 def qualification(request: HttpRequest) -> HttpResponse:
     """Status + training (feedback after each image) + the way into the exam."""
     enrollment = selectors.enrollment_for(user=request.user)
+    status = selectors.volunteer_status(user=request.user)
+    dims = _dims(_standard_for(enrollment))
+    focus = status.get("retraining_focus") or []
+    focus_dims = sorted((d for d in dims if d["key"] in focus), key=lambda d: focus.index(d["key"]))
     return render(
         request,
         "frontend/qualification/volunteer.html",
-        {"status": selectors.volunteer_status(user=request.user), "dims": _dims(_standard_for(enrollment))},
+        {"status": status, "dims": dims, "focus_dims": focus_dims},
     )
 
 
@@ -142,7 +146,7 @@ def _run(request: HttpRequest, action: Any, success: str) -> None:
 
 PROTOCOL_FORM_FIELDS = {
     "max_mae": float, "min_mean_srcc": float, "max_abs_bias": float, "n_iterations": int, "n_training": int,
-    "n_scored": int, "n_warmup": int, "max_attempts": int, "hidden_gold_share": float,
+    "n_scored": int, "n_warmup": int, "max_attempts": int, "n_retraining": int, "hidden_gold_share": float,
 }  # fmt: skip
 
 
@@ -212,6 +216,53 @@ def _funnel_bars(funnel: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"label": label, "n": n, "pct": round(100 * n / top, 1)} for label, n in stages]
 
 
+WHATIF_FIELDS = {
+    "max_mae": float, "min_mean_srcc": float, "max_abs_bias": float, "n_iterations": int, "n_training": int,
+    "n_scored": int, "max_attempts": int, "n_retraining": int,
+}  # fmt: skip
+
+
+def _whatif(request: HttpRequest, protocol: Protocol) -> tuple[dict[str, Any] | None, str | None]:
+    """The predicted funnel for the proposed parameters of the "what if" form (pure simulation, no writes)."""
+    from annotation.qualification.services.simulation import protocol_predict
+
+    overrides: dict[str, Any] = {}
+    try:
+        for key, cast in WHATIF_FIELDS.items():
+            if request.GET.get(key, "").strip():
+                overrides[key] = cast(request.GET[key])
+    except ValueError:
+        return None, "Proposed parameters must be numbers."
+    bad = [
+        k
+        for k, v in overrides.items()
+        if v < 0 or (k in ("n_iterations", "n_scored", "max_attempts") and v < 1)
+    ]
+    if bad or overrides.get("n_iterations", 1) > 10 or overrides.get("max_attempts", 1) > 5:
+        return None, "Proposed parameters are out of range: " + ", ".join(
+            bad or ["rounds ≤ 10, attempts ≤ 5"]
+        ) + "."
+    try:
+        volunteers = int(request.GET.get("volunteers") or 455)
+    except ValueError:
+        return None, "The number of volunteers must be a whole number."
+    if not 10 <= volunteers <= 2000:
+        return None, "Predict for 10 to 2000 volunteers."
+    try:
+        return protocol_predict(protocol=protocol, overrides=overrides, n_volunteers=volunteers), None
+    except ApplicationError as exc:
+        return None, exc.message
+
+
+def _whatif_bars(result: dict[str, Any]) -> list[dict[str, Any]]:
+    stages = [("Invited", result["invited"])]
+    for r in result["rounds"]:
+        stages += [(f"Round {r['round']} entered", r["entered"]), (f"Round {r['round']} passed", r["passed"])]
+    stages += [("Qualified", result["qualified"]), ("Certified after the re-checks", result["certified"])]
+    top = max([n for _, n in stages] + [1])
+    return [{"label": label, "n": n, "pct": round(100 * n / top, 1)} for label, n in stages]
+
+
 @role_required("admin")
 def admin_protocol(request: HttpRequest, protocol_id: int) -> HttpResponse:
     protocol = get_object_or_404(Protocol, pk=protocol_id)
@@ -248,10 +299,16 @@ def admin_protocol(request: HttpRequest, protocol_id: int) -> HttpResponse:
         response["Content-Disposition"] = f'attachment; filename="qualification-{protocol.pk}.csv"'
         return response
     funnel = selectors.protocol_funnel(protocol=protocol)
+    whatif, whatif_error = None, None
+    if request.GET.get("whatif"):
+        whatif, whatif_error = _whatif(request, protocol)
     return render(
         request,
         "frontend/qualification/admin_protocol.html",
         {
+            "whatif": whatif,
+            "whatif_error": whatif_error,
+            "whatif_bars": _whatif_bars(whatif) if whatif else [],
             "protocol": protocol,
             "rounds": protocol.rounds.order_by("number"),
             "funnel": funnel,

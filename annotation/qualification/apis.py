@@ -35,7 +35,7 @@ class ProtocolSerializer(serializers.ModelSerializer):
         model = Protocol
         fields = [
             "id", "name", "cohort", "standard", "max_mae", "min_mean_srcc", "max_abs_bias", "n_iterations",
-            "n_training", "n_scored", "n_warmup", "retake_delay", "max_attempts", "hidden_gold_share",
+            "n_training", "n_scored", "n_warmup", "retake_delay", "max_attempts", "n_retraining", "hidden_gold_share",
             "hidden_gold_window", "warn_margin", "suspend_margin", "recertification_interval", "is_active",
             "created_at", "rounds",
         ]  # fmt: skip
@@ -125,6 +125,8 @@ class MyStatusApi(APIView):
         round_open = serializers.BooleanField(required=False)
         training_done = serializers.IntegerField(required=False)
         training_needed = serializers.IntegerField(required=False)
+        retraining = serializers.BooleanField(required=False)
+        retraining_focus = serializers.ListField(child=serializers.CharField(), required=False)
         exam_items = serializers.IntegerField(required=False)
         max_attempts = serializers.IntegerField(required=False)
         open_attempt = serializers.IntegerField(allow_null=True, required=False)
@@ -160,15 +162,17 @@ class TrainingNextApi(APIView):
         item = Item(allow_null=True)
         done = serializers.IntegerField()
         needed = serializers.IntegerField()
+        retraining = serializers.BooleanField()
+        focus_dimensions = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(request=None, responses={200: OutputSerializer})
     def post(self, request: Request) -> Response:
         enrollment = _my_enrollment(request)
         item = exams.training_next(enrollment=enrollment)
+        enrollment.refresh_from_db()
         payload = {
             "item": {"id": item.id, **_image_urls(item.gold_item.image_id)} if item is not None else None,
-            "done": exams.training_done_count(enrollment=enrollment),
-            "needed": exams.protocol_of(enrollment=enrollment).n_training,
+            **selectors.training_progress(enrollment=enrollment),
         }
         return Response(self.OutputSerializer(payload).data)
 
@@ -189,9 +193,12 @@ class TrainingAnswerApi(APIView):
             expert_sd = serializers.FloatField(allow_null=True)
             difference = serializers.FloatField(allow_null=True)
             rationale = serializers.CharField(allow_blank=True)
+            focus = serializers.BooleanField(help_text="A dimension the failed exam flagged (retraining).")
 
         training_item = serializers.IntegerField()
         dimensions = Dimension(many=True)
+        retraining = serializers.IntegerField(allow_null=True)
+        focus_dimensions = serializers.ListField(child=serializers.CharField())
         done = serializers.IntegerField()
         needed = serializers.IntegerField()
 
@@ -203,8 +210,9 @@ class TrainingAnswerApi(APIView):
         feedback = exams.training_answer(
             enrollment=enrollment, answer_id=answer_id, scores=data.validated_data["scores"]
         )
-        feedback["done"] = exams.training_done_count(enrollment=enrollment)
-        feedback["needed"] = exams.protocol_of(enrollment=enrollment).n_training
+        enrollment.refresh_from_db()
+        progress = selectors.training_progress(enrollment=enrollment)
+        feedback["done"], feedback["needed"] = progress["done"], progress["needed"]
         return Response(self.OutputSerializer(feedback).data)
 
 

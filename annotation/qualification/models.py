@@ -51,6 +51,7 @@ PROTOCOL_BOUNDS = {
     "n_warmup": (0, 50),
     "retake_delay": (dt.timedelta(0), dt.timedelta(days=90)),
     "max_attempts": (1, 10),
+    "n_retraining": (1, 50),
     "hidden_gold_share": (0.0, 1.0),
     "hidden_gold_window": (1, 1000),
     "warn_margin": (0.0, 1.0),
@@ -71,7 +72,7 @@ class Protocol(models.Model):
     max_abs_bias = models.FloatField(default=0.15)
     # Rounds and exams.
     n_iterations = models.PositiveSmallIntegerField(
-        default=1, help_text="Rounds to pass before certification."
+        default=3, help_text="Rounds (training → exam) to pass before certification; each on new items."
     )
     n_training = models.PositiveSmallIntegerField(
         default=10, help_text="Training images (with feedback) per round."
@@ -82,13 +83,21 @@ class Protocol(models.Model):
     max_attempts = models.PositiveSmallIntegerField(
         default=2, help_text="Exam attempts per round, then exit."
     )
+    n_retraining = models.PositiveSmallIntegerField(
+        default=6,
+        help_text="Retraining images (with feedback) after a failed exam, chosen for the failed dimensions; "
+        "finishing them (and the retake delay) unlocks the retake.",
+    )
     # Formal work.
     hidden_gold_share = models.FloatField(default=0.05)
     hidden_gold_window = models.PositiveSmallIntegerField(default=10)
     warn_margin = models.FloatField(default=0.02)
     suspend_margin = models.FloatField(default=0.05)
     recertification_interval = models.DurationField(
-        null=True, blank=True, help_text="Certified raters re-qualify after this long (empty: never)."
+        null=True,
+        blank=True,
+        default=dt.timedelta(days=90),
+        help_text="Certified raters re-qualify after this long (empty: never).",
     )
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
@@ -167,14 +176,17 @@ class Invitation(models.Model):
 class Enrollment(models.Model):
     """A volunteer's place in the qualification state machine (one per volunteer).
 
-    invited → training → exam → certified | exited (exam → training when a round N < n_iterations is passed);
-    certified → suspended → requalifying → certified | exited. See ``services.states.TRANSITIONS``.
+    invited → training → exam → certified | exited (exam → training when a round N < n_iterations is passed;
+    exam → retraining → exam after a failed attempt with attempts left);
+    certified → suspended → requalifying → certified | exited (requalifying → retraining → requalifying after
+    a failed re-qualification attempt). See ``services.states.TRANSITIONS``.
     """
 
     class State(models.TextChoices):
         INVITED = "invited", "Invited"
         TRAINING = "training", "Training"
         EXAM = "exam", "Exam"
+        RETRAINING = "retraining", "Retraining"
         CERTIFIED = "certified", "Certified"
         SUSPENDED = "suspended", "Suspended"
         REQUALIFYING = "requalifying", "Re-qualifying"
@@ -233,11 +245,20 @@ class Transition(models.Model):
 
 
 class TrainingAnswer(models.Model):
-    """A training image answered with immediate feedback (the item's expert scores are shown after it)."""
+    """A training image answered with immediate feedback (the item's expert scores are shown after it).
+
+    ``retraining`` is set for the targeted items of a retraining after a failed exam (not counted as the
+    round's ordinary training)."""
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="training_answers")
     round_number = models.PositiveSmallIntegerField()
     gold_item = models.ForeignKey(GoldItem, on_delete=models.PROTECT, related_name="+")
+    retraining = models.ForeignKey(
+        "Retraining", on_delete=models.CASCADE, null=True, blank=True, related_name="items"
+    )
+    focus_dimension = models.CharField(
+        max_length=64, blank=True, help_text="Retraining: the failed dimension this item was chosen for."
+    )
     scores = models.JSONField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -262,6 +283,7 @@ class Attempt(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         SUBMITTED = "submitted", "Submitted"
+        VOID = "void", "Closed unsubmitted"  # the round closed or the volunteer left while it was open
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="attempts")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.QUALIFICATION)
@@ -286,6 +308,25 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt#{self.pk} {self.enrollment_id} r{self.round_number}.{self.number}"
+
+
+class Retraining(models.Model):
+    """Targeted retraining after a failed exam: ``n_items`` gold images chosen for the failed dimensions
+    (``focus_dimensions``), each answered with feedback. The retake is unlocked when it is complete and the
+    retake delay has passed."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="retrainings")
+    attempt = models.OneToOneField(Attempt, on_delete=models.CASCADE, related_name="retraining")
+    focus_dimensions = models.JSONField(default=list, help_text="Dimension keys the failed exam flagged.")
+    n_items = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"retraining#{self.pk} {self.enrollment_id} ({', '.join(self.focus_dimensions)})"
 
 
 class AttemptItem(models.Model):

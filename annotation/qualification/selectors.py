@@ -6,18 +6,30 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.signals import post_delete, post_save
 
 from annotation.exam_scoring import gold_coverage
 from annotation.models import Standard, User
 from humanbeauty.errors import NotFoundError
 from modeling.standard import STANDARD_KEY
 
-from .models import Attempt, Enrollment, GoldItem, Invitation, Protocol, Round, TrainingAnswer, Transition
+from .models import (
+    Attempt,
+    Enrollment,
+    GoldItem,
+    Invitation,
+    Protocol,
+    Retraining,
+    Round,
+    TrainingAnswer,
+    Transition,
+)
 
 
 @dataclass(frozen=True)
@@ -32,7 +44,22 @@ def standard_dimension_keys(*, standard: Standard) -> list[str]:
     return list(standard.dimensions.order_by("order").values_list("key", flat=True))
 
 
-def gold_bank(*, standard: Standard) -> GoldBank:
+# Cache of loaded banks, one per standard: {standard pk: (fingerprint, loaded at, bank)}. Design: every exam
+# form, retraining and hidden-gold pick needs the whole active bank (hundreds of rows of JSON); loading it
+# each time dominated the cost of a simulated cohort. One aggregate statement (count, max and sum of the
+# active ids) tells whether the bank's membership changed since it was loaded — adding, deactivating or
+# reactivating an item changes it — and a GoldItem save in this process clears the cache (signal below).
+# An expert-mean edit made by *another* process is picked up within GOLD_BANK_TTL_S. Scoring never reads
+# the cache: it uses the attempt's own items, loaded fresh.
+GOLD_BANK_TTL_S = 60.0
+_GOLD_BANKS: dict[int, tuple[tuple[int, int | None, int | None], float, GoldBank]] = {}
+
+
+def gold_bank_cache_clear(**_: Any) -> None:
+    _GOLD_BANKS.clear()
+
+
+def _load_gold_bank(standard: Standard) -> GoldBank:
     keys = standard_dimension_keys(standard=standard)
     items = list(
         GoldItem.objects.filter(standard=standard, is_active=True).select_related("image").order_by("id")
@@ -44,6 +71,26 @@ def gold_bank(*, standard: Standard) -> GoldBank:
         [[float(it.expert_sd.get(k, 0.0)) for k in keys] for it in items], dtype=np.float64
     ).reshape(-1, len(keys))
     return GoldBank(items=items, keys=keys, means=means, sds=sds)
+
+
+def gold_bank(*, standard: Standard) -> GoldBank:
+    """The active gold items of ``standard`` (ordered by id) with their expert means and SDs as arrays.
+    Cached per process (see the note above): one aggregate statement when the bank has not changed."""
+    agg = GoldItem.objects.filter(standard=standard, is_active=True).aggregate(
+        n=Count("id"), top=Max("id"), total=Sum("id")
+    )
+    fingerprint = (agg["n"], agg["top"], agg["total"])
+    cached = _GOLD_BANKS.get(standard.pk)
+    now = time.monotonic()
+    if cached is not None and cached[0] == fingerprint and now - cached[1] < GOLD_BANK_TTL_S:
+        return cached[2]
+    bank = _load_gold_bank(standard)
+    _GOLD_BANKS[standard.pk] = (fingerprint, now, bank)
+    return bank
+
+
+post_save.connect(gold_bank_cache_clear, sender=GoldItem, dispatch_uid="qualification-gold-bank-cache")
+post_delete.connect(gold_bank_cache_clear, sender=GoldItem, dispatch_uid="qualification-gold-bank-cache-d")
 
 
 def gold_bank_coverage(*, standard: Standard) -> dict[str, Any]:
@@ -198,16 +245,50 @@ def protocol_of(*, enrollment: Enrollment) -> Protocol:
 
 
 def training_done_count(*, enrollment: Enrollment) -> int:
+    """Ordinary training images answered in the volunteer's current round (retraining not counted)."""
     return TrainingAnswer.objects.filter(
-        enrollment=enrollment, round_number=enrollment.round_number, answered_at__isnull=False
+        enrollment=enrollment,
+        round_number=enrollment.round_number,
+        answered_at__isnull=False,
+        retraining__isnull=True,
     ).count()
+
+
+def training_progress(*, enrollment: Enrollment) -> dict[str, Any]:
+    """``{done, needed, retraining, focus_dimensions}``: the round's training, or in *retraining* the
+    targeted retraining after the failed exam."""
+    if enrollment.state == Enrollment.State.RETRAINING:
+        retraining = Retraining.objects.filter(enrollment=enrollment).order_by("-id").first()
+        if retraining is not None:
+            done = retraining.items.filter(answered_at__isnull=False).count()
+            return {
+                "done": done,
+                "needed": retraining.n_items,
+                "retraining": True,
+                "focus_dimensions": list(retraining.focus_dimensions),
+            }
+    return {
+        "done": training_done_count(enrollment=enrollment),
+        "needed": protocol_of(enrollment=enrollment).n_training,
+        "retraining": False,
+        "focus_dimensions": [],
+    }
 
 
 def attempt_retake_at(*, enrollment: Enrollment) -> dt.datetime | None:
     """When the failed volunteer may retake (None if no retake is pending)."""
-    if enrollment.state not in (Enrollment.State.EXAM, Enrollment.State.REQUALIFYING):
+    if enrollment.state not in (
+        Enrollment.State.EXAM,
+        Enrollment.State.REQUALIFYING,
+        Enrollment.State.RETRAINING,
+    ):
         return None
-    last = Attempt.objects.filter(enrollment=enrollment).order_by("-id").first()
+    last = (
+        Attempt.objects.filter(enrollment=enrollment)
+        .exclude(status=Attempt.Status.VOID)
+        .order_by("-id")
+        .first()
+    )
     if last is None or last.status != Attempt.Status.SUBMITTED or last.passed:
         return None
     return last.submitted_at + protocol_of(enrollment=enrollment).retake_delay
@@ -250,6 +331,7 @@ def volunteer_status(*, user: User) -> dict[str, Any]:
     )
     open_attempt = enrollment.attempts.filter(status=Attempt.Status.OPEN).first()
     retake_at = attempt_retake_at(enrollment=enrollment)
+    progress = training_progress(enrollment=enrollment)
     attempts = [attempt_public(a) for a in enrollment.attempts.filter(status=Attempt.Status.SUBMITTED)]
     return {
         "enrolled": True,
@@ -260,8 +342,10 @@ def volunteer_status(*, user: User) -> dict[str, Any]:
         "rounds_total": protocol.n_iterations,
         "rounds_passed": enrollment.rounds_passed,
         "round_open": bool(rnd and rnd.status == Round.Status.OPEN),
-        "training_done": training_done_count(enrollment=enrollment),
-        "training_needed": protocol.n_training,
+        "training_done": progress["done"],
+        "training_needed": progress["needed"],
+        "retraining": progress["retraining"],
+        "retraining_focus": progress["focus_dimensions"],
         "exam_items": protocol.n_scored + protocol.n_warmup,
         "max_attempts": protocol.max_attempts,
         "open_attempt": open_attempt.id if open_attempt else None,

@@ -67,7 +67,14 @@ def filter_params(
     min_face_size_px: float = faces_mod.DEFAULT_MIN_FACE_SIZE_PX,
     nms: float = faces_mod.DEFAULT_NMS,
     max_size: int = faces_mod.DEFAULT_MAX_SIZE,
+    face_mode: str = faces_mod.DEFAULT_FACE_MODE,
 ) -> dict[str, Any]:
+    """The filter job's parameters (stored on the job). ``face_mode``: "platform" (second faces smaller than
+    ``min_face_size_px`` are ignored) or "paper" (any confident second face rejects); see docs/curation.md."""
+    if face_mode not in faces_mod.FACE_MODES:
+        raise ApplicationError(
+            f"face_mode must be one of {', '.join(faces_mod.FACE_MODES)}.", extra={"field": "face_mode"}
+        )
     if not 0.0 < confidence < 1.0:
         raise ApplicationError("confidence must be in (0, 1).", extra={"field": "confidence"})
     if min_face_size_px < 0:
@@ -77,12 +84,16 @@ def filter_params(
         "min_face_size_px": float(min_face_size_px),
         "nms": float(nms),
         "max_size": int(max_size),
+        "face_mode": face_mode,
         "detector_version": faces_mod.detector_version(confidence, nms, max_size),
     }
 
 
 def _thresholds(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: params[k] for k in ("confidence", "min_face_size_px", "nms", "max_size")}
+    thresholds = {k: params[k] for k in ("confidence", "min_face_size_px", "nms", "max_size")}
+    if params.get("face_mode", faces_mod.DEFAULT_FACE_MODE) != faces_mod.DEFAULT_FACE_MODE:
+        thresholds["face_mode"] = params["face_mode"]  # platform-mode rows keep their stored form
+    return thresholds
 
 
 def filter_target_images(*, source_keys: Iterable[str]) -> QuerySet[Image]:
@@ -116,6 +127,7 @@ def filter_start(
     created_by: User | None = None,
     confidence: float = faces_mod.DEFAULT_CONFIDENCE,
     min_face_size_px: float = faces_mod.DEFAULT_MIN_FACE_SIZE_PX,
+    face_mode: str = faces_mod.DEFAULT_FACE_MODE,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     enqueue: bool = True,
 ) -> Job:
@@ -128,7 +140,7 @@ def filter_start(
         raise ApplicationError("Unknown source(s).", extra={"unknown": sorted(set(keys) - known)}, status=404)
     if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
         raise ApplicationError(f"chunk_size must be in [1, {MAX_CHUNK_SIZE}].", extra={"field": "chunk_size"})
-    params = filter_params(confidence=confidence, min_face_size_px=min_face_size_px)
+    params = filter_params(confidence=confidence, min_face_size_px=min_face_size_px, face_mode=face_mode)
     params |= {"sources": keys, "chunk_size": int(chunk_size)}
     with transaction.atomic():
         job = job_create(kind=JOB_KIND, params=params, created_by=created_by)
@@ -250,7 +262,10 @@ def _detect_one(
             job_id=job_id,
         )
     verdict = faces_mod.single_face_verdict(
-        faces, min_confidence=params["confidence"], min_face_size_px=params["min_face_size_px"]
+        faces,
+        min_confidence=params["confidence"],
+        min_face_size_px=params["min_face_size_px"],
+        mode=params.get("face_mode", faces_mod.DEFAULT_FACE_MODE),
     )
     return FaceDetection(
         image_id=image.sha256,
@@ -283,7 +298,10 @@ def _refresh_verdicts(params: dict[str, Any]) -> int:
             for f in det.faces
         ]
         v = faces_mod.single_face_verdict(
-            faces, min_confidence=params["confidence"], min_face_size_px=params["min_face_size_px"]
+            faces,
+            min_confidence=params["confidence"],
+            min_face_size_px=params["min_face_size_px"],
+            mode=params.get("face_mode", faces_mod.DEFAULT_FACE_MODE),
         )
         det.kept, det.reason, det.thresholds = v.keep, v.reason[:300], thresholds
         changed.append(det)

@@ -38,7 +38,7 @@ def _setup(admin):
     make_gold_bank(n=12)
     protocol = protocol_create(
         standard=Standard.objects.get(key="humanbeauty-v1"), created_by=admin, name="Browser cohort",
-        n_training=1, n_scored=3, n_warmup=1, retake_delay=dt.timedelta(hours=1),
+        n_iterations=1, n_training=1, n_scored=3, n_warmup=1, retake_delay=dt.timedelta(hours=1),
     )  # fmt: skip
     round_open(protocol=protocol, actor=admin)
     invitation = invitation_create_bulk(protocol=protocol, people=[{"email": "new@example.org"}])[0]
@@ -203,3 +203,49 @@ def test_admin_manages_protocol_rounds_and_invitations(page, make_user) -> None:
     page.goto("/qualification/admin/gold/")
     assert page.locator("[data-testid=coverage] tbody tr").count() == 12
     screenshot(page, "qualification-admin-gold")
+
+
+def test_volunteer_in_retraining_trains_on_the_flagged_dimensions(page, make_user) -> None:
+    """After a failed exam the page shows the training widget again, titled Retraining, with the flagged
+    dimensions marked on the rating rows and in the feedback; finishing it leads to the retake."""
+    from annotation.models import Standard
+    from annotation.qualification.models import Enrollment, Retraining
+    from annotation.qualification.services.protocols import (
+        enrollment_invite_user,
+        protocol_create,
+        round_open,
+    )
+    from tests.qualification.conftest import finish_training, make_gold_bank, submit_exam
+
+    make_gold_bank(n=20)
+    vol = make_user("volunteer", username="retrainee")
+    protocol = protocol_create(standard=Standard.objects.get(key="humanbeauty-v1"), name="retrain", n_training=1,
+                               n_scored=4, n_warmup=0, n_retraining=2, max_attempts=2,
+                               retake_delay=dt.timedelta(hours=1))  # fmt: skip
+    round_open(protocol=protocol)
+    enrollment = enrollment_invite_user(user=vol, protocol=protocol)
+    finish_training(enrollment)
+    failed = submit_exam(enrollment, good=False)
+    assert Enrollment.objects.get(pk=enrollment.pk).state == "retraining"
+    focus = Retraining.objects.get(attempt=failed).focus_dimensions
+    login(page, "retrainee")
+    page.goto("/qualification/")
+    page.wait_for_selector("#training-work:not([hidden]) img.subject[src]")
+    assert page.locator("#training h2").inner_text().startswith("Retraining")
+    marked = [r.get_attribute("data-dim") for r in page.locator("#training-rating .rating-row.focus").all()]
+    assert sorted(marked) == sorted(focus)
+    _rate_like_gold(page, "#training")
+    page.click("[data-testid=training-submit]")
+    page.wait_for_selector("[data-testid=feedback]:not([hidden])")
+    assert page.locator("#feedback-rows .fb-row[data-focus]").count() == len(focus)
+    assert page.locator("#feedback-rows tr").count() == 12
+    screenshot(page, "qualification-retraining-feedback")
+    page.click("[data-testid=training-next]")
+    page.wait_for_selector("[data-testid=feedback]:not([hidden])", state="hidden")
+    _rate_like_gold(page, "#training")
+    page.click("[data-testid=training-submit]")
+    page.wait_for_selector("[data-testid=feedback]:not([hidden])")
+    page.click("[data-testid=training-next]")
+    page.wait_for_selector("#training-done:not([hidden])")
+    assert "Go to the retake" in page.locator("#training-done").inner_text()
+    assert Retraining.objects.get(attempt=failed).completed_at is not None

@@ -134,3 +134,15 @@ def test_lfw_precision_recall(det):
     assert m.tp + m.fn == 100 and m.fp + m.tn == 100
     assert m.recall >= 0.95
     assert m.precision >= 0.97
+
+
+def test_paper_mode_rejects_any_confident_second_face_whatever_its_size():
+    big, small = _face(0, 0, 200, 200, 0.99), _face(300, 300, 310, 310, 0.95)
+    faint = _face(400, 400, 420, 420, 0.5)
+    assert single_face_verdict([big, small]).keep  # platform: the 10-px face is ignored
+    paper = single_face_verdict([big, small], mode="paper")
+    assert not paper.keep and "paper mode" in paper.reason
+    assert single_face_verdict([big, faint], mode="paper").keep  # under the confidence threshold
+    assert not single_face_verdict([small], mode="paper").keep  # the kept face must still be large enough
+    with pytest.raises(ValueError):
+        single_face_verdict([big], mode="strict")

@@ -56,6 +56,7 @@ def protocol(db, admin_user):
         standard=Standard.objects.get(key="humanbeauty-v1"),
         created_by=admin_user,
         name="Test protocol",
+        n_iterations=1,
         n_training=2,
         n_scored=6,
         n_warmup=1,
@@ -96,6 +97,19 @@ def finish_training(enrollment: Any) -> None:
     training_start(enrollment=enrollment)
     while (item := training_next(enrollment=enrollment)) is not None:
         training_answer(enrollment=enrollment, answer_id=item.pk, scores=gold_scores(item))
+
+
+def finish_retraining(enrollment: Any, noise: float = 0.0) -> int:
+    """Answer every item of the current retraining; returns how many were answered."""
+    from annotation.qualification.services.exams import training_answer, training_next
+
+    n = 0
+    while (item := training_next(enrollment=enrollment)) is not None:
+        training_answer(
+            enrollment=enrollment, answer_id=item.pk, scores=gold_scores(item, noise=noise, seed=n)
+        )
+        n += 1
+    return n
 
 
 def submit_exam(enrollment: Any, *, good: bool, now: dt.datetime | None = None) -> Any:

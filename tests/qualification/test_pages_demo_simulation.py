@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from annotation.qualification.models import Enrollment
+from annotation.qualification.models import Enrollment, Retraining
 
 from .conftest import finish_training, submit_exam
 
@@ -33,6 +33,32 @@ def test_volunteer_pages(enrolled, gold_items) -> None:
     r = c.get(f"/qualification/result/{attempt.pk}/")
     assert r.status_code == 200 and b"Passed" in r.content
     assert b"Certified" in c.get("/").content  # dashboard panel
+
+
+def test_volunteer_in_retraining_gets_the_training_widget_with_the_focus_dimensions(
+    enrolled, gold_items
+) -> None:
+    enrollment = enrolled()
+    c = _client(enrollment.user)
+    finish_training(enrollment)
+    assert (
+        b"data-retraining" not in c.get("/qualification/").content
+    )  # the round's training, not a retraining
+    failed = submit_exam(enrollment, good=False)
+    enrollment.refresh_from_db()
+    assert enrollment.state == Enrollment.State.RETRAINING
+    focus = Retraining.objects.get(attempt=failed).focus_dimensions
+    assert focus
+    r = c.get("/qualification/")
+    html = r.content.decode()
+    assert r.status_code == 200 and 'data-testid="training"' in html and 'data-retraining="1"' in html
+    assert "Retraining" in html and "Go to the retake" in html
+    names = dict(enrollment.protocol.standard.dimensions.values_list("key", "name"))
+    listed = html.split('data-testid="retraining-focus">')[1].split("</ul>")[0]
+    assert [names[k] in listed for k in focus] == [True] * len(focus)
+    unflagged = [n for k, n in names.items() if k not in focus]
+    assert not any(f"</span> {n}</li>" in listed for n in unflagged)
+    assert r.context["status"]["retraining_focus"] == focus  # the JSON the widget marks rows from
 
 
 def test_admin_pages_and_forms(admin_user, enrolled, gold_items, protocol) -> None:
@@ -113,18 +139,48 @@ def test_demo_load_is_idempotent(settings) -> None:
 def test_simulation_command_runs_real_services() -> None:
     from annotation.qualification.services.simulation import qualification_simulate
 
-    result = qualification_simulate(n_volunteers=24, seed=0, protocol_params={"n_training": 2})
+    result = qualification_simulate(
+        n_volunteers=24, seed=0, protocol_params={"n_training": 2}, scoring_days=100, items_per_day=2
+    )
     funnel = result["funnel"]
     assert result["invited"] == funnel["joined"] == 24
-    assert funnel["certified"] + funnel["exited"] == 24
-    assert 14 <= funnel["certified"] <= 23  # ~80 % (455 → 368 in the paper)
+    rounds = result["rounds"]
+    assert [r["entered"] for r in rounds] == [24, rounds[0]["passed"], rounds[1]["passed"]]
+    assert result["certified"] + result["exited"] == 24 == funnel["certified_now"] + funnel["exited"]
+    assert sum(result["exits_by_cause"].values()) == result["exited"]
+    assert result["work"]["recertifications"] > 0  # the 90-day re-check ran inside the 100 days
+    assert result["retraining"]["items"] > 0  # failed volunteers were retrained before retaking
     kinds = result["by_kind"]
     assert kinds.get("random_clicker", {"certified": 0})["certified"] == 0
     assert kinds.get("straight_liner", {"certified": 0})["certified"] == 0
     assert (
         Enrollment.objects.filter(protocol_id=result["protocol"], state="certified").count()
-        == funnel["certified"]
+        == result["certified"]
     )
+    retrained = Retraining.objects.filter(enrollment__protocol_id=result["protocol"])
+    assert retrained.exists() and all(r.focus_dimensions for r in retrained)
     out = io.StringIO()
-    call_command("qualification_simulate", "--volunteers", "5", "--seed", "1", stdout=out)
-    assert "invited 5" in out.getvalue() and "rolled back" in out.getvalue()
+    call_command(
+        "qualification_simulate", "--volunteers", "5", "--seed", "1", "--scoring-days", "5", stdout=out
+    )
+    text = out.getvalue()
+    assert "invited 5" in text and "rolled back" in text and "round 3: entered" in text
+    assert "retraining delivered:" in text and "certified " in text and ", exited " in text
+
+
+def test_protocol_page_predicts_the_funnel_for_proposed_parameters(admin_user, protocol) -> None:
+    """The "what if" form: a predicted funnel per round before a round opens; bad input gets a message."""
+    c = _client(admin_user)
+    base = f"/qualification/admin/{protocol.pk}/?whatif=1&volunteers=40"
+    one = c.get(base + "&n_iterations=1&max_attempts=1")
+    assert one.status_code == 200
+    text = one.content.decode()
+    assert (
+        'data-testid="whatif-funnel"' in text and "Round 1 entered" in text and "Round 2 entered" not in text
+    )
+    three = c.get(base + "&n_iterations=3&max_attempts=2").content.decode()
+    assert "Round 3 passed" in three and "retraining delivered" in three
+    bad = c.get(base + "&max_mae=lots").content.decode()
+    assert "must be numbers" in bad and 'data-testid="whatif-funnel"' not in bad
+    assert "out of range" in c.get(base + "&n_iterations=0").content.decode()
+    assert protocol.rounds.count() == 1  # nothing was written

@@ -13,7 +13,7 @@ from annotation.qualification.services import exams, states
 from annotation.qualification.services.protocols import round_close, round_open
 from humanbeauty.errors import ApplicationError, ConflictError
 
-from .conftest import finish_training, submit_exam
+from .conftest import finish_retraining, finish_training, submit_exam
 
 pytestmark = pytest.mark.django_db
 S = Enrollment.State
@@ -86,10 +86,16 @@ def test_fail_retake_after_delay_on_new_form_then_exit(enrolled, gold_items) -> 
     first = submit_exam(enrollment, good=False)
     assert first.passed is False and "rank correlation" in " ".join(first.result["reasons"])
     enrollment.refresh_from_db()
-    assert enrollment.state == S.EXAM
+    assert enrollment.state == S.RETRAINING  # sent back to training on what failed
+    with pytest.raises(ConflictError) as exc:
+        exams.exam_start(enrollment=enrollment)
+    assert exc.value.extra["code"] == "retraining_incomplete"
+    finish_retraining(enrollment)
     with pytest.raises(ConflictError) as exc:
         exams.exam_start(enrollment=enrollment)
     assert exc.value.extra["code"] == "retake_delay"
+    enrollment.refresh_from_db()
+    assert enrollment.state == S.RETRAINING  # a refused start changes nothing
     later = timezone.now() + dt.timedelta(hours=2)
     second = submit_exam(enrollment, good=False, now=later)
     assert second.number == 2

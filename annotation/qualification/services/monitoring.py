@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Avg, F, OuterRef, Q, QuerySet, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Avg, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from annotation.exam_scoring import hidden_gold_status, score_exam
+from annotation.exam_scoring import hidden_gold_status
 from annotation.gold_skipping import SkipRule, SkipVerdict, gold_skip_verdict, skip_streak
 from annotation.models import Image, User
 from humanbeauty.db import prepared_cursor
@@ -30,6 +31,7 @@ from ..models import (
     TrainingAnswer,
     Transition,
 )
+from ..selectors import gold_bank
 from .exams import pass_rule_of, protocol_of, standard_dims
 from .states import enrollment_transition
 
@@ -170,6 +172,73 @@ def hidden_gold_pick(*, rater: User, share: float | None = None) -> Image | None
     return candidate.image
 
 
+def _seen_by_user(user_ids: list[int]) -> dict[int, set[int]]:
+    """Gold items each user has seen (training, exam forms, hidden gold): one statement for all of them."""
+    training = (
+        TrainingAnswer.objects.filter(enrollment__user_id__in=user_ids)
+        .order_by()
+        .values_list("enrollment__user_id", "gold_item_id")
+    )
+    exam = (
+        AttemptItem.objects.filter(attempt__enrollment__user_id__in=user_ids)
+        .order_by()
+        .values_list("attempt__enrollment__user_id", "gold_item_id")
+    )
+    hidden = (
+        HiddenGoldExposure.objects.filter(rater_id__in=user_ids)
+        .order_by()
+        .values_list("rater_id", "gold_item_id")
+    )
+    seen: dict[int, set[int]] = {u: set() for u in user_ids}
+    for user_id, gold_id in training.union(exam, hidden, all=True):
+        seen[user_id].add(gold_id)
+    return seen
+
+
+def hidden_gold_pick_many(*, raters: list[User], share: float) -> dict[int, Image]:
+    """One queue request from each of ``raters`` (bulk path of :func:`hidden_gold_pick`, same rule): with
+    probability ``share`` each certified rater gets a gold image they have never seen and its exposure is
+    recorded. Returns ``{rater id: image}`` for the raters who got one. A constant number of statements
+    whatever the number of raters; if a concurrent pick took the same item for a rater, that rater gets
+    nothing this time (as in the single pick)."""
+    chosen = [r for r in raters if _random.random() < share]
+    if not chosen:
+        return {}
+    enrollments = {
+        e.user_id: e
+        for e in Enrollment.objects.select_related("protocol__standard").filter(
+            user_id__in=[r.pk for r in chosen], state=S.CERTIFIED
+        )
+    }
+    if not enrollments:
+        return {}
+    seen = _seen_by_user(list(enrollments))
+    banks: dict[int | None, list[GoldItem]] = {}
+    picks: dict[int, GoldItem] = {}
+    for rater in chosen:
+        enrollment = enrollments.get(rater.pk)
+        if enrollment is None:
+            continue
+        if enrollment.protocol_id not in banks:
+            standard = protocol_of(enrollment=enrollment).standard
+            banks[enrollment.protocol_id] = gold_bank(standard=standard).items
+        candidates = [it for it in banks[enrollment.protocol_id] if it.pk not in seen[rater.pk]]
+        if candidates:
+            picks[rater.pk] = _random.choice(candidates)
+    exposures = [HiddenGoldExposure(rater_id=r, gold_item_id=it.pk) for r, it in picks.items()]
+    try:
+        with transaction.atomic():
+            HiddenGoldExposure.objects.bulk_create(exposures)
+    except IntegrityError:  # a concurrent pick chose the same item for some rater: insert one by one
+        for exposure in exposures:
+            try:
+                with transaction.atomic():
+                    exposure.save()
+            except IntegrityError:
+                del picks[exposure.rater_id]
+    return {r: it.image for r, it in picks.items()}
+
+
 def hidden_gold_errors(*, rater_ids: list[int]) -> dict[int, float]:
     """Mean absolute error (vs the expert mean) of each rater's answered hidden-gold items; raters without
     an answered item are absent. For admin/researcher reports only, never for the rater."""
@@ -273,39 +342,64 @@ def hidden_gold_score_pending(*, rater_ids: list[int] | None = None) -> int:
         answer = exposure.scores or {}
         if not any(answer.get(k) is not None for k in keys):
             continue
-        resp = np.array([[answer[k] if answer.get(k) is not None else np.nan for k in keys]])
-        gold = np.array([[float(exposure.gold_item.expert_mean[k]) for k in keys]])
-        exposure.abs_error = score_exam(resp, gold, rule=pass_rule_of(protocol)).mae
+        exposure.abs_error = _abs_error(answer, exposure.gold_item.expert_mean, keys)
         exposure.save(update_fields=["abs_error"])
         touched.add(exposure.rater_id)
         scored += 1
-    for enrollment in Enrollment.objects.select_related("protocol__standard").filter(user_id__in=touched):
-        hidden_gold_monitor_update(enrollment=enrollment, protocol=protocol_of(enrollment=enrollment))
+    enrollments = list(Enrollment.objects.select_related("protocol__standard").filter(user_id__in=touched))
+    if enrollments:
+        _monitor_update_many(enrollments)
     return scored
 
 
+def hidden_gold_submit(*, rater: User, image: Image, scores: dict[str, float | None]) -> str:
+    """Record the rater's answer to a hidden-gold item, update the rolling window and warn or suspend;
+    returns the monitor's status (``ok``, ``warn`` or ``suspend``: the rater is now suspended)."""
+    return hidden_gold_submit_many(answers=[(rater, image, scores)])[rater.pk]
+
+
+def _abs_error(cleaned: dict[str, float | None], expert: dict[str, Any], keys: list[str]) -> float | None:
+    """MAE over the answered dimensions vs the expert mean (the exam's MAE on one item); None if none."""
+    pairs = [(cleaned[k], float(expert[k])) for k in keys if cleaned.get(k) is not None]
+    if not pairs:
+        return None
+    return float(np.mean([abs(r - g) for r, g in pairs]))
+
+
 @transaction.atomic
-def hidden_gold_submit(*, rater: User, image: Image, scores: dict[str, float | None]) -> None:
-    """Record the rater's answer to a hidden-gold item, score it and update the rolling monitor at once
-    (the scoring queue stores answers with :func:`hidden_gold_answer` and leaves the scoring to the tick)."""
-    exposure = (
-        HiddenGoldExposure.objects.select_for_update()
+def hidden_gold_submit_many(*, answers: list[tuple[User, Image, dict[str, float | None]]]) -> dict[int, str]:
+    """Answers of several raters to the hidden gold served to them (bulk path of :func:`hidden_gold_submit`,
+    at most one answer per rater): all or nothing. Returns ``{rater id: monitor status}``."""
+    raters = [r.pk for r, _, _ in answers]
+    if len(set(raters)) != len(raters):
+        raise ApplicationError("At most one hidden-gold answer per rater in one call.")
+    wanted = {(r.pk, image.sha256) for r, image, _ in answers}
+    exposures = {
+        (e.rater_id, e.gold_item.image_id): e
+        for e in HiddenGoldExposure.objects.select_for_update(of=("self",))
         .select_related("gold_item")
-        .filter(rater=rater, gold_item__image_id=image.sha256)
-        .first()
-    )
-    if exposure is None:
-        raise ApplicationError("This image was not served to this rater as hidden gold.", status=404)
-    if exposure.answered_at is not None:
-        raise ConflictError("This item has already been answered.")
-    enrollment = Enrollment.objects.select_related("protocol__standard").get(user=rater)
-    protocol = protocol_of(enrollment=enrollment)
-    keys = [d.key for d in standard_dims(protocol.standard)]
-    cleaned = _validate_allow_missing(protocol, dict(scores or {}), keys)
-    exposure.scores = cleaned
-    exposure.answered_at = timezone.now()
-    exposure.save(update_fields=["scores", "answered_at"])
-    hidden_gold_score_pending(rater_ids=[rater.pk])
+        .filter(rater_id__in=raters, gold_item__image_id__in=[sha for _, sha in wanted])
+        if (e.rater_id, e.gold_item.image_id) in wanted
+    }
+    enrollments = {
+        e.user_id: e
+        for e in Enrollment.objects.select_related("protocol__standard").filter(user_id__in=raters)
+    }
+    now = timezone.now()
+    for rater, image, scores in answers:
+        exposure = exposures.get((rater.pk, image.sha256))
+        if exposure is None:
+            raise ApplicationError("This image was not served to this rater as hidden gold.", status=404)
+        if exposure.answered_at is not None:
+            raise ConflictError("This item has already been answered.")
+        protocol = protocol_of(enrollment=enrollments[rater.pk])
+        keys = [d.key for d in standard_dims(protocol.standard)]
+        cleaned = _validate_allow_missing(protocol, dict(scores or {}), keys)
+        exposure.scores = cleaned
+        exposure.answered_at = now
+        exposure.abs_error = _abs_error(cleaned, exposure.gold_item.expert_mean, keys)
+    HiddenGoldExposure.objects.bulk_update(list(exposures.values()), ["scores", "answered_at", "abs_error"])
+    return _monitor_update_many([enrollments[r] for r in raters])
 
 
 def _validate_allow_missing(
@@ -324,39 +418,64 @@ def _validate_allow_missing(
     return cleaned
 
 
-def hidden_gold_monitor_update(*, enrollment: Enrollment, protocol: Protocol) -> str:
+def hidden_gold_monitor_update(*, enrollment: Enrollment) -> str:
     """Recompute the rolling status from the last ``window`` answered hidden-gold items (idempotent)."""
-    window = protocol.hidden_gold_window
-    errors = list(
-        HiddenGoldExposure.objects.filter(rater_id=enrollment.user_id, abs_error__isnull=False)
-        .order_by("-answered_at", "-id")
-        .values_list("abs_error", flat=True)[:window]
-    )[::-1]
-    status = hidden_gold_status(
-        errors,
-        rule=pass_rule_of(protocol),
-        window=window,
-        warn_margin=protocol.warn_margin,
-        suspend_margin=protocol.suspend_margin,
+    return _monitor_update_many([enrollment])[enrollment.user_id]
+
+
+def _monitor_update_many(enrollments: list[Enrollment]) -> dict[int, str]:
+    """The rolling hidden-gold status of each enrollment from its last ``window`` answered items (one
+    statement for the windows of all of them); warns and suspends as the status says."""
+    protocols = {e.user_id: protocol_of(enrollment=e) for e in enrollments}
+    longest = max(p.hidden_gold_window for p in protocols.values())
+    ranked = (
+        HiddenGoldExposure.objects.filter(rater_id__in=list(protocols), abs_error__isnull=False)
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("rater_id")], order_by=[F("answered_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(rank__lte=longest)
+        .order_by("rater_id", "rank")
+        .values_list("rater_id", "abs_error", "rank")
     )
-    previous = enrollment.monitor_status
-    enrollment.monitor_status = status
-    enrollment.monitor_mae = float(np.mean(errors)) if errors else None
-    enrollment.save(update_fields=["monitor_status", "monitor_mae", "updated_at"])
-    if status == "warn" and previous != "warn" and enrollment.state == S.CERTIFIED:
-        Transition.objects.create(
-            enrollment=enrollment,
-            from_state=enrollment.state,
-            to_state=enrollment.state,
-            reason=f"hidden-gold warning: rolling MAE {enrollment.monitor_mae:.3f} over the last {len(errors)}",
+    recent: dict[int, list[float]] = {u: [] for u in protocols}
+    for rater_id, error, rank in ranked:
+        if rank <= protocols[rater_id].hidden_gold_window:
+            recent[rater_id].append(error)
+    statuses: dict[int, str] = {}
+    for enrollment in enrollments:
+        protocol = protocols[enrollment.user_id]
+        errors = recent[enrollment.user_id][::-1]  # oldest first
+        status = hidden_gold_status(
+            errors,
+            rule=pass_rule_of(protocol),
+            window=protocol.hidden_gold_window,
+            warn_margin=protocol.warn_margin,
+            suspend_margin=protocol.suspend_margin,
         )
-    if status == "suspend" and enrollment.state == S.CERTIFIED:
-        enrollment_transition(
-            enrollment=enrollment,
-            to_state=S.SUSPENDED,
-            reason=f"hidden gold: rolling MAE {enrollment.monitor_mae:.3f} over the last {len(errors)}",
-        )
-    return status
+        statuses[enrollment.user_id] = status
+        previous = enrollment.monitor_status
+        enrollment.monitor_status = status
+        enrollment.monitor_mae = float(np.mean(errors)) if errors else None
+        enrollment.updated_at = timezone.now()
+        if status == "warn" and previous != "warn" and enrollment.state == S.CERTIFIED:
+            Transition.objects.create(
+                enrollment=enrollment,
+                from_state=enrollment.state,
+                to_state=enrollment.state,
+                reason=f"hidden-gold warning: rolling MAE {enrollment.monitor_mae:.3f} over the last {len(errors)}",
+            )
+    Enrollment.objects.bulk_update(enrollments, ["monitor_status", "monitor_mae", "updated_at"])
+    for enrollment in enrollments:
+        if statuses[enrollment.user_id] == "suspend" and enrollment.state == S.CERTIFIED:
+            enrollment_transition(
+                enrollment=enrollment,
+                to_state=S.SUSPENDED,
+                reason=f"hidden gold: rolling MAE {enrollment.monitor_mae:.3f} over the last "
+                f"{len(recent[enrollment.user_id])}",
+            )
+    return statuses
 
 
 # ------------------------------------------------------------------- skipping gold (annotation/gold_skipping.py)
@@ -482,19 +601,28 @@ def hidden_gold_skip_review(
     return {"flagged": flagged, "suspended": suspended}
 
 
-def recertification_tick(*, now: dt.datetime | None = None) -> dict[str, Any]:
+def recertification_tick(
+    *, now: dt.datetime | None = None, protocol: Protocol | None = None
+) -> dict[str, Any]:
     """Suspend certified raters whose certification is older than their protocol's re-certification
-    interval (they re-qualify on a fresh form). Safe to run any number of times."""
+    interval (they re-qualify on a fresh form). Safe to run any number of times. ``protocol``: only that
+    protocol's raters (the simulation); default all."""
     now = now or timezone.now()
     suspended = 0
-    for protocol in Protocol.objects.filter(recertification_interval__isnull=False):
+    protocols = Protocol.objects.filter(recertification_interval__isnull=False)
+    if protocol is not None:
+        protocols = protocols.filter(pk=protocol.pk)
+    for proto in protocols:
         due = Enrollment.objects.filter(
-            protocol=protocol, state=S.CERTIFIED, certified_at__lte=now - protocol.recertification_interval
+            protocol=proto, state=S.CERTIFIED, certified_at__lte=now - proto.recertification_interval
         )
         for enrollment in due:
             try:
                 enrollment_transition(
-                    enrollment=enrollment, to_state=S.SUSPENDED, reason="periodic re-certification due"
+                    enrollment=enrollment,
+                    to_state=S.SUSPENDED,
+                    reason="periodic re-certification due",
+                    now=now,
                 )
             except ConflictError:  # changed state meanwhile
                 continue

@@ -21,7 +21,7 @@ from .states import enrollment_create, enrollment_transition
 
 PROTOCOL_FIELDS = (
     "name", "cohort", "max_mae", "min_mean_srcc", "max_abs_bias", "n_iterations", "n_training", "n_scored",
-    "n_warmup", "retake_delay", "max_attempts", "hidden_gold_share", "hidden_gold_window", "warn_margin",
+    "n_warmup", "retake_delay", "max_attempts", "n_retraining", "hidden_gold_share", "hidden_gold_window", "warn_margin",
     "suspend_margin", "recertification_interval", "is_active",
 )  # fmt: skip
 
@@ -69,7 +69,8 @@ def round_open(*, protocol: Protocol, actor: User | None = None) -> Round:
 
 @transaction.atomic
 def round_close(*, round: Round, actor: User | None = None) -> dict[str, int]:
-    """Close a round. Volunteers of this round who have not passed it exit the protocol."""
+    """Close a round. Volunteers of this round who have not passed it exit the protocol; an exam they have
+    open is voided (it can no longer be submitted)."""
     locked = Round.objects.select_for_update().get(pk=round.pk)
     if locked.status == Round.Status.CLOSED:
         raise ConflictError(f"Round {locked.number} is already closed.")
@@ -80,10 +81,17 @@ def round_close(*, round: Round, actor: User | None = None) -> dict[str, int]:
         protocol=locked.protocol,
         round_number=locked.number,
         rounds_passed__lt=locked.number,
-        state__in=[Enrollment.State.INVITED, Enrollment.State.TRAINING, Enrollment.State.EXAM],
+        certified_at__isnull=True,  # re-qualifying raters are past the rounds
+        state__in=[
+            Enrollment.State.INVITED,
+            Enrollment.State.TRAINING,
+            Enrollment.State.EXAM,
+            Enrollment.State.RETRAINING,
+        ],
     )
     exited = 0
-    for enrollment in pending:
+    # Locked (and re-checked by PostgreSQL after any wait): a volunteer passing right now is not exited.
+    for enrollment in pending.select_for_update().order_by("id"):
         enrollment_transition(
             enrollment=enrollment,
             to_state=Enrollment.State.EXITED,

@@ -1,5 +1,6 @@
 """Run a simulated population (annotation/simulation.py) through the real services, end to end:
-invitation → account → training (with feedback) → exam → retake after the delay → certified | exited.
+invitation → account → rounds of training (with feedback) → exam → retraining → retake → certified | exited,
+then formal work with hidden gold, drift and periodic re-certification.
 
 Only the *answers* are simulated; every step is the service a person's click would call. The synthetic
 gold bank lives under its own standard (``<standard>-sim``, same dimensions) so it never mixes with the
@@ -16,16 +17,32 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.exam_scoring import PassRule
 from annotation.models import Image, Standard
 from annotation.services.images import image_ingest
 from annotation.services.standards import standard_create_from_spec
-from annotation.simulation import default_population, simulate_answers, synthetic_gold_bank
+from annotation.simulation import (
+    DriftModel,
+    LearningModel,
+    ProtocolParams,
+    RaterProfile,
+    default_population,
+    drift,
+    learn,
+    simulate_answers,
+    simulate_protocol,
+    synthetic_gold_bank,
+)
+from humanbeauty.errors import ApplicationError
 
 from ..models import Attempt, AttemptItem, Enrollment, GoldItem, Invitation
 from ..selectors import protocol_funnel
-from . import exams
+from . import exams, monitoring
 from .gold import gold_item_upsert
-from .protocols import invitation_accept, invitation_create_bulk, protocol_create, round_open
+from .monitoring import hidden_gold_pick_many, hidden_gold_submit_many, recertification_tick
+from .protocols import invitation_accept, invitation_create_bulk, protocol_create, round_close, round_open
+
+SIM_BANK_SIZE = 300  # three rounds, retakes, retraining and hidden gold never reuse an item
 
 
 def _sim_standard(base_key: str) -> Standard:
@@ -90,11 +107,76 @@ def simulation_gold_bank(*, standard: Standard, n_images: int = 150, seed: int =
 
 
 def _answers(
-    profile: Any, items: list[Any], rng: np.random.Generator, keys: list[str]
+    profile: Any, golds: list[GoldItem], rng: np.random.Generator, keys: list[str]
 ) -> list[dict[str, float]]:
-    gold = np.array([[float(it.gold_item.expert_mean[k]) for k in keys] for it in items])
+    gold = np.array([[float(g.expert_mean[k]) for k in keys] for g in golds]).reshape(-1, len(keys))
     resp = simulate_answers(profile, gold, rng)
-    return [{k: float(resp[i, j]) for j, k in enumerate(keys)} for i in range(len(items))]
+    return [{k: float(resp[i, j]) for j, k in enumerate(keys)} for i in range(len(golds))]
+
+
+class _Sim:
+    """Drives one simulated cohort through the services. Only the answers are simulated: the volunteer's
+    profile changes only by :func:`annotation.simulation.learn` on each feedback the services return."""
+
+    def __init__(
+        self, protocol: Any, keys: list[str], rng: np.random.Generator, learning: LearningModel
+    ) -> None:
+        self.protocol = protocol
+        self.keys = keys
+        self.rng = rng
+        self.learning = learning
+        self.profiles: dict[int, RaterProfile] = {}  # enrollment id -> current profile
+        self.kinds: dict[int, str] = {}
+        self.feedback_items = 0
+        self.retraining_items = 0
+        self.retraining_volunteers: set[int] = set()
+
+    def learn_from(self, enrollment: Enrollment, feedback: list[dict[str, Any]]) -> None:
+        for fb in feedback:
+            focus = frozenset(self.keys.index(k) for k in fb["focus_dimensions"])
+            self.profiles[enrollment.pk] = learn(
+                self.profiles[enrollment.pk], focus=focus, model=self.learning
+            )
+            self.feedback_items += 1
+            if fb["retraining"]:
+                self.retraining_items += 1
+                self.retraining_volunteers.add(enrollment.pk)
+
+    def train(self, enrollment: Enrollment) -> None:
+        """The round's training, or the retraining after a failed exam (bulk path: all items at once)."""
+        items = exams.training_next_batch(enrollment=enrollment, n=1000)
+        if not items:
+            return
+        answers = _answers(self.profiles[enrollment.pk], [a.gold_item for a in items], self.rng, self.keys)
+        feedback = exams.training_answer_many(
+            enrollment=enrollment, answers={a.pk: ans for a, ans in zip(items, answers, strict=True)}
+        )
+        self.learn_from(enrollment, feedback)
+
+    def exam_cycle(self, enrollment: Enrollment, clock: dt.datetime) -> tuple[int, dt.datetime]:
+        """Exams (retraining between) until passed or exited; (attempt that passed or 0, clock after)."""
+        for _ in range(self.protocol.max_attempts):
+            attempt = exams.exam_start(enrollment=enrollment, now=clock)
+            items = list(
+                AttemptItem.objects.filter(attempt=attempt).select_related("gold_item").order_by("position")
+            )
+            answers = _answers(
+                self.profiles[enrollment.pk], [it.gold_item for it in items], self.rng, self.keys
+            )
+            attempt = exams.attempt_submit(
+                enrollment=enrollment,
+                attempt=attempt,
+                answers={it.position: a for it, a in zip(items, answers, strict=True)},
+                now=clock,
+            )
+            if attempt.passed:
+                return attempt.number, clock
+            enrollment.refresh_from_db()
+            if enrollment.state == Enrollment.State.EXITED:
+                return 0, clock
+            self.train(enrollment)  # the targeted retraining, with feedback on each item
+            clock = clock + self.protocol.retake_delay + dt.timedelta(minutes=1)
+        return 0, clock
 
 
 def qualification_simulate(
@@ -103,19 +185,38 @@ def qualification_simulate(
     seed: int = 0,
     base_standard: str = "humanbeauty-v1",
     protocol_params: dict[str, Any] | None = None,
+    scoring_days: int = 120,
+    items_per_day: int = 4,
+    learning: LearningModel | None = None,
+    drift_model: DriftModel | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Run the protocol for ``n_volunteers`` simulated people; returns the funnel and counts by kind."""
+    """Run the whole protocol for ``n_volunteers`` simulated people through the services.
+
+    Rounds 1..n_iterations (the admin opens each, volunteers train, sit exams, retrain after a failure and
+    retake, then the admin closes it), then ``scoring_days`` of formal work: each of a certified rater's
+    ``items_per_day`` queue requests asks :func:`hidden_gold_pick_many` (the bulk path of
+    :func:`hidden_gold_pick`, the contract the scoring queue uses: one request from every working rater at
+    once) and answers what it serves with :func:`hidden_gold_submit_many`; the daily :func:`recertification_tick` suspends
+    those due; suspended raters (by hidden gold or the re-check) re-qualify (exam, retraining, retake) or
+    exit. A share of raters drifts during the period (:class:`DriftModel`). Returns the funnel per round,
+    exits by cause, the retraining delivered and counts by kind (same keys as ``simulate_protocol``).
+    """
     now = now or timezone.now()
+    learning = learning or LearningModel()
+    drift_model = drift_model or DriftModel()
     standard = _sim_standard(base_standard)
-    simulation_gold_bank(standard=standard, seed=seed)
+    simulation_gold_bank(standard=standard, seed=seed, n_images=SIM_BANK_SIZE)
+    # Every active item of the standard may be served as hidden gold: banks of other seeds (kept runs) too.
+    gold_by_sha = {it.image_id: it for it in GoldItem.objects.filter(standard=standard, is_active=True)}
     keys = list(standard.dimensions.order_by("order").values_list("key", flat=True))
     params = {"name": f"Simulation seed {seed} ({n_volunteers} volunteers)", "cohort": "simulation"}
     params.update(protocol_params or {})
     protocol = protocol_create(standard=standard, **params)
-    round_open(protocol=protocol)
     exams._random.seed(seed)
+    monitoring._random.seed(seed + 2)
     rng = np.random.default_rng(seed + 1)
+    sim = _Sim(protocol, keys, rng, learning)
     population = default_population(n=n_volunteers, seed=seed)
     invitations = invitation_create_bulk(
         protocol=protocol,
@@ -124,46 +225,153 @@ def qualification_simulate(
         ],
     )
     tokens = {inv.email: inv.token for inv in invitations}
-    kinds_in: Counter[str] = Counter()
-    kinds_cert: Counter[str] = Counter()
-    passed_by_attempt: Counter[int] = Counter()
+    enrollments: list[Enrollment] = []
     for person in population:
-        email = f"sim{protocol.pk}-{person.rater_id}@example.invalid"
         user = invitation_accept(
-            token=tokens[email], username=f"sim{protocol.pk}-{person.rater_id}", password=None
+            token=tokens[f"sim{protocol.pk}-{person.rater_id}@example.invalid"],
+            username=f"sim{protocol.pk}-{person.rater_id}",
+            password=None,
         )
         enrollment = Enrollment.objects.select_related("protocol__standard", "user").get(user=user)
-        kinds_in[person.kind] += 1
-        exams.training_start(enrollment=enrollment)
-        while (item := exams.training_next(enrollment=enrollment)) is not None:
-            answer = _answers(person, [item], rng, keys)[0]
-            exams.training_answer(enrollment=enrollment, answer_id=item.pk, scores=answer)
-        clock = now
-        who = person
-        for _ in range(protocol.max_attempts):
-            attempt = exams.exam_start(enrollment=enrollment, now=clock)
-            items = list(
-                AttemptItem.objects.filter(attempt=attempt).select_related("gold_item").order_by("position")
-            )
-            answers = dict(zip([it.position for it in items], _answers(who, items, rng, keys), strict=True))
-            attempt = exams.attempt_submit(enrollment=enrollment, attempt=attempt, answers=answers, now=clock)
-            if attempt.passed:
-                passed_by_attempt[attempt.number] += 1
-                kinds_cert[person.kind] += 1
-                break
-            enrollment.refresh_from_db()
-            if enrollment.state == Enrollment.State.EXITED:
-                break
-            who = person.trained()  # trained by the feedback (as in the pure simulation)
-            clock = clock + protocol.retake_delay + dt.timedelta(minutes=1)
+        sim.profiles[enrollment.pk] = person
+        sim.kinds[enrollment.pk] = person.kind
+        enrollments.append(enrollment)
+    rounds: list[dict[str, Any]] = []
+    active = enrollments
+    clock = now
+    for number in range(1, protocol.n_iterations + 1):
+        rnd = round_open(protocol=protocol)
+        passed_by_attempt: Counter[int] = Counter()
+        round_end = clock
+        passed: list[Enrollment] = []
+        for enrollment in active:
+            if number == 1:
+                exams.training_start(enrollment=enrollment)
+            sim.train(enrollment)
+            attempt_no, finished = sim.exam_cycle(enrollment, clock)
+            round_end = max(round_end, finished)
+            if attempt_no:
+                passed_by_attempt[attempt_no] += 1
+                passed.append(enrollment)
+        round_close(round=rnd)
+        rounds.append(
+            {
+                "round": number,
+                "entered": len(active),
+                "passed": len(passed),
+                "passed_by_attempt": {
+                    str(k): passed_by_attempt[k] for k in range(1, protocol.max_attempts + 1)
+                },
+            }
+        )
+        active = passed
+        clock = round_end + dt.timedelta(days=1)
+    qualified = {e.pk for e in active}
+    qualification_retraining = sim.retraining_items
+    # ---- formal work: hidden gold through the queue's contract, drift, daily re-certification tick
+    work = {"hidden_gold_answers": 0, "drifting": 0, "suspended_hidden_gold": 0, "recertifications": 0,
+            "requalified": 0, "drifting_caught": 0, "drifting_rechecked": 0, "drifting_exited": 0}  # fmt: skip
+    exits: Counter[str] = Counter()
+    onset = {
+        e.pk: int(rng.integers(0, scoring_days))
+        for e in active
+        if scoring_days > 0 and rng.random() < drift_model.share
+    }
+    work["drifting"] = len(onset)
+    drifting: set[int] = set()
+    working = list(active)
+    start = clock
+    for day in range(scoring_days):
+        today = start + dt.timedelta(days=day)
+        suspended: dict[int, str] = {}
+        for enrollment in working:
+            if onset.get(enrollment.pk) == day:
+                sim.profiles[enrollment.pk] = drift(sim.profiles[enrollment.pk], rng, drift_model)
+                drifting.add(enrollment.pk)
+        by_user = {e.user_id: e for e in working}
+        for _ in range(items_per_day):  # each rater's queue requests of the day, all raters at once
+            asking = [e.user for e in working if e.pk not in suspended]
+            served = hidden_gold_pick_many(raters=asking, share=protocol.hidden_gold_share)
+            if not served:
+                continue
+            answers = [
+                (
+                    by_user[user_id].user,
+                    image,
+                    _answers(sim.profiles[by_user[user_id].pk], [gold_by_sha[image.sha256]], rng, keys)[0],
+                )
+                for user_id, image in served.items()
+            ]
+            statuses = hidden_gold_submit_many(answers=answers)
+            work["hidden_gold_answers"] += len(answers)
+            for user_id, status in statuses.items():
+                if status == "suspend":  # the monitor suspended this (certified) rater
+                    suspended[by_user[user_id].pk] = "hidden gold"
+        recertification_tick(now=today, protocol=protocol)
+        for pk in Enrollment.objects.filter(
+            pk__in=[e.pk for e in working], state=Enrollment.State.SUSPENDED
+        ).values_list("pk", flat=True):
+            suspended.setdefault(pk, "re-certification")
+        if not suspended:
+            continue
+        still: list[Enrollment] = []
+        for enrollment in working:
+            cause = suspended.get(enrollment.pk)
+            if cause is None:
+                still.append(enrollment)
+                continue
+            if cause == "hidden gold":
+                work["suspended_hidden_gold"] += 1
+                work["drifting_caught"] += enrollment.pk in drifting
+            else:
+                work["recertifications"] += 1
+            work["drifting_rechecked"] += enrollment.pk in drifting
+            attempt_no, _ = sim.exam_cycle(enrollment, today)
+            if attempt_no:
+                work["requalified"] += 1
+                drifting.discard(enrollment.pk)
+                still.append(enrollment)
+            else:
+                exits[
+                    "failed re-qualification after hidden gold"
+                    if cause == "hidden gold"
+                    else "failed re-certification"
+                ] += 1
+                work["drifting_exited"] += enrollment.pk in drifting
+        working = still
+    for r in rounds:
+        failed = r["entered"] - r["passed"]
+        if failed:
+            exits[f"failed round {r['round']}"] += failed
+    staying = {e.pk for e in working}
+    kind_in = Counter(sim.kinds.values())
     funnel = protocol_funnel(protocol=protocol)
     return {
         "protocol": protocol.pk,
         "invited": Invitation.objects.filter(protocol=protocol).count(),
-        "funnel": funnel,
-        "passed_by_attempt": {str(k): passed_by_attempt[k] for k in sorted(passed_by_attempt)},
+        "joined": funnel["joined"],
+        "rounds": rounds,
+        "qualified": len(qualified),
+        "certified": len(staying),
+        "exited": funnel["exited"],
+        "exits_by_cause": dict(exits),
+        "retraining": {
+            "items": sim.retraining_items,
+            "qualification_items": qualification_retraining,
+            "volunteers": len(sim.retraining_volunteers),
+            "feedback_items": sim.feedback_items,
+        },
+        "work": work,
         "attempts": Attempt.objects.filter(enrollment__protocol=protocol).count(),
-        "by_kind": {k: {"entered": kinds_in[k], "certified": kinds_cert[k]} for k in kinds_in},
+        "by_kind": {
+            k: {
+                "entered": kind_in[k],
+                "qualified": sum(1 for pk in qualified if sim.kinds[pk] == k),
+                "certified": sum(1 for pk in staying if sim.kinds[pk] == k),
+            }
+            for k in kind_in
+        },
+        "funnel": funnel,
         "seed": seed,
     }
 
@@ -181,4 +389,54 @@ def qualification_simulate_dry(**kwargs: Any) -> dict[str, Any]:
             raise _Rollback
     except _Rollback:
         pass
+    return result
+
+
+PREDICTION_PARAMS = ("max_mae", "min_mean_srcc", "max_abs_bias", "n_iterations", "n_training", "n_scored",
+                     "n_warmup", "max_attempts", "n_retraining", "hidden_gold_share")  # fmt: skip
+
+
+def protocol_params_of(protocol: Any, overrides: dict[str, Any] | None = None, **work: Any) -> ProtocolParams:
+    """The pure simulation's parameters for ``protocol`` (a ``Protocol``), with proposed ``overrides``."""
+    values = {k: getattr(protocol, k) for k in PREDICTION_PARAMS} | dict(overrides or {})
+    interval = values.pop("recertification_interval", protocol.recertification_interval)
+    return ProtocolParams(
+        rule=PassRule(
+            max_mae=float(values.pop("max_mae")),
+            min_mean_srcc=float(values.pop("min_mean_srcc")),
+            max_abs_bias=float(values.pop("max_abs_bias")),
+        ),
+        recertification_days=interval.days if interval else None,
+        hidden_gold_window=protocol.hidden_gold_window,
+        warn_margin=protocol.warn_margin,
+        suspend_margin=protocol.suspend_margin,
+        **{k: int(v) if k != "hidden_gold_share" else float(v) for k, v in values.items()},
+        **work,
+    )
+
+
+def protocol_predict(
+    *,
+    protocol: Any,
+    overrides: dict[str, Any] | None = None,
+    n_volunteers: int = 455,
+    seed: int = 0,
+    scoring_days: int = 120,
+) -> dict[str, Any]:
+    """Predicted funnel of ``protocol`` with proposed parameter ``overrides`` ("what if"), from the pure
+    simulation on the documented population and a synthetic bank. Writes nothing."""
+    params = protocol_params_of(protocol, overrides, scoring_days=scoring_days)
+    if params.n_scored + params.n_warmup > SIM_BANK_SIZE:
+        raise ApplicationError(f"A form of {params.n_scored + params.n_warmup} items does not fit the bank.")
+    result = simulate_protocol(
+        default_population(n=n_volunteers, seed=seed),
+        synthetic_gold_bank(n_images=SIM_BANK_SIZE, seed=seed),
+        params,
+        seed=seed,
+    )
+    result["params"] = {k: getattr(params, k) for k in ("n_iterations", "max_attempts", "n_retraining")} | {
+        "max_mae": params.rule.max_mae,
+        "min_mean_srcc": params.rule.min_mean_srcc,
+        "max_abs_bias": params.rule.max_abs_bias,
+    }
     return result

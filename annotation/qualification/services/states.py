@@ -3,12 +3,19 @@
 ::
 
     invited → training → exam → certified | exited        (exam → training: round N < n_iterations passed)
+    exam → retraining → exam                               (failed attempt, attempts left: targeted retraining)
     certified → suspended → requalifying → certified | exited
+    requalifying → retraining → requalifying               (failed re-qualification, attempts left)
+
+An attempt can be open only in ``exam`` or ``requalifying``: any other move voids it (``Attempt.Status.VOID``),
+so an exam left open when its round closes or its volunteer leaves can no longer be submitted.
 
 An admin may certify directly (experts, pilots) from any non-terminal state; ``exited`` is terminal.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,17 +23,18 @@ from django.utils import timezone
 from annotation.models import User
 from humanbeauty.errors import ApplicationError, ConflictError
 
-from ..models import Enrollment, Protocol, Transition
+from ..models import Attempt, Enrollment, Protocol, Transition
 
 S = Enrollment.State
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.INVITED: frozenset({S.TRAINING, S.EXITED}),
     S.TRAINING: frozenset({S.EXAM, S.EXITED}),
-    S.EXAM: frozenset({S.CERTIFIED, S.TRAINING, S.EXITED}),
+    S.EXAM: frozenset({S.CERTIFIED, S.TRAINING, S.RETRAINING, S.EXITED}),
+    S.RETRAINING: frozenset({S.EXAM, S.REQUALIFYING, S.EXITED}),
     S.CERTIFIED: frozenset({S.SUSPENDED, S.EXITED}),
     S.SUSPENDED: frozenset({S.REQUALIFYING, S.EXITED}),
-    S.REQUALIFYING: frozenset({S.CERTIFIED, S.EXITED}),
+    S.REQUALIFYING: frozenset({S.CERTIFIED, S.RETRAINING, S.EXITED}),
     S.EXITED: frozenset(),
 }
 # Extra edges an admin may take (certify an expert or a pilot volunteer without an exam).
@@ -34,8 +42,11 @@ ADMIN_TRANSITIONS: dict[str, frozenset[str]] = {
     S.INVITED: frozenset({S.CERTIFIED}),
     S.TRAINING: frozenset({S.CERTIFIED}),
     S.EXAM: frozenset({S.CERTIFIED}),
+    S.RETRAINING: frozenset({S.CERTIFIED}),
     S.SUSPENDED: frozenset({S.CERTIFIED}),
 }
+# States in which an exam attempt may be open.
+ATTEMPT_STATES = frozenset({S.EXAM, S.REQUALIFYING})
 
 
 def transition_allowed(*, from_state: str, to_state: str, admin: bool = False) -> bool:
@@ -46,9 +57,16 @@ def transition_allowed(*, from_state: str, to_state: str, admin: bool = False) -
 
 @transaction.atomic
 def enrollment_transition(
-    *, enrollment: Enrollment, to_state: str, reason: str, actor: User | None = None, admin: bool = False
+    *,
+    enrollment: Enrollment,
+    to_state: str,
+    reason: str,
+    actor: User | None = None,
+    admin: bool = False,
+    now: dt.datetime | None = None,
 ) -> Enrollment:
-    """Move ``enrollment`` to ``to_state`` or raise ConflictError (409) naming the illegal transition."""
+    """Move ``enrollment`` to ``to_state`` or raise ConflictError (409) naming the illegal transition.
+    ``now``: the time of the event (default: the clock), e.g. an exam submitted with an explicit time."""
     locked = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
     if not transition_allowed(from_state=locked.state, to_state=to_state, admin=admin):
         raise ConflictError(
@@ -56,7 +74,7 @@ def enrollment_transition(
             f"{S(to_state).label.lower()}.",
             extra={"code": "illegal_transition", "from": locked.state, "to": to_state},
         )
-    now = timezone.now()
+    now = now or timezone.now()
     fields = ["state", "updated_at"]
     from_state = locked.state
     locked.state = to_state
@@ -69,6 +87,10 @@ def enrollment_transition(
         locked.exited_at = now
         fields.append("exited_at")
     locked.save(update_fields=fields)
+    if to_state not in ATTEMPT_STATES:
+        Attempt.objects.filter(enrollment=locked, status=Attempt.Status.OPEN).update(
+            status=Attempt.Status.VOID, submitted_at=now
+        )
     Transition.objects.create(
         enrollment=locked, from_state=from_state, to_state=to_state, reason=reason[:500], actor=actor
     )

@@ -18,6 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("--source", action="append", required=True, help="Source key (repeatable).")
         parser.add_argument("--confidence", type=float, default=0.9)
         parser.add_argument("--min-face-size", type=float, default=32.0, dest="min_face_size_px")
+        parser.add_argument(
+            "--face-mode", choices=["platform", "paper"], default="platform", dest="face_mode",
+            help="paper: any second face above the confidence threshold rejects the image, whatever its size",
+        )  # fmt: skip
         parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
         parser.add_argument("--execute", action="store_true", help="Run the job (default: dry run).")
 
@@ -27,7 +31,11 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"Unknown source(s): {', '.join(sorted(missing))}")
         try:
-            params = filter_params(confidence=opts["confidence"], min_face_size_px=opts["min_face_size_px"])
+            params = filter_params(
+                confidence=opts["confidence"],
+                min_face_size_px=opts["min_face_size_px"],
+                face_mode=opts["face_mode"],
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         pending = filter_pending_ids(source_keys=keys, detector_version=params["detector_version"])
@@ -44,6 +52,7 @@ class Command(BaseCommand):
                 source_keys=keys,
                 confidence=opts["confidence"],
                 min_face_size_px=opts["min_face_size_px"],
+                face_mode=opts["face_mode"],
                 chunk_size=opts["chunk_size"],
             )
         except ApplicationError as exc:

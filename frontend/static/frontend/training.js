@@ -27,6 +27,13 @@
       untouched.textContent = missing.length ? missing.length + " dimension(s) still to rate." : "";
     },
   });
+  // Retraining: mark the dimensions the failed exam flagged, on the scales and in the feedback.
+  const focus = new Set(JSON.parse(document.getElementById("focus").textContent) || []);
+  const focusTag = () => { const t = document.createElement("span"); t.className = "focus-tag"; t.textContent = "focus"; return t; };
+  focus.forEach((key) => {
+    const row = document.querySelector('#training-rating .rating-row[data-dim="' + key + '"]');
+    if (row) { row.classList.add("focus"); row.querySelector(".name").appendChild(focusTag()); }
+  });
   const pct = (v) => (Math.min(1, Math.max(0, v)) * 100).toFixed(1) + "%";
   const level = (v) => HB.ratingLevel(v).toLowerCase();
 
@@ -48,6 +55,7 @@
     const name = document.createElement("div");
     name.className = "fb-name";
     name.textContent = names[d.key] || d.key;
+    if (d.focus) { row.classList.add("focus"); row.dataset.focus = "1"; name.appendChild(focusTag()); }
     const scale = document.createElement("div");
     scale.className = "fb-scale";
     scale.setAttribute("role", "img");
