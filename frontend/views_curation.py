@@ -55,7 +55,11 @@ def sources(request: HttpRequest) -> HttpResponse:
 def releases(request: HttpRequest) -> HttpResponse:
     rows = selectors.release_list()
     published = [r for r in rows if r.is_published]
-    return render(request, "frontend/curation/releases.html", {"releases": rows, "published": published})
+    return render(
+        request,
+        "frontend/curation/releases.html",
+        {"releases": rows, "published": published, "can_publish": request.user.is_platform_admin},
+    )
 
 
 def _release(version: str) -> Release:
@@ -86,7 +90,7 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
                 "diff.json",
             )
             if p in manifest or p in ("release.json", "SHA256SUMS")
-        ] + sorted(p for p in manifest if p.startswith("data/"))
+        ] + sorted(p for p in manifest if p.startswith(("data/", "ratings/")))
     return render(request, "frontend/curation/release_detail.html", ctx)
 
 
