@@ -1269,14 +1269,15 @@ def _write_table(tree: _Tree, table, parquet_rel: str, csv_rel: str) -> None:
 def _write_ratings(tree: _Tree, rtab: _RatingsFrame) -> dict:
     """ratings/{ratings,raters}.{parquet,csv} and the figures computed from the raw ratings."""
     import numpy as np
+    import pyarrow as pa
 
     from annotation.aggregation import reliability_report
 
     scores = rtab.scores
     data: dict = {"image_id": rtab.image_id, "rater": rtab.rater}
     for j, k in enumerate(DIMENSION_KEYS):
-        col = scores[:, j]
-        data[k] = [None if math.isnan(v) else float(v) for v in col.tolist()]
+        col = np.ascontiguousarray(scores[:, j])
+        data[k] = pa.array(col, type=pa.float64(), mask=np.isnan(col))  # NaN ("can't judge") -> null
     data |= {"dwell_ms": rtab.dwell_ms, "campaign": rtab.campaign, "day": rtab.day}
     _write_table(tree, _table(_ratings_columns(), data), RATINGS_PARQUET, RATINGS_CSV)
 
