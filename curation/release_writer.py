@@ -78,6 +78,10 @@ LEVEL_RULES: dict[str, str] = {
     "upper_inclusive": "bad <= 0.2 < poor <= 0.4 < fair <= 0.6 < good <= 0.8 < excellent "
     "(the HumanAesExpert paper, Eq. 2)",
 }
+IMAGEFOLDER_COLUMNS: tuple[str, ...] = (
+    "image_id", "source", "part", "score", "score_kind", "rating_level", "n_ratings", "score_std",
+    *DIM_COLUMNS, *(f"{k}_mos" for k in DIMENSION_KEYS),
+)  # fmt: skip
 MIN_STRATUM_FOR_TEST = 5  # a stratum (part, source) of at least this many images always gets a test image
 HAE_ROOT = "HumanAesExpert"
 ARTIMUSE_DIR = "artimuse/test_datasets/HumanBeauty"
@@ -383,23 +387,25 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     return buf.getvalue()
 
 
-def _opt(v, i: int, cast=float):
-    return None if v is None or v[i] is None else cast(v[i])
+_STAT_NAMES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(f"{k}_{st}" for st in DIM_STATS) for k in DIMENSION_KEYS
+)
+_NULL_DIMS: dict = dict.fromkeys(STAT_COLUMNS)
 
 
 def _dims_dict(x: _Rec) -> dict:
     """The named per-dimension columns of one image (all null for the 58K part)."""
     r = x.r
+    if r.dims is None and r.dim_psi is None and r.dim_mos is None:
+        return dict(_NULL_DIMS)
     psi = r.dim_psi if r.dim_psi is not None else (r.dims if r.dim_mos is None else None)
     mos = r.dim_mos if r.dim_mos is not None else (r.dims if r.dim_psi is None else None)
+    stats = (psi, r.psi_se, mos, r.dim_sd, r.dim_n, r.dim_ci)  # DIM_STATS order
     out: dict = {}
-    for i, k in enumerate(DIMENSION_KEYS):
-        out[f"{k}_psi"] = _opt(psi, i)
-        out[f"{k}_psi_se"] = _opt(r.psi_se, i)
-        out[f"{k}_mos"] = _opt(mos, i)
-        out[f"{k}_sd"] = _opt(r.dim_sd, i)
-        out[f"{k}_n"] = _opt(r.dim_n, i, int)
-        out[f"{k}_ci95"] = _opt(r.dim_ci, i)
+    for i, names in enumerate(_STAT_NAMES):
+        for j, (name, values) in enumerate(zip(names, stats, strict=True)):
+            v = None if values is None else values[i]
+            out[name] = None if v is None else (int(v) if j == 4 else float(v))
     return out
 
 
@@ -573,7 +579,7 @@ def _shards(recs: list[_Rec], max_shard_bytes: int) -> list[list[_Rec]]:
 
 
 def _write_parquet(
-    spec: ReleaseSpec,
+    table_rows: Mapping[str, dict],
     tree: _Tree,
     by_split: Mapping[str, list[_Rec]],
     *,
@@ -621,7 +627,7 @@ def _write_parquet(
                     writer.close()
                     raise ReleaseError(f"{r.image_path}: bytes do not hash to image_id {r.image_id}")
                 cols["image"].append({"bytes": data, "path": x.name})
-                for name, value in _scalar_row(spec, x).items():
+                for name, value in table_rows[r.image_id].items():
                     cols[name].append(value)
                 nbytes += len(data)
                 total += len(data)
@@ -853,9 +859,13 @@ def write_release(
             tree.link(src, f"{ARTIMUSE_DIR}/images/{name}", iid)
     t = stage("link_images", 2, t)
 
-    # 2. HF imagefolder metadata
+    # 2. HF imagefolder metadata (the main and MOS columns; every statistic is in scores.csv and Parquet)
+    table_rows = {x.r.image_id: _scalar_row(spec, x) for x in recs}  # computed once for every table
     for split in SPLITS:
-        rows = [{"file_name": f"images/{x.name}", **_scalar_row(spec, x)} for x in by_split[split]]
+        rows = [
+            {"file_name": f"images/{x.name}", **{c: table_rows[x.r.image_id][c] for c in IMAGEFOLDER_COLUMNS}}
+            for x in by_split[split]
+        ]
         if rows:
             tree.write_jsonl(f"imagefolder/{split}/metadata.jsonl", rows)
     t = stage("imagefolder", 3, t)
@@ -937,7 +947,7 @@ def write_release(
     header = ["image_name", *scalar_names[:7], "official_split", *scalar_names[7:]]
     tree.write_text(
         "scores.csv",
-        _csv_text(header, _scores_rows(spec, recs)),
+        _csv_text(header, _scores_rows(recs, table_rows)),
     )
     tree.write_text(
         PYIQA_CSV,
@@ -956,7 +966,7 @@ def write_release(
 
     # 7. Parquet (embedded bytes; verifies image_id while reading)
     patterns, split_bytes = _write_parquet(
-        spec, tree, by_split, verify=verify_image_hashes, max_shard_bytes=max_shard_bytes
+        table_rows, tree, by_split, verify=verify_image_hashes, max_shard_bytes=max_shard_bytes
     )
     t = stage("parquet", 8, t)
 
@@ -1114,10 +1124,9 @@ def write_release(
 # --------------------------------------------------------------------------- tables, ratings, facts
 
 
-def _scores_rows(spec: ReleaseSpec, recs: list[_Rec]) -> Iterator[list]:
+def _scores_rows(recs: list[_Rec], table_rows: Mapping[str, dict]) -> Iterator[list]:
     for x in recs:
-        row = _scalar_row(spec, x)
-        values = list(row.values())
+        values = list(table_rows[x.r.image_id].values())
         yield [x.name, *values[:7], x.split, *values[7:]]
 
 

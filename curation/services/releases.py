@@ -469,13 +469,17 @@ def release_ratings(*, release: Release) -> RatingsTable | None:
         "campaign": [],
         "day": [],
     }
+    identity = perm == list(range(len(perm))) and lo == 0.0 and span == 1.0  # humanbeauty-v1: no transform
     for image_id, rater_id, scores, dwell, campaign_id, day in selectors.release_rating_rows(
         release=release, max_rating_id=int(spec["ratings_max_id"])
     ):
         name = names.get(rater_id) or names.setdefault(rater_id, rater_pseudonym(salt, rater_id))
         cols["image_id"].append(image_id)
         cols["rater"].append(name)
-        cols["scores"].append([nan if scores[i] is None else (scores[i] - lo) / span for i in perm])
+        if identity:  # None ("can't judge") becomes NaN in the writer's float array
+            cols["scores"].append(scores)
+        else:
+            cols["scores"].append([nan if scores[i] is None else (scores[i] - lo) / span for i in perm])
         cols["dwell_ms"].append(dwell)
         cols["campaign"].append("" if campaign_id is None else str(campaign_id))
         cols["day"].append(day)
