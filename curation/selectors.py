@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -104,11 +105,38 @@ def _reorder(values: list[Any] | None, perm: list[int]) -> tuple[float, ...] | N
     return out if all(math.isfinite(v) for v in out) else None
 
 
+def _aggregate_rows(standard: Standard) -> Iterator[tuple]:
+    """(image_id, mos, sd, ci, n_ratings, psi, psi_se, n) of completed pool images. PostgreSQL: the six
+    JSON lists arrive as one JSON text per row (one ``json.loads`` instead of six field conversions)."""
+    from annotation.scoring.models import ImageAggregate, PoolItem
+
+    if connection.vendor == "postgresql":
+        sql = f"""
+            SELECT a.image_id, a.n_ratings,
+                   json_build_array(a.mos, a.sd, a.ci_half_width, a.psi, a.psi_se, a.n)::text
+            FROM {ImageAggregate._meta.db_table} a
+            JOIN {PoolItem._meta.db_table} p ON p.image_id = a.image_id AND p.completed_at IS NOT NULL
+            WHERE a.standard_id = %s
+            ORDER BY a.image_id
+        """  # table names come from the models; values are bound
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [standard.pk])
+            for image_id, n, lists in cursor.fetchall():
+                mos, sd, ci, psi, psi_se, dim_n = json.loads(lists)
+                yield image_id, mos, sd, ci, n, psi, psi_se, dim_n
+        return
+    rows = (
+        ImageAggregate.objects.filter(standard=standard, image__pool_item__completed_at__isnull=False)
+        .order_by("image_id")
+        .values_list("image_id", "mos", "sd", "ci_half_width", "n_ratings", "psi", "psi_se", "n")
+    )
+    yield from rows.iterator(chunk_size=5000)
+
+
 def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Aggregate50K]:
     """Per-image MOS/SD/CI of *completed* scoring-pool images on the standard (read-only view of
     ``annotation.scoring``). Vectors are re-ordered from the standard's dimension order to
     ``modeling.standard.DIMENSIONS``; images whose aggregate is incomplete or out of [0, 1] are left out."""
-    from annotation.scoring.models import ImageAggregate
 
     standard = Standard.objects.filter(key=standard_key).first()
     if standard is None:
@@ -118,13 +146,8 @@ def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Agg
         return []
     perm = [order.index(k) for k in DIMENSION_KEYS]
     span = standard.score_max - standard.score_min
-    rows = (
-        ImageAggregate.objects.filter(standard=standard, image__pool_item__completed_at__isnull=False)
-        .order_by("image_id")
-        .values_list("image_id", "mos", "sd", "ci_half_width", "n_ratings", "psi", "psi_se", "n")
-    )
     out = []
-    for image_id, mos, sd, ci, n, psi, psi_se, dim_n in rows.iterator(chunk_size=5000):
+    for image_id, mos, sd, ci, n, psi, psi_se, dim_n in _aggregate_rows(standard):
         dims = _reorder(mos, perm)
         if dims is None:
             continue
