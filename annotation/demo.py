@@ -17,7 +17,7 @@ DEMO_PASSWORD = "humanbeauty-demo"
 DEMO_USERS = [
     ("admin", User.Role.ADMIN),
     ("researcher", User.Role.RESEARCHER),
-    *[(f"volunteer{i}", User.Role.VOLUNTEER) for i in range(1, 13)],
+    *[(f"volunteer{i}", User.Role.VOLUNTEER) for i in range(1, 19)],
 ]
 
 

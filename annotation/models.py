@@ -36,12 +36,19 @@ class Standard(models.Model):
     description = models.TextField(blank=True)
     score_min = models.FloatField(default=0.0)
     score_max = models.FloatField(default=1.0)
+    min_ratings = models.PositiveSmallIntegerField(
+        default=9,
+        help_text="Minimum ratings per image: campaigns cannot target fewer, releases leave out images below.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["key"]
         constraints = [
-            models.CheckConstraint(condition=Q(score_min__lt=models.F("score_max")), name="standard_range")
+            models.CheckConstraint(condition=Q(score_min__lt=models.F("score_max")), name="standard_range"),
+            models.CheckConstraint(
+                condition=Q(min_ratings__gte=1, min_ratings__lte=100), name="standard_min_ratings_1_100"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,12 +2,16 @@
 
 Setup (not timed): a scratch database (PostgreSQL ``hb_bench_release`` created and dropped here, or
 SQLite under /tmp with ``--sqlite``), a media store of 108,000 distinct small JPEG files (as
-``bench_release.py``), ``Image`` rows pointing at them, 50,000 completed scoring aggregates (12 MOS +
-SD + CI each) on ``humanbeauty-v1`` and 58,000 kept, normalised public ``SourceItem`` rows over 6 sources.
+``bench_release.py``), ``Image`` rows pointing at them, 368 raters and 9 raw ratings per 50K image
+(450,000 ``Rating`` rows), 50,000 completed scoring aggregates (12 MOS + SD + CI + SUREAL psi each) on
+``humanbeauty-v1`` with an aggregation run and the raters' SUREAL bias/inconsistency newer than the ratings
+(the state after the platform's aggregation job, which has its own benchmark), and 58,000 kept, normalised
+public ``SourceItem`` rows over 6 sources.
 
 Timed: ``release_create`` + ``release_build`` (what the Celery task ``curation.release_build`` runs):
 freeze (selectors over aggregates and items, split assignment, 108k ``ReleaseMember`` rows), records from
-the frozen rows, ``write_release`` (image bytes hard-linked, never re-encoded), publish.
+the frozen rows, the raw ratings (pseudonymised) and their reliability, ``write_release`` (image bytes
+hard-linked, never re-encoded; ratings/raters tables), publish.
 
     .venv/bin/python bench/bench_release_platform.py [--n50 50000] [--n58 58000] [--sqlite] [--keep]
 """
@@ -79,11 +83,14 @@ def populate(work: Path, n50: int, n58: int) -> None:
                 n=[9] * 12,
                 ci_half_width=[0.07] * 12,
                 max_ci_half_width=0.07,
+                psi=[float(v) for v in dims[i]],
+                psi_se=[0.03] * 12,
             )
             for i, (sha, _) in enumerate(images[:n50])
         ],
         batch_size=5000,
     )
+    _ratings(images[:n50], dims, standard, now, rng)
     sources = {
         key: Source.objects.create(
             key=key,
@@ -114,6 +121,64 @@ def populate(work: Path, n50: int, n58: int) -> None:
     )
 
 
+N_RATERS = 368
+PER_IMAGE = 9
+
+
+def _ratings(images50, dims, standard, now, rng) -> None:
+    """9 ratings per 50K image by raters drawn from 368 (COPY on PostgreSQL), then the aggregation run and
+    rater qualities the release freezes (written after the ratings, as the aggregation job would)."""
+    import json
+
+    import numpy as np
+    from django.db import connection
+
+    from annotation.models import User
+    from annotation.scoring.models import AggregationRun, PoolItem, RaterQuality, Rating
+
+    users = User.objects.bulk_create(
+        [User(username=f"bench-rater{k}", role=User.Role.VOLUNTEER) for k in range(N_RATERS)]
+    )
+    user_ids = [u.pk for u in User.objects.filter(username__startswith="bench-rater").order_by("id")]
+    items = dict(PoolItem.objects.values_list("image_id", "id"))
+    cols = ("pool_item_id", "image_id", "rater_id", "standard_id", "scores", "comments", "reported")
+    cols += ("report_reason", "dwell_ms", "created_at")
+
+    def rows():
+        for i, (sha, _path) in enumerate(images50):
+            picks = rng.choice(N_RATERS, size=PER_IMAGE, replace=False)
+            noise = rng.normal(0, 0.05, size=(PER_IMAGE, 12))
+            for k, pick in enumerate(picks):
+                scores = np.clip(dims[i] + noise[k], 0, 1).round(3).tolist()
+                yield (items[sha], sha, user_ids[pick], standard.pk, json.dumps(scores), "{}", False, "",
+                       int(5000 + pick), now)  # fmt: skip
+
+    if connection.vendor == "postgresql":
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {Rating._meta.db_table} ({', '.join(cols)}) FROM STDIN") as copy,
+        ):
+            for row in rows():
+                copy.write_row(row)
+    else:
+        Rating.objects.bulk_create(
+            [Rating(**dict(zip(cols, (*r[:4], json.loads(r[4]), {}, *r[6:]), strict=True))) for r in rows()],
+            batch_size=5000,
+        )
+    run = AggregationRun.objects.create(
+        standard=standard, n_images=len(images50), n_ratings=len(images50) * 9
+    )
+    RaterQuality.objects.bulk_create(
+        [
+            RaterQuality(
+                rater_id=uid, standard=standard, run=run, n_ratings=0, delta=[0.01] * 12, upsilon=[0.05] * 12
+            )
+            for uid in user_ids
+        ]
+    )
+    del users
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n50", type=int, default=50_000)
@@ -130,12 +195,14 @@ def main() -> None:
     from django.db import connection
 
     populate(work, args.n50, args.n58)
-    print(f"setup: {connection.vendor} scratch DB, {n} stored images, {args.n50} aggregates, {args.n58} items "
+    print(f"setup: {connection.vendor} scratch DB, {n} stored images, {args.n50} aggregates, "
+          f"{args.n50 * PER_IMAGE} ratings, {args.n58} items "
           f"in {time.perf_counter() - t:.1f}s (not timed)")  # fmt: skip
 
     from curation.models import ReleaseMember
     from curation.services.releases import release_build, release_create, release_freeze
 
+    c0 = time.process_time()
     t0 = time.perf_counter()
     release = release_create(version="1.0.0", content_date="2026-01-15T00:00:00Z", enqueue=False)
     t1 = time.perf_counter()
@@ -151,11 +218,13 @@ def main() -> None:
     print(f"  freeze (selectors, members rows)  {t2 - t1:8.2f} s")
     print(f"  records from frozen rows + publish {records_and_publish:6.2f} s")
     stages = ("validate", "link_images", "imagefolder", "humanaesexpert", "swift_qa", "csv_pyiqa_artimuse")
-    stages += ("parquet", "stats_plots", "diff_changelog", "card_croissant", "manifest")
+    stages += ("ratings", "parquet", "stats_plots", "diff_changelog", "card_croissant", "manifest")
     for k in stages:
         print(f"    writer {k:<22} {writer.get(k, 0.0):8.2f} s")
     print(f"  write_release total              {writer['total']:8.2f} s")
     total = t3 - t0
+    cpu = time.process_time() - c0
+    print(f"  this process's CPU time            {cpu:8.2f} s (PostgreSQL's own work not included)")
     print(
         f"release {release.version}: {release.counts['per_part']}, files linked, sha256 {release.release_sha256[:16]}…"
     )

@@ -18,12 +18,12 @@ from rest_framework.views import APIView
 from annotation.apis import JobOutputSerializer
 from humanbeauty.api import ErrorSerializer, IsAdminOrResearcher, IsPlatformAdmin
 from humanbeauty.bounds import bound_kwargs
-from humanbeauty.errors import ConflictError, NotFoundError
+from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
 
 from . import downloads, selectors
 from .models import RELEASE_BOUNDS, Release, Source
 from .services.filtering import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, filter_start, filter_summary
-from .services.releases import release_create
+from .services.releases import release_create, release_preview
 from .services.sources import source_import_start, source_register
 
 
@@ -165,6 +165,7 @@ class ReleaseOutputSerializer(serializers.Serializer):
     release_sha256 = serializers.CharField()
     split_salt = serializers.CharField()
     test_fraction = serializers.FloatField()
+    level_rule = serializers.CharField()
     content_date = serializers.CharField()
     notes = serializers.CharField()
     counts = serializers.JSONField()
@@ -177,13 +178,15 @@ class ReleaseOutputSerializer(serializers.Serializer):
 
 
 class ReleaseListApi(APIView):
-    """Releases, newest version first. POST starts a release build job (researchers and admins)."""
+    """Releases, newest version first (admins and researchers). POST starts a release build job (admins
+    only); a release without changes since the latest published one is refused (409) unless ``force``."""
 
-    permission_classes = [IsAdminOrResearcher]
+    def get_permissions(self) -> list:
+        return [IsPlatformAdmin()] if self.request.method == "POST" else [IsAdminOrResearcher()]
 
     class InputSerializer(serializers.Serializer):
         version = serializers.CharField(max_length=64)
-        notes = serializers.CharField(required=False, default="", allow_blank=True)
+        notes = serializers.CharField(required=False, default="", allow_blank=True, max_length=10000)
         content_date = serializers.RegexField(
             r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", required=False, default="", allow_blank=True
         )
@@ -191,6 +194,10 @@ class ReleaseListApi(APIView):
         test_fraction = serializers.FloatField(
             required=False, default=0.1, **bound_kwargs(RELEASE_BOUNDS)["test_fraction"]
         )
+        level_rule = serializers.ChoiceField(
+            choices=Release.LevelRule.choices, required=False, default=Release.LevelRule.LOWER_INCLUSIVE
+        )
+        force = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(responses={200: ReleaseOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
@@ -207,6 +214,41 @@ class ReleaseListApi(APIView):
         return Response(
             ReleaseOutputSerializer(selectors.release_get(version=release.version)).data, status=202
         )
+
+
+class ReleasePreviewApi(APIView):
+    """What a release built now would change against the latest published one (admins): added, removed,
+    relabelled counts and ids (first 200), images per part, images left out below the minimum ratings."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    class OutputSerializer(serializers.Serializer):
+        from_ = serializers.CharField(source="from", allow_null=True)
+        changed = serializers.BooleanField()
+        level_rule_changed = serializers.BooleanField()
+        summary = serializers.JSONField()
+        per_part = serializers.JSONField()
+        below_minimum = serializers.IntegerField()
+        min_ratings = serializers.IntegerField(allow_null=True)
+        psi_stale = serializers.BooleanField()
+        added = serializers.ListField(child=serializers.CharField())
+        removed = serializers.ListField(child=serializers.CharField())
+        relabelled = serializers.ListField(child=serializers.CharField())
+
+        def to_representation(self, instance):
+            data = super().to_representation(instance)
+            data["from"] = data.pop("from_")
+            return data
+
+    @extend_schema(
+        parameters=[OpenApiParameter("level_rule", OpenApiTypes.STR, required=False)],
+        responses={200: OutputSerializer, 400: ErrorSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        rule = request.query_params.get("level_rule", Release.LevelRule.LOWER_INCLUSIVE)
+        if rule not in Release.LevelRule.values:
+            raise ApplicationError(f"level_rule must be one of {', '.join(Release.LevelRule.values)}.")
+        return Response(self.OutputSerializer(release_preview(level_rule=rule)).data)
 
 
 class ReleaseDetailApi(APIView):

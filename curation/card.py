@@ -10,7 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-__all__ = ["CARD_DEFAULTS", "CROISSANT_CONTEXT", "card_field", "render_card", "render_croissant"]
+__all__ = [
+    "CARD_DEFAULTS",
+    "CROISSANT_CONTEXT",
+    "annotators_text",
+    "card_field",
+    "render_card",
+    "render_croissant",
+]
 
 CROISSANT_CONTEXT: dict = {
     "@language": "en",
@@ -55,7 +62,8 @@ CARD_DEFAULTS: dict = {
         "HumanBeauty is a Human Image Aesthetic Assessment (HIAA) dataset: HumanBeauty-58K (human images "
         "filtered from public IAA datasets with a single-face RetinaFace filter, overall scores min-max "
         "normalised per source) and HumanBeauty-50K (images collected and annotated on the 12-dimensional "
-        "HIAA standard by certified volunteers, each image rated by at least 9 raters; MOS per dimension)."
+        "HIAA standard by certified volunteers). The figures of this version are computed from its own data "
+        "below; the HumanAesExpert paper is cited for the method only."
     ),
     "homepage": "",
     "citation": (
@@ -98,10 +106,11 @@ CARD_DEFAULTS: dict = {
     ),
     "collection_timeframe": [],
     "annotation_platform": "HumanBeauty annotation platform (Django/Celery).",
-    "annotator_demographics": "368 certified volunteers from various fields (paper §3.2).",
+    "annotator_demographics": "",  # computed from the release's raters unless the owner writes one
     "annotation_protocol": (
-        "Iterative training-testing protocol qualifies volunteers; each 50K image is rated on 12 "
-        "dimensions in [0,1] by at least 9 raters; the MOS per dimension is the mean of the raters' scores."
+        "Volunteers are certified by a qualification protocol (training with expert feedback, then an exam "
+        "against expert gold); certified raters score each 50K image on the 12 dimensions in [0, 1] through "
+        "the platform's queue."
     ),
     "url": "",
 }
@@ -110,6 +119,67 @@ CARD_DEFAULTS: dict = {
 def card_field(card: Mapping, key: str):
     v = card.get(key)
     return CARD_DEFAULTS.get(key) if v is None else v
+
+
+def _num(v, nd: int = 3) -> str:
+    return "n/a" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+
+def annotators_text(facts: Mapping) -> str:
+    """Who rated, computed: distinct raters and how the qualification protocols certified them."""
+    r = facts.get("ratings") or {}
+    q = facts.get("qualification") or {}
+    if not r:
+        return "No raw ratings are part of this release; the number of raters is not stated."
+    text = f"{r.get('n_raters', 0)} distinct certified raters contributed {r.get('n_ratings', 0)} ratings"
+    how = q.get("certified_by") or {}
+    if how:
+        text += (
+            " (" + ", ".join(f"{n} certified by {k.replace('_', ' ')}" for k, n in sorted(how.items())) + ")"
+        )
+    return text + "."
+
+
+def ratings_text(facts: Mapping) -> str:
+    r = facts.get("ratings") or {}
+    if not r:
+        return "Ratings per image: not published in this release."
+    per = r.get("ratings_per_image", {})
+    return (
+        f"Ratings per 50K image: min {per.get('min')}, median {_num(per.get('median'), 1)}, max {per.get('max')} "
+        f"(the standard's minimum is {facts.get('min_ratings') or 'not set'}; no image below it is included)."
+    )
+
+
+def reliability_rows(facts: Mapping) -> list[str]:
+    rel = (facts.get("ratings") or {}).get("reliability") or {}
+    return [
+        f"| `{k}` | {_num(v.get('split_half_srcc'))} | {_num(v.get('spearman_brown'))} | {_num(v.get('icc_1k'))} "
+        f"| {v.get('n_images')} |"
+        for k, v in rel.items()
+    ]
+
+
+def qualification_text(facts: Mapping) -> str:
+    q = facts.get("qualification") or {}
+    protocols = q.get("protocols") or []
+    if not protocols:
+        return "Qualification: no protocol certified the contributing raters (admin certification only)."
+    lines = []
+    for p in protocols:
+        f = p.get("funnel") or {}
+        rounds = ", ".join(
+            f"round {r['number']}: {r['entered']} entered / {r['passed']} passed" for r in f.get("rounds", [])
+        )
+        lines.append(
+            f"- protocol `{p.get('name')}` ({p.get('raters_in_release', 0)} of this release's raters): invited "
+            f"{f.get('invited', 0)}, joined {f.get('joined', 0)}{'; ' + rounds if rounds else ''}; certified "
+            f"{f.get('certified', 0)}, exited {f.get('exited', 0)}"
+        )
+    return (
+        "Qualification protocols that certified the contributing raters (funnel at release time):\n\n"
+        + "\n".join(lines)
+    )
 
 
 def _yaml_str(s: str) -> str:
@@ -132,6 +202,7 @@ def render_card(
     test_fraction: float,
     detector: str,
     stats_summary: Mapping,
+    facts: Mapping | None = None,
 ) -> str:
     """README.md: HF YAML header (configs, license, task_categories, dataset_info) + Datasheet body."""
     total = sum(split_counts.values())
@@ -197,6 +268,20 @@ def render_card(
         f"| {p} | {d.get('train', 0)} | {d.get('test', 0)} |" for p, d in per_part_split.items()
     )
     c = card
+    facts = facts or {}
+    rel_rows = "\n".join(reliability_rows(facts)) or "| (no raw ratings in this release) | | | | |"
+    kinds = facts.get("score_kinds") or {}
+    level_rule = facts.get("level_rule", "lower_inclusive")
+    level_text = (
+        "lower-inclusive cuts 0.2/0.4/0.6/0.8 ([0.2, 0.4) is poor), as the public HumanAesExpert code"
+        if level_rule == "lower_inclusive"
+        else "upper-inclusive cuts 0.2/0.4/0.6/0.8 ((0.2, 0.4] is poor), as the HumanAesExpert paper's Eq. 2"
+    )
+    dim_map = "\n".join(
+        f"| {i} | `{k}_psi` | {name} |" for i, (k, name) in enumerate(facts.get("dimension_names", []))
+    )
+    detector_params = facts.get("detector_params") or {}
+    annotators = card_field(c, "annotator_demographics") or annotators_text(facts)
     body = f"""# {card_field(c, "pretty_name")} v{version}
 
 {card_field(c, "description")}
@@ -218,9 +303,26 @@ Released {created_at}. {total} images: {", ".join(f"{n} in {p}" for p, n in per_
 
 ## Dataset Structure
 
-Scores are floats in [0, 1]. `mos` is the overall (Comprehensive Aesthetic) score; `d01`..`d12` are the
-12 dimensions in the HumanAesExpert order (null for the 58K part); `rating_level` is bad/poor/fair/good/
-excellent with lower-inclusive cuts 0.2/0.4/0.6/0.8. `image_id` is the SHA-256 of the image bytes.
+Scores are floats in [0, 1]. **The main score is SUREAL ψ** (`<dimension>_psi`): the P.910 Annex E
+subject model `score = ψ_image + bias_rater + inconsistency_rater · noise` fitted on all ratings, which
+discounts each rater's bias and weights consistent raters more, so it estimates the image's quality better
+than a plain mean when raters differ. Beside it each dimension has `<dimension>_psi_se`, the plain MOS
+`<dimension>_mos`, its sample SD `<dimension>_sd`, `<dimension>_n` and the 95 % Student-t CI half-width
+`<dimension>_ci95`: to work with plain MOS, read the `_mos` columns (or re-aggregate `ratings/`).
+`score` is the overall main score (ψ of `overall` clipped to [0, 1] for 50K, the normalised public score for
+58K) and `score_kind` says which ({", ".join(f"{k}: {n}" for k, n in kinds.items()) or "n/a"}). The
+HumanAesExpert layout keeps its upstream names (`image_name`, `score`, `text_level`); its 50K `score` list
+holds the 12 main scores in this order:
+
+| index in `score` | column | dimension |
+|---|---|---|
+{dim_map}
+
+`rating_level` is bad/poor/fair/good/excellent with {level_text}. `image_id` is the SHA-256 of the image
+bytes. Raw ratings: `ratings/ratings.{{parquet,csv}}` (one row per rating: `image_id`, pseudonymous `rater`
+salted per release, the 12 scores by dimension key, `dwell_ms`, `campaign`, `day`); raters:
+`ratings/raters.{{parquet,csv}}` (`rater`, `n_ratings`, `<dimension>_bias`, `<dimension>_inconsistency`);
+no personal data.
 
 | part | train | test |
 |---|---|---|
@@ -234,21 +336,33 @@ Formats in this release: `data/` (Parquet, default config), `imagefolder/`, `Hum
 `swift/`, `qa/`, `pyiqa/`, `artimuse/`, `scores.csv`, `croissant.json`, `stats/`.
 Integrity: `SHA256SUMS` (`sha256sum -c SHA256SUMS`), `release.json`, `diff.json`, `CHANGELOG.md`.
 
-Split: image-level, `u = int(sha256("<salt>:<image_id>")[:16], 16) / 2**64`, test iff `u < {test_fraction}`,
-salt `{split_salt}`; splits of earlier releases are frozen (an image never changes split).
+Split: image-level, stratified per part and source, test fraction {test_fraction}, salt `{split_salt}`:
+{facts.get("split_rule", "")}. Splits of earlier releases are frozen (an image never changes split).
 
 ## Dataset Creation
 
 ### Source Data
 
 58K: {", ".join(card_field(c, "source_datasets"))}; filtered to single-face images with {detector}.
-Scores normalised per source with min-max over the filtered images (HumanAesExpert Eq. 1).
+Detector parameters: `{json.dumps(detector_params, sort_keys=True)}`.
+Scores normalised per source with min-max over the filtered images (the method of HumanAesExpert Eq. 1).
 
 ### Annotations
 
 {card_field(c, "annotation_protocol")}
-Aggregation: `{json.dumps(aggregation, sort_keys=True)}`.
-Annotators: {card_field(c, "annotator_demographics")}
+
+- Annotators: {annotators}
+- {ratings_text(facts)}
+- Aggregation: `{json.dumps(aggregation, sort_keys=True)}`.
+
+Reliability per dimension, computed from this release's raw ratings (split-half SRCC averaged over 20
+random splits of each image's raters, Spearman–Brown corrected to the full panel; ICC(1,k)):
+
+| dimension | split-half SRCC | Spearman–Brown | ICC(1,k) | images |
+|---|---|---|---|---|
+{rel_rows}
+
+{qualification_text(facts)}
 
 ### Personal and Sensitive Information
 
@@ -302,6 +416,8 @@ def render_croissant(
     split_salt: str,
     detector: str,
     aggregation: Mapping,
+    facts: Mapping | None = None,
+    extra_record_sets: Sequence[tuple[str, str, Sequence[tuple[str, str]], str]] = (),
 ) -> dict:
     """Croissant 1.0 + RAI 1.0 JSON-LD with FileObjects (sha256), the image FileSet and record sets
     ``images`` (image_name, image) and ``scores`` (columns of scores.csv)."""
@@ -327,6 +443,7 @@ def render_croissant(
         }
     )
     fields = []
+    extra_sets: list[dict] = []
     for col, dtype in score_columns:
         f = {
             "@type": "cr:Field",
@@ -338,6 +455,29 @@ def render_croissant(
         if col == "image_name":
             f["references"] = {"field": {"@id": "images/image_name"}}
         fields.append(f)
+    for set_name, file_name, columns, description in extra_record_sets:
+        extra_fields = [
+            {
+                "@type": "cr:Field",
+                "@id": f"{set_name}/{col}",
+                "name": col,
+                "dataType": dtype,
+                "source": {"fileObject": {"@id": file_name}, "extract": {"column": col}},
+            }
+            for col, dtype in columns
+        ]
+        extra_sets.append(
+            {
+                "@type": "cr:RecordSet",
+                "@id": set_name,
+                "name": set_name,
+                "description": description,
+                "field": extra_fields,
+            }
+        )
+    facts = facts or {}
+    ratings = facts.get("ratings") or {}
+    per_image = ratings.get("ratings_per_image") or {}
     timeframe = list(card_field(card, "collection_timeframe") or [])
     rai = {
         "rai:dataCollection": card_field(card, "consent"),
@@ -348,16 +488,27 @@ def render_croissant(
         "rai:dataPreprocessingProtocol": f"Single-face filter with RetinaFace ({detector}); exact-duplicate "
         "removal by SHA-256 of the bytes; images are distributed byte-identical (not re-encoded).",
         "rai:dataManipulationProtocol": "Per-source min-max normalisation of the 58K scores to [0,1] "
-        "(HumanAesExpert Eq. 1); rating levels from lower-inclusive cuts 0.2/0.4/0.6/0.8.",
+        f"(HumanAesExpert Eq. 1); rating levels: {facts.get('level_rule', 'lower_inclusive')} cuts 0.2/0.4/0.6/0.8.",
         "rai:dataImputationProtocol": "No imputation: missing dimensions are left empty.",
         "rai:dataAnnotationProtocol": card_field(card, "annotation_protocol"),
         "rai:dataAnnotationPlatform": card_field(card, "annotation_platform"),
-        "rai:dataAnnotationAnalysis": "MOS = mean of raters' scores per dimension; aggregation: "
+        "rai:dataAnnotationAnalysis": "Main score: SUREAL psi per dimension; plain MOS, SD, n and 95% t-CI "
+        "beside it. Reliability computed from this release's ratings (split-half SRCC / Spearman-Brown / "
+        "ICC(1,k)): "
+        + json.dumps(ratings.get("reliability") or {}, sort_keys=True)
+        + "; aggregation: "
         + json.dumps(aggregation, sort_keys=True),
-        "rai:annotationsPerItem": "50K part: at least 9 raters per image and dimension; 58K part: as in the "
-        "source dataset.",
-        "rai:annotatorDemographics": card_field(card, "annotator_demographics"),
-        "rai:machineAnnotationTools": [f"RetinaFace ({detector})"],
+        "rai:annotationsPerItem": (
+            f"50K part: ratings per image min {per_image.get('min')}, median {per_image.get('median')}, max "
+            f"{per_image.get('max')} (standard minimum {facts.get('min_ratings')}); 58K part: as in the source "
+            "dataset."
+            if per_image
+            else "50K part: raw ratings not published in this release; 58K part: as in the source dataset."
+        ),
+        "rai:annotatorDemographics": card_field(card, "annotator_demographics") or annotators_text(facts),
+        "rai:machineAnnotationTools": [
+            f"RetinaFace ({detector}); parameters {json.dumps(facts.get('detector_params') or {}, sort_keys=True)}"
+        ],
         "rai:dataBiases": card_field(card, "biases"),
         "rai:dataLimitations": card_field(card, "limitations"),
         "rai:dataUseCases": card_field(card, "uses"),
@@ -418,6 +569,7 @@ def render_croissant(
                 "description": f"scores.csv; split salt {split_salt}",
                 "field": fields,
             },
+            *extra_sets,
         ],
     }
     return doc

@@ -124,6 +124,10 @@ class Release(models.Model):
         PUBLISHED = "published", "Published"
         FAILED = "failed", "Failed"
 
+    class LevelRule(models.TextChoices):
+        LOWER_INCLUSIVE = "lower_inclusive", "Lower-inclusive cuts (the public HumanAesExpert code)"
+        UPPER_INCLUSIVE = "upper_inclusive", "Upper-inclusive cuts (the HumanAesExpert paper, Eq. 2)"
+
     version = models.CharField(max_length=64, unique=True, help_text="Semantic version, e.g. 1.2.0.")
     name = models.CharField(max_length=100, default="HumanBeauty")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.BUILDING, db_index=True)
@@ -133,6 +137,17 @@ class Release(models.Model):
         max_length=32, blank=True, help_text="The release's only date (from its content)."
     )
     notes = models.TextField(blank=True)
+    level_rule = models.CharField(
+        max_length=16, choices=LevelRule.choices, default=LevelRule.LOWER_INCLUSIVE, help_text="Level cuts."
+    )
+    rater_salt = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Secret per-release salt of the rater pseudonyms (never published).",
+    )
+    rater_quality = models.JSONField(
+        default=dict, blank=True, help_text="Frozen SUREAL bias/inconsistency per rater id (never published)."
+    )
     spec = models.JSONField(default=dict, blank=True)
     release_sha256 = models.CharField(max_length=64, blank=True)
     path = models.CharField(max_length=1000, blank=True)
@@ -155,6 +170,9 @@ class Release(models.Model):
                 condition=~Q(status="published") | ~Q(release_sha256=""), name="release_published_has_hash"
             ),
             *bound_constraints("release", RELEASE_BOUNDS),
+            models.CheckConstraint(
+                condition=Q(level_rule__in=["lower_inclusive", "upper_inclusive"]), name="release_level_rule"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -181,12 +199,22 @@ class ReleaseMember(models.Model):
     part = models.CharField(max_length=3, choices=Part.choices)
     split = models.CharField(max_length=5, choices=Split.choices)
     source = models.CharField(max_length=64)
-    mos = models.FloatField()
-    dims = models.JSONField(null=True, blank=True, help_text="12 MOS in modeling.standard order (50K).")
+    mos = models.FloatField(
+        help_text="Main overall score: psi of overall clipped to [0, 1] (50K), public (58K)."
+    )
+    dims = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="12 main scores (psi clipped to [0, 1]) in modeling.standard order (50K).",
+    )
     n_ratings = models.PositiveIntegerField(default=0)
     mos_std = models.FloatField(null=True, blank=True)
     dim_sd = models.JSONField(null=True, blank=True)
     dim_ci = models.JSONField(null=True, blank=True)
+    dim_mos = models.JSONField(null=True, blank=True, help_text="12 plain MOS (50K).")
+    dim_n = models.JSONField(null=True, blank=True, help_text="Ratings per dimension (50K).")
+    psi = models.JSONField(null=True, blank=True, help_text="12 SUREAL psi, unclipped (50K).")
+    psi_se = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["release", "image"]

@@ -24,43 +24,65 @@ import re
 import shutil
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from modeling.standard import (
+    DIMENSION_KEYS,
     DIMENSIONS,
     EXPERT_QUESTIONS,
+    LEVEL_CUTS,
     LEVELS,
     NUM_DIMENSIONS,
     OVERALL_QUESTIONS,
     STANDARD_KEY,
-    expert_answer,
-    level_for,
-    overall_answer,
 )
 
 from . import card as card_mod
 
 __all__ = [
     "DIM_COLUMNS",
+    "DIM_STATS",
+    "LEVEL_RULES",
     "PARTS",
     "SPLITS",
     "PreviousRelease",
+    "RatingsTable",
     "ReleaseError",
     "ReleaseRecord",
     "ReleaseResult",
     "ReleaseSpec",
     "assign_split",
+    "level_of",
     "load_previous_release",
     "question_for",
+    "stratified_splits",
     "write_release",
 ]
 
 SPLITS: tuple[str, ...] = ("train", "test")
 PARTS: tuple[str, ...] = ("50K", "58K")
 PART_DIRS: dict[str, str] = {"50K": "HumanBeauty-50K", "58K": "HumanBeauty-58K"}
-DIM_COLUMNS: tuple[str, ...] = tuple(f"d{i + 1:02d}" for i in range(NUM_DIMENSIONS))
+LEGACY_DIM_COLUMNS: tuple[str, ...] = tuple(f"d{i + 1:02d}" for i in range(NUM_DIMENSIONS))  # releases < 1.1
+# Per image and dimension: SUREAL psi (the main score) and its SE, then the plain MOS with its sample SD, n and
+# 95 % Student-t CI half-width. Columns are "<dimension key>_<stat>", e.g. "overall_psi".
+DIM_STATS: tuple[str, ...] = ("psi", "psi_se", "mos", "sd", "n", "ci95")
+DIM_COLUMNS: tuple[str, ...] = tuple(f"{k}_psi" for k in DIMENSION_KEYS)  # the main per-dimension scores
+STAT_COLUMNS: tuple[str, ...] = tuple(f"{k}_{st}" for k in DIMENSION_KEYS for st in DIM_STATS)
+# Level cuts: the public code's lower-inclusive bins ([0.2, 0.4) is poor) or the paper's Eq. 2, whose bins
+# are upper-inclusive ((0.2, 0.4] is poor). A release option, recorded in release.json.
+LEVEL_RULES: dict[str, str] = {
+    "lower_inclusive": "bad < 0.2 <= poor < 0.4 <= fair < 0.6 <= good < 0.8 <= excellent "
+    "(the public HumanAesExpert code)",
+    "upper_inclusive": "bad <= 0.2 < poor <= 0.4 < fair <= 0.6 < good <= 0.8 < excellent "
+    "(the HumanAesExpert paper, Eq. 2)",
+}
+IMAGEFOLDER_COLUMNS: tuple[str, ...] = (
+    "image_id", "source", "part", "score", "score_kind", "rating_level", "n_ratings", "score_std",
+    *DIM_COLUMNS, *(f"{k}_mos" for k in DIMENSION_KEYS),
+)  # fmt: skip
+MIN_STRATUM_FOR_TEST = 5  # a stratum (part, source) of at least this many images always gets a test image
 HAE_ROOT = "HumanAesExpert"
 ARTIMUSE_DIR = "artimuse/test_datasets/HumanBeauty"
 PYIQA_CSV = "pyiqa/meta_info_HumanBeautyDataset.csv"
@@ -88,6 +110,25 @@ class ReleaseRecord:
     dim_sd: tuple[float, ...] | None = None
     dim_ci: tuple[float, ...] | None = None  # half-width of the 95% CI per dimension
     split: str | None = None  # "train" | "test"; frozen splits of prior releases win
+    dim_mos: tuple[float, ...] | None = None  # plain MOS per dimension (50K); ``dims`` is the main score
+    dim_n: tuple[int, ...] | None = None  # ratings per dimension
+    dim_psi: tuple[float, ...] | None = None  # SUREAL psi per dimension (unclipped)
+    psi_se: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class RatingsTable:
+    """The raw ratings behind the 50K part, one row per rating (columnar). ``rater`` is already a
+    pseudonym; ``scores`` is ``[R, 12]`` in :data:`DIMENSIONS` order on [0, 1], NaN where the rater could
+    not judge. ``raters`` maps each pseudonym to its SUREAL ``bias`` and ``inconsistency`` (12 each)."""
+
+    image_id: Sequence[str]
+    rater: Sequence[str]
+    scores: Sequence[Sequence[float]]
+    dwell_ms: Sequence[int | None]
+    campaign: Sequence[str]
+    day: Sequence[str]
+    raters: Mapping[str, Mapping[str, Sequence[float | None]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,6 +156,11 @@ class ReleaseSpec:
     detector: str = "RetinaFace"
     normalisation: Mapping = field(default_factory=dict)  # e.g. per-source {min, max, n}
     changelog_notes: str = ""
+    level_rule: str = "lower_inclusive"  # key of LEVEL_RULES
+    min_ratings: int | None = None  # the standard's minimum ratings per 50K image (checked)
+    score_kind: str = "mos"  # "sureal_psi" when the 50K main scores are SUREAL psi
+    qualification: Mapping = field(default_factory=dict)  # protocols + funnels that certified the raters
+    detector_params: Mapping = field(default_factory=dict)
 
 
 @dataclass
@@ -138,6 +184,72 @@ def assign_split(
             return s
     u = int(hashlib.sha256(f"{salt}:{image_id}".encode()).hexdigest()[:16], 16) / 2**64
     return "test" if u < test_fraction else "train"
+
+
+def stratified_splits(
+    items: Iterable[tuple[str, str]],
+    salt: str,
+    test_fraction: float,
+    frozen: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Split per stratum (``(image_id, stratum)`` pairs; the platform's stratum is ``"<part>/<source>"``).
+
+    Design: a stratum of n images should hold ``t = round(test_fraction * n)`` test images (at least one
+    when ``n >= MIN_STRATUM_FOR_TEST``). Images with a frozen split (earlier releases) keep it; the new
+    images of the stratum are ordered by ``u = int(sha256(f"{salt}:{image_id}")[:16], 16)`` and the first
+    ``max(0, t - frozen test images)`` become test, the rest train. Deterministic (no RNG state), and a
+    new version only adds test images to strata that are short of their share, so splits never move.
+    """
+    frozen = frozen or {}
+    strata: dict[str, list[str]] = defaultdict(list)
+    for image_id, stratum in items:
+        strata[stratum].append(image_id)
+    out: dict[str, str] = {}
+    for ids in strata.values():
+        n = len(ids)
+        target = math.floor(test_fraction * n + 0.5)
+        if target == 0 and n >= MIN_STRATUM_FOR_TEST:
+            target = 1
+        kept = [i for i in ids if i in frozen]
+        for i in kept:
+            out[i] = frozen[i]
+        need = max(0, target - sum(1 for i in kept if frozen[i] == "test"))
+        new = sorted((i for i in ids if i not in frozen), key=lambda i: (_u64(salt, i), i))
+        for k, i in enumerate(new):
+            out[i] = "test" if k < need else "train"
+    return out
+
+
+def _u64(salt: str, image_id: str) -> int:
+    return int(hashlib.sha256(f"{salt}:{image_id}".encode()).hexdigest()[:16], 16)
+
+
+SPLIT_RULE = (
+    "per stratum (part, source): t = round(test_fraction * n) test images, at least 1 when n >= "
+    f"{MIN_STRATUM_FOR_TEST}; images published before keep their split; the stratum's new images sorted by "
+    'int(sha256(f"{salt}:{image_id}")[:16], 16) fill the missing test places first, the rest are train'
+)
+
+
+def level_of(score: float, rule: str = "lower_inclusive") -> str:
+    """Rating level of a score in [0, 1] under a :data:`LEVEL_RULES` rule (cuts 0.2/0.4/0.6/0.8)."""
+    if not math.isfinite(score):
+        raise ValueError(f"score must be finite, got {score!r}")
+    upper = rule == "upper_inclusive"
+    for cut, level in zip(LEVEL_CUTS, LEVELS, strict=False):
+        if score < cut or (upper and score == cut):
+            return level
+    return LEVELS[-1]
+
+
+def _overall_answer(score: float, rule: str) -> str:
+    return f"The aesthetics of the human image is {level_of(score, rule)}"
+
+
+def _expert_answer(scores: Sequence[float], rule: str) -> str:
+    return "\n".join(
+        f"{d.index + 1}. {d.name} : {level_of(v, rule)}" for d, v in zip(DIMENSIONS, scores, strict=True)
+    )
 
 
 def question_for(image_id: str, expert: bool) -> str:
@@ -172,8 +284,10 @@ def _validate(spec: ReleaseSpec, records: Iterable[ReleaseRecord]) -> list[_Rec]
         raise ReleaseError(f"version {spec.version!r} is not semver")
     if not 0.0 < spec.test_fraction < 1.0:
         raise ReleaseError("test_fraction must be in (0, 1)")
+    if spec.level_rule not in LEVEL_RULES:
+        raise ReleaseError(f"level_rule {spec.level_rule!r} not in {sorted(LEVEL_RULES)}")
     frozen = dict(spec.previous.splits) if spec.previous else {}
-    out: list[_Rec] = []
+    out: list[tuple[ReleaseRecord, str, str | None]] = []
     seen: set[str] = set()
     for r in records:
         iid = r.image_id
@@ -201,17 +315,19 @@ def _validate(spec: ReleaseSpec, records: Iterable[ReleaseRecord]) -> list[_Rec]
             raise ReleaseError(f"{iid}: bad extension {r.ext!r}")
         if r.split is not None and r.split not in SPLITS:
             raise ReleaseError(f"{iid}: split {r.split!r} not in {SPLITS}")
-        if iid in frozen:
-            split = frozen[iid]
-        elif r.split is not None:
-            split = r.split
-        else:
-            split = assign_split(iid, spec.split_salt, spec.test_fraction)
-        out.append(_Rec(r, ext, split))
+        out.append((r, ext, frozen.get(iid) or r.split))
     if not out:
         raise ReleaseError("no records")
-    out.sort(key=lambda x: x.r.image_id)
-    return out
+    given = {r.image_id: split for r, _ext, split in out if split is not None}
+    splits = stratified_splits(
+        ((r.image_id, f"{r.part}/{r.source}") for r, _ext, _split in out),
+        spec.split_salt,
+        spec.test_fraction,
+        given,
+    )
+    recs = [_Rec(r, ext, splits[r.image_id]) for r, ext, _split in out]
+    recs.sort(key=lambda x: x.r.image_id)
+    return recs
 
 
 # --------------------------------------------------------------------------- writer helpers
@@ -271,9 +387,26 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     return buf.getvalue()
 
 
+_STAT_NAMES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(f"{k}_{st}" for st in DIM_STATS) for k in DIMENSION_KEYS
+)
+_NULL_DIMS: dict = dict.fromkeys(STAT_COLUMNS)
+
+
 def _dims_dict(x: _Rec) -> dict:
-    d = x.r.dims
-    return {c: (float(d[i]) if d is not None else None) for i, c in enumerate(DIM_COLUMNS)}
+    """The named per-dimension columns of one image (all null for the 58K part)."""
+    r = x.r
+    if r.dims is None and r.dim_psi is None and r.dim_mos is None:
+        return dict(_NULL_DIMS)
+    psi = r.dim_psi if r.dim_psi is not None else (r.dims if r.dim_mos is None else None)
+    mos = r.dim_mos if r.dim_mos is not None else (r.dims if r.dim_psi is None else None)
+    stats = (psi, r.psi_se, mos, r.dim_sd, r.dim_n, r.dim_ci)  # DIM_STATS order
+    out: dict = {}
+    for i, names in enumerate(_STAT_NAMES):
+        for j, (name, values) in enumerate(zip(names, stats, strict=True)):
+            v = None if values is None else values[i]
+            out[name] = None if v is None else (int(v) if j == 4 else float(v))
+    return out
 
 
 # --------------------------------------------------------------------------- previous releases
@@ -289,9 +422,10 @@ def load_previous_release(release_dir: Path) -> PreviousRelease:
         for row in csv.DictReader(fh):
             iid = row["image_id"]
             splits[iid] = row["official_split"]
-            dims = [float(row[c]) for c in DIM_COLUMNS] if row[DIM_COLUMNS[0]] else None
+            cols = DIM_COLUMNS if DIM_COLUMNS[0] in row else LEGACY_DIM_COLUMNS
+            dims = [float(row[c]) for c in cols] if row.get(cols[0]) else None
             labels[iid] = {
-                "mos": float(row["mos"]),
+                "mos": float(row["score"] if "score" in row else row["mos"]),
                 "dims": dims,
                 "part": row["part"],
                 "source": row["source"],
@@ -308,9 +442,10 @@ def load_previous_release(release_dir: Path) -> PreviousRelease:
 
 
 def _label_of(x: _Rec) -> dict:
+    named = _dims_dict(x)
     return {
         "mos": float(x.r.mos),
-        "dims": [float(v) for v in x.r.dims] if x.r.dims is not None else None,
+        "dims": [named[c] for c in DIM_COLUMNS] if x.r.dims is not None else None,
         "part": x.r.part,
         "source": x.r.source,
     }
@@ -370,23 +505,52 @@ def _diff(spec: ReleaseSpec, recs: list[_Rec]) -> dict:
 # --------------------------------------------------------------------------- parquet
 
 
-def _hf_features() -> tuple[dict, list[tuple[str, str]]]:
-    """(the ``huggingface`` schema metadata features, [(name, card dtype)])."""
-    cols: list[tuple[str, str]] = [
-        ("image", "image"),
+def _score_kind(spec: ReleaseSpec, x: _Rec) -> str:
+    if x.r.part == "58K":
+        return "public_minmax"
+    return "sureal_psi" if x.r.dim_psi is not None else "mos"
+
+
+def _scalar_columns() -> list[tuple[str, str]]:
+    """(name, dtype) of every scalar column of the tabular exports, in order."""
+    return [
         ("image_id", "string"),
         ("source", "string"),
         ("part", "string"),
-        ("mos", "float64"),
+        ("score", "float64"),
+        ("score_kind", "string"),
         ("rating_level", "string"),
         ("n_ratings", "int32"),
-        ("mos_std", "float64"),
-        *[(c, "float64") for c in DIM_COLUMNS],
+        ("score_std", "float64"),
+        *[(c, "int32" if c.endswith("_n") else "float64") for c in STAT_COLUMNS],
     ]
+
+
+def _scalar_row(spec: ReleaseSpec, x: _Rec) -> dict:
+    r = x.r
+    return {
+        "image_id": r.image_id,
+        "source": r.source,
+        "part": r.part,
+        "score": float(r.mos),
+        "score_kind": _score_kind(spec, x),
+        "rating_level": level_of(r.mos, spec.level_rule),
+        "n_ratings": int(r.n_ratings),
+        "score_std": None if r.mos_std is None else float(r.mos_std),
+        **_dims_dict(x),
+    }
+
+
+def _hf_features() -> tuple[dict, list[tuple[str, str]]]:
+    """(the ``huggingface`` schema metadata features, [(name, card dtype)])."""
+    cols: list[tuple[str, str]] = [("image", "image"), *_scalar_columns()]
     feats = {}
     for name, dt in cols:
         feats[name] = {"_type": "Image"} if dt == "image" else {"dtype": dt, "_type": "Value"}
     return feats, cols
+
+
+_PA_TYPES = {"string": "string", "float64": "float64", "int32": "int32"}
 
 
 def _parquet_schema():
@@ -395,14 +559,7 @@ def _parquet_schema():
     feats, _ = _hf_features()
     fields = [
         pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-        pa.field("image_id", pa.string()),
-        pa.field("source", pa.string()),
-        pa.field("part", pa.string()),
-        pa.field("mos", pa.float64()),
-        pa.field("rating_level", pa.string()),
-        pa.field("n_ratings", pa.int32()),
-        pa.field("mos_std", pa.float64()),
-        *[pa.field(c, pa.float64()) for c in DIM_COLUMNS],
+        *[pa.field(name, getattr(pa, _PA_TYPES[dt])()) for name, dt in _scalar_columns()],
     ]
     meta = {"huggingface": json.dumps({"info": {"features": feats}}, sort_keys=True)}
     return pa.schema(fields, metadata=meta)
@@ -422,6 +579,7 @@ def _shards(recs: list[_Rec], max_shard_bytes: int) -> list[list[_Rec]]:
 
 
 def _write_parquet(
+    table_rows: Mapping[str, dict],
     tree: _Tree,
     by_split: Mapping[str, list[_Rec]],
     *,
@@ -450,8 +608,8 @@ def _write_parquet(
                 path,
                 schema,
                 compression="zstd",
-                use_dictionary=["source", "part", "rating_level"],
-                write_statistics=["mos", "n_ratings"],
+                use_dictionary=["source", "part", "rating_level", "score_kind"],
+                write_statistics=["score", "n_ratings"],
                 data_page_version="1.0",
             )
             cols: dict[str, list] = defaultdict(list)
@@ -469,15 +627,8 @@ def _write_parquet(
                     writer.close()
                     raise ReleaseError(f"{r.image_path}: bytes do not hash to image_id {r.image_id}")
                 cols["image"].append({"bytes": data, "path": x.name})
-                cols["image_id"].append(r.image_id)
-                cols["source"].append(r.source)
-                cols["part"].append(r.part)
-                cols["mos"].append(float(r.mos))
-                cols["rating_level"].append(level_for(r.mos))
-                cols["n_ratings"].append(int(r.n_ratings))
-                cols["mos_std"].append(None if r.mos_std is None else float(r.mos_std))
-                for i, c in enumerate(DIM_COLUMNS):
-                    cols[c].append(float(r.dims[i]) if r.dims is not None else None)
+                for name, value in table_rows[r.image_id].items():
+                    cols[name].append(value)
                 nbytes += len(data)
                 total += len(data)
                 if nbytes >= row_group_bytes or len(cols["image"]) >= row_group_rows:
@@ -500,7 +651,7 @@ def _hist(values: Sequence[float], bins: int = 50) -> list[int]:
     return h
 
 
-def _describe(values: Sequence[float]) -> dict:
+def _describe(values: Sequence[float], rule: str = "lower_inclusive") -> dict:
     n = len(values)
     if not n:
         return {"n": 0}
@@ -512,22 +663,22 @@ def _describe(values: Sequence[float]) -> dict:
         "std": round(math.sqrt(var), 6),
         "min": round(min(values), 6),
         "max": round(max(values), 6),
-        "levels": dict(zip(LEVELS, _level_counts(values), strict=True)),
+        "levels": dict(zip(LEVELS, _level_counts(values, rule), strict=True)),
     }
 
 
-def _level_counts(values: Iterable[float]) -> list[int]:
-    c = Counter(level_for(v) for v in values)
+def _level_counts(values: Iterable[float], rule: str) -> list[int]:
+    c = Counter(level_of(v, rule) for v in values)
     return [c.get(lv, 0) for lv in LEVELS]
 
 
-def _stats(recs: list[_Rec]) -> dict:
+def _stats(recs: list[_Rec], rule: str = "lower_inclusive") -> dict:
     overall = [float(x.r.mos) for x in recs]
     h = _hist(overall)
     per_source: dict[str, dict] = {}
     for src in sorted({x.r.source for x in recs}):
         vals = [float(x.r.mos) for x in recs if x.r.source == src]
-        per_source[src] = _describe(vals) | {
+        per_source[src] = _describe(vals, rule) | {
             "part": sorted({x.r.part for x in recs if x.r.source == src}),
             "hist_0.02": _hist(vals),
             "train": sum(1 for x in recs if x.r.source == src and x.split == "train"),
@@ -537,15 +688,16 @@ def _stats(recs: list[_Rec]) -> dict:
     per_dim = {}
     for d in DIMENSIONS:
         vals = [float(x.r.dims[d.index]) for x in expert]
-        per_dim[d.key] = _describe(vals) | {
+        per_dim[d.key] = _describe(vals, rule) | {
             "name": d.name,
             "column": DIM_COLUMNS[d.index],
             "hist_0.02": _hist(vals),
         }
-    per_part = {p: _describe([float(x.r.mos) for x in recs if x.r.part == p]) for p in PARTS}
+    per_part = {p: _describe([float(x.r.mos) for x in recs if x.r.part == p], rule) for p in PARTS}
     return {
         "n_images": len(recs),
-        "overall": _describe(overall) | {"hist_0.02": h, "max_bin_fraction": round(max(h) / len(recs), 6)},
+        "overall": _describe(overall, rule)
+        | {"hist_0.02": h, "max_bin_fraction": round(max(h) / len(recs), 6)},
         "per_part": per_part,
         "per_source": per_source,
         "per_dimension_50K": per_dim,
@@ -656,8 +808,12 @@ def write_release(
     max_shard_bytes: int = 500 << 20,
     plots: bool = True,
     progress: Callable[[str, float], None] | None = None,
+    ratings: RatingsTable | None = None,
 ) -> ReleaseResult:
     """Write the whole release into ``out_dir`` (must not exist: releases are write-once).
+
+    ``ratings`` (the raw ratings of the 50K part) adds ``ratings/`` and the figures computed from them
+    (raters, ratings per image, reliability) to the card, Croissant and release.json.
 
     Built in ``<out_dir>.partial`` and renamed at the end, so a crash never leaves a half release under
     the final name. ``progress(stage, fraction)`` is called between stages (for Celery ``update_state``).
@@ -667,7 +823,7 @@ def write_release(
         raise FileExistsError(f"{out_dir} exists: releases are immutable (write a new version)")
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
-    stages = 10
+    stages = 11
 
     def stage(name: str, k: int, t0: float) -> float:
         t1 = time.perf_counter()
@@ -678,6 +834,9 @@ def write_release(
 
     t = time.perf_counter()
     recs = _validate(spec, records)
+    rule = spec.level_rule
+    rtab = _ratings_frame(ratings, {x.r.image_id for x in recs if x.r.part == "50K"})
+    _check_minimum(spec, recs, rtab)
     by_split: dict[str, list[_Rec]] = {s: [x for x in recs if x.split == s] for s in SPLITS}
     by_part: dict[str, list[_Rec]] = {p: [x for x in recs if x.r.part == p] for p in PARTS}
     t = stage("validate", 1, t)
@@ -700,29 +859,18 @@ def write_release(
             tree.link(src, f"{ARTIMUSE_DIR}/images/{name}", iid)
     t = stage("link_images", 2, t)
 
-    # 2. HF imagefolder metadata
+    # 2. HF imagefolder metadata (the main and MOS columns; every statistic is in scores.csv and Parquet)
+    table_rows = {x.r.image_id: _scalar_row(spec, x) for x in recs}  # computed once for every table
     for split in SPLITS:
-        rows = []
-        for x in by_split[split]:
-            r = x.r
-            rows.append(
-                {
-                    "file_name": f"images/{x.name}",
-                    "image_id": r.image_id,
-                    "source": r.source,
-                    "part": r.part,
-                    "mos": float(r.mos),
-                    "rating_level": level_for(r.mos),
-                    "n_ratings": int(r.n_ratings),
-                    "mos_std": None if r.mos_std is None else float(r.mos_std),
-                    **_dims_dict(x),
-                }
-            )
+        rows = [
+            {"file_name": f"images/{x.name}", **{c: table_rows[x.r.image_id][c] for c in IMAGEFOLDER_COLUMNS}}
+            for x in by_split[split]
+        ]
         if rows:
             tree.write_jsonl(f"imagefolder/{split}/metadata.jsonl", rows)
     t = stage("imagefolder", 3, t)
 
-    # 3. HumanAesExpert layout (model.md §6 keys)
+    # 3. HumanAesExpert layout (upstream key names: image_name, score, text_level)
     for part in PARTS:
         rows = []
         for x in by_part[part]:
@@ -731,7 +879,7 @@ def write_release(
                     {
                         "image_name": x.name,
                         "score": float(x.r.mos),
-                        "text_level": level_for(x.r.mos),
+                        "text_level": level_of(x.r.mos, rule),
                         "source": x.r.source,
                     }
                 )
@@ -749,7 +897,7 @@ def write_release(
                     continue
                 row: dict = {"image_name": f"{PART_DIRS[part]}/images/{x.name}"}
                 if part == "58K":
-                    row |= {"score": float(x.r.mos), "text_level": level_for(x.r.mos)}
+                    row |= {"score": float(x.r.mos), "text_level": level_of(x.r.mos, rule)}
                 else:
                     row |= {"score": [float(v) for v in x.r.dims]}
                 row |= {"source": x.r.source, "is_expert": part == "50K"}
@@ -766,8 +914,8 @@ def write_release(
             expert = r.part == "50K"
             pairs = []
             if expert:
-                pairs.append(("expert", question_for(r.image_id, True), expert_answer(list(r.dims))))
-            pairs.append(("overall", question_for(r.image_id, False), overall_answer(r.mos)))
+                pairs.append(("expert", question_for(r.image_id, True), _expert_answer(r.dims, rule)))
+            pairs.append(("overall", question_for(r.image_id, False), _overall_answer(r.mos, rule)))
             kind, q, a = pairs[0]
             swift_rows.append(
                 {
@@ -794,39 +942,12 @@ def write_release(
         tree.write_jsonl(f"qa/{split}.jsonl", qa_rows)
     t = stage("swift_qa", 5, t)
 
-    # 5. scores.csv, pyiqa, ArtiMuse
-    header = [
-        "image_name",
-        "mos",
-        "mos_std",
-        "n_ratings",
-        *DIM_COLUMNS,
-        "rating_level",
-        "source",
-        "official_split",
-        "image_id",
-        "part",
-    ]
+    # 5. scores.csv (named columns), pyiqa, ArtiMuse
+    scalar_names = [name for name, _dt in _scalar_columns()]
+    header = ["image_name", *scalar_names[:7], "official_split", *scalar_names[7:]]
     tree.write_text(
         "scores.csv",
-        _csv_text(
-            header,
-            (
-                [
-                    x.name,
-                    float(x.r.mos),
-                    None if x.r.mos_std is None else float(x.r.mos_std),
-                    int(x.r.n_ratings),
-                    *(_dims_dict(x).values()),
-                    level_for(x.r.mos),
-                    x.r.source,
-                    x.split,
-                    x.r.image_id,
-                    x.r.part,
-                ]
-                for x in recs
-            ),
-        ),
+        _csv_text(header, _scores_rows(recs, table_rows)),
     )
     tree.write_text(
         PYIQA_CSV,
@@ -839,21 +960,25 @@ def write_release(
     )
     t = stage("csv_pyiqa_artimuse", 6, t)
 
-    # 6. Parquet (embedded bytes; verifies image_id while reading)
-    patterns, split_bytes = _write_parquet(
-        tree, by_split, verify=verify_image_hashes, max_shard_bytes=max_shard_bytes
-    )
-    t = stage("parquet", 7, t)
+    # 6. raw ratings and raters (Parquet + CSV)
+    rating_facts = _write_ratings(tree, rtab) if rtab is not None else None
+    t = stage("ratings", 7, t)
 
-    # 7. stats + plots
-    stats = _stats(recs)
+    # 7. Parquet (embedded bytes; verifies image_id while reading)
+    patterns, split_bytes = _write_parquet(
+        table_rows, tree, by_split, verify=verify_image_hashes, max_shard_bytes=max_shard_bytes
+    )
+    t = stage("parquet", 8, t)
+
+    # 8. stats + plots
+    stats = _stats(recs, rule)
     stats["counts"] = _counts(recs)
     tree.write_json("stats/stats.json", stats)
     if plots:
         _plots(tree, stats)
-    t = stage("stats_plots", 8, t)
+    t = stage("stats_plots", 9, t)
 
-    # 8. diff + changelog
+    # 9. diff + changelog
     diff = _diff(spec, recs)
     tree.write_json("diff.json", diff)
     c = diff["counts"]
@@ -863,7 +988,7 @@ def write_release(
         f"- images: {len(recs)} ({', '.join(f'{p} {n}' for p, n in stats['counts']['per_part'].items())})\n"
         f"- added {c['added']}, removed {c['removed']}, relabelled {c['relabelled']}, "
         f"split moved {c['split_moved']}\n"
-        f"- split salt `{spec.split_salt}`, test fraction {spec.test_fraction}\n"
+        f"- split salt `{spec.split_salt}`, test fraction {spec.test_fraction}, level cuts {spec.level_rule}\n"
     )
     if spec.changelog_notes:
         entry += f"\n{spec.changelog_notes.strip()}\n"
@@ -872,11 +997,12 @@ def write_release(
     tree.write_text(
         "CHANGELOG.md", "# Changelog\n\n" + entry + ("\n" + old_body.lstrip("\n") if old_body else "")
     )
-    t = stage("diff_changelog", 9, t)
+    t = stage("diff_changelog", 10, t)
 
-    # 9. card + croissant
-    _feats, card_features = _hf_features()
+    # 10. facts, card + croissant: every figure comes from the records and ratings written above
     counts = stats["counts"]
+    facts = _facts(spec, recs, counts, rating_facts)
+    _feats, card_features = _hf_features()
     tree.write_text(
         "README.md",
         card_mod.render_card(
@@ -894,22 +1020,32 @@ def write_release(
             test_fraction=spec.test_fraction,
             detector=spec.detector,
             stats_summary={"max_bin_fraction": stats["overall"]["max_bin_fraction"]},
+            facts=facts,
         ),
     )
     exts = sorted({x.ext for x in recs})
+    sc_type = {"string": "sc:Text", "float64": "sc:Float", "int32": "sc:Integer"}
     score_cols = [
         ("image_name", "sc:Text"),
-        ("mos", "sc:Float"),
-        ("n_ratings", "sc:Integer"),
-        *[(col, "sc:Float") for col in DIM_COLUMNS],
-        ("rating_level", "sc:Text"),
-        ("source", "sc:Text"),
+        *[(name, sc_type[dt]) for name, dt in _scalar_columns()],
         ("official_split", "sc:Text"),
-        ("image_id", "sc:Text"),
-        ("part", "sc:Text"),
     ]
     fobjs = [("scores.csv", "text/csv", tree.sums["scores.csv"])]
     fobjs += [(p, "application/x-parquet", tree.sums[p]) for p in sorted(tree.sums) if p.startswith("data/")]
+    extra_sets = []
+    if rtab is not None:
+        fobjs += [
+            (RATINGS_CSV, "text/csv", tree.sums[RATINGS_CSV]),
+            (RATERS_CSV, "text/csv", tree.sums[RATERS_CSV]),
+        ]
+        fobjs += [
+            (RATINGS_PARQUET, "application/x-parquet", tree.sums[RATINGS_PARQUET]),
+            (RATERS_PARQUET, "application/x-parquet", tree.sums[RATERS_PARQUET]),
+        ]
+        extra_sets = [
+            ("ratings", RATINGS_CSV, [(n, sc_type[dt]) for n, dt in _ratings_columns()], _RATINGS_DOC),
+            ("raters", RATERS_CSV, [(n, sc_type[dt]) for n, dt in _raters_columns()], _RATERS_DOC),
+        ]
     croissant = card_mod.render_croissant(
         name=spec.name,
         version=spec.version,
@@ -923,11 +1059,13 @@ def write_release(
         split_salt=spec.split_salt,
         detector=spec.detector,
         aggregation=spec.aggregation,
+        facts=facts,
+        extra_record_sets=extra_sets,
     )
     tree.write_json("croissant.json", croissant)
-    t = stage("card_croissant", 10, t)
+    t = stage("card_croissant", 11, t)
 
-    # 10. manifest: release_sha256 over the sorted SHA256SUMS lines (without release.json)
+    # 11. manifest: release_sha256 over the sorted SHA256SUMS lines (without release.json)
     lines = sorted(f"{h}  {p}\n" for p, h in tree.sums.items())
     release_sha256 = hashlib.sha256("".join(lines).encode()).hexdigest()
     manifest = {
@@ -937,15 +1075,26 @@ def write_release(
         "standard_key": spec.standard_key,
         "split_salt": spec.split_salt,
         "test_fraction": spec.test_fraction,
-        "split_rule": 'test iff int(sha256(f"{salt}:{image_id}")[:16],16)/2**64 < test_fraction; frozen wins',
+        "split_rule": SPLIT_RULE,
+        "split_upstream_difference": "the public HumanAesExpert code draws an unseeded random 90/10 split per "
+        "source; this release's split is seeded by the salt, stratified per (part, source) and frozen across "
+        "versions",
+        "level_rule": {
+            "rule": spec.level_rule,
+            "cuts": list(LEVEL_CUTS),
+            "this_release": LEVEL_RULES[spec.level_rule],
+            "options": dict(LEVEL_RULES),
+        },
         "aggregation": dict(spec.aggregation),
         "normalisation": dict(spec.normalisation),
         "detector": spec.detector,
+        "detector_params": dict(spec.detector_params),
         "license": spec.license,
         "previous_version": spec.previous.version if spec.previous else None,
         "previous_release_sha256": spec.previous.release_sha256 if spec.previous else None,
         "counts": counts,
-        "dimension_columns": {col: d.key for col, d in zip(DIM_COLUMNS, DIMENSIONS, strict=True)},
+        "facts": facts,
+        "columns": _column_doc(),
         "formats": {
             "parquet": "data/",
             "imagefolder": "imagefolder/",
@@ -955,6 +1104,8 @@ def write_release(
             "pyiqa": PYIQA_CSV + " (dataroot_target=<release root>/images)",
             "artimuse": ARTIMUSE_DIR + "/",
             "scores_csv": "scores.csv",
+            "ratings": f"{RATINGS_PARQUET}, {RATINGS_CSV}" if rtab is not None else None,
+            "raters": f"{RATERS_PARQUET}, {RATERS_CSV}" if rtab is not None else None,
             "croissant": "croissant.json",
             "card": "README.md",
         },
@@ -965,6 +1116,247 @@ def write_release(
     lines = sorted(f"{h}  {p}\n" for p, h in tree.sums.items())
     (tmp / "SHA256SUMS").write_text("".join(lines), encoding="utf-8")
     os.replace(tmp, out_dir)
-    stage("manifest", 10, t)
+    stage("manifest", 11, t)
     timings["total"] = round(time.perf_counter() - t_all, 4)
     return ReleaseResult(out_dir, release_sha256, manifest, diff, timings, len(tree.sums) + 1)
+
+
+# --------------------------------------------------------------------------- tables, ratings, facts
+
+
+def _scores_rows(recs: list[_Rec], table_rows: Mapping[str, dict]) -> Iterator[list]:
+    for x in recs:
+        values = list(table_rows[x.r.image_id].values())
+        yield [x.name, *values[:7], x.split, *values[7:]]
+
+
+def _column_doc() -> dict:
+    """Every tabular column name -> meaning, and how HumanAesExpert's upstream names map to them."""
+    doc = {
+        "score": "main overall score in [0, 1]: SUREAL psi of `overall` (clipped to [0, 1]) for 50K, the "
+        "per-source min-max normalised public score for 58K",
+        "score_kind": "sureal_psi | mos | public_minmax: what `score` and the HumanAesExpert labels are",
+        "score_std": "sample SD of the raters' overall scores (50K)",
+        "n_ratings": "ratings of the image (50K)",
+        "rating_level": "level of `score` under the release's level rule",
+    }
+    for d in DIMENSIONS:
+        doc[f"{d.key}_psi"] = f"{d.name}: SUREAL psi (main score, unclipped)"
+        doc[f"{d.key}_psi_se"] = f"{d.name}: standard error of psi"
+        doc[f"{d.key}_mos"] = f"{d.name}: plain mean of the raters' scores"
+        doc[f"{d.key}_sd"] = f"{d.name}: sample SD of the raters' scores"
+        doc[f"{d.key}_n"] = f"{d.name}: raters who scored this dimension"
+        doc[f"{d.key}_ci95"] = f"{d.name}: half-width of the 95 % Student-t CI of the MOS"
+    return {
+        "tabular": doc,
+        "humanaesexpert": {
+            "image_name": "image path (upstream name)",
+            "score": "50K: list of the 12 main scores in this order: "
+            + ", ".join(f"{d.index}={d.key}" for d in DIMENSIONS)
+            + "; 58K: the overall score",
+            "text_level": "58K: level of `score`",
+        },
+    }
+
+
+RATINGS_PARQUET = "ratings/ratings.parquet"
+RATINGS_CSV = "ratings/ratings.csv"
+RATERS_PARQUET = "ratings/raters.parquet"
+RATERS_CSV = "ratings/raters.csv"
+_RATINGS_DOC = (
+    "One row per rating of a 50K image: image_id, pseudonymous rater id (salted per release), the 12 "
+    "scores on [0, 1] named by dimension key (empty: the rater could not judge), dwell_ms, campaign, day (UTC)"
+)
+_RATERS_DOC = (
+    "One row per pseudonymous rater: number of ratings in this release, SUREAL bias and inconsistency per "
+    "dimension (from the aggregation run that produced psi); no personal data"
+)
+
+
+def _ratings_columns() -> list[tuple[str, str]]:
+    return [
+        ("image_id", "string"),
+        ("rater", "string"),
+        *[(k, "float64") for k in DIMENSION_KEYS],
+        ("dwell_ms", "int32"),
+        ("campaign", "string"),
+        ("day", "string"),
+    ]
+
+
+def _raters_columns() -> list[tuple[str, str]]:
+    return [
+        ("rater", "string"),
+        ("n_ratings", "int32"),
+        *[(f"{k}_bias", "float64") for k in DIMENSION_KEYS],
+        *[(f"{k}_inconsistency", "float64") for k in DIMENSION_KEYS],
+    ]
+
+
+@dataclass
+class _RatingsFrame:
+    image_id: list[str]
+    rater: list[str]
+    scores: object  # numpy [R, 12]
+    dwell_ms: list[int | None]
+    campaign: list[str]
+    day: list[str]
+    raters: Mapping[str, Mapping[str, Sequence[float | None]]]
+
+
+def _ratings_frame(ratings: RatingsTable | None, images_50k: set[str]) -> _RatingsFrame | None:
+    """Validate the raw ratings and sort them by (image_id, rater)."""
+    if ratings is None:
+        return None
+    import numpy as np
+
+    n = len(ratings.image_id)
+    scores = (
+        np.asarray(ratings.scores, dtype=np.float64).reshape(n, NUM_DIMENSIONS) if n else np.zeros((0, 12))
+    )
+    lengths = {
+        len(ratings.rater),
+        len(ratings.dwell_ms),
+        len(ratings.campaign),
+        len(ratings.day),
+        scores.shape[0],
+    }
+    if lengths != {n}:
+        raise ReleaseError("ratings: columns of different lengths")
+    unknown = set(ratings.image_id) - images_50k
+    if unknown:
+        raise ReleaseError(f"ratings: {len(unknown)} rows for images that are not in the 50K part")
+    finite = scores[~np.isnan(scores)]
+    if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
+        raise ReleaseError("ratings: scores outside [0, 1]")
+    order = sorted(range(n), key=lambda i: (ratings.image_id[i], ratings.rater[i]))
+    return _RatingsFrame(
+        image_id=[ratings.image_id[i] for i in order],
+        rater=[ratings.rater[i] for i in order],
+        scores=scores[order] if n else scores,
+        dwell_ms=[ratings.dwell_ms[i] for i in order],
+        campaign=[ratings.campaign[i] for i in order],
+        day=[ratings.day[i] for i in order],
+        raters=ratings.raters,
+    )
+
+
+def _check_minimum(spec: ReleaseSpec, recs: list[_Rec], rtab: _RatingsFrame | None) -> None:
+    """No 50K image below the standard's minimum: counted in the raw ratings when given."""
+    if not spec.min_ratings:
+        return
+    per_image = Counter(rtab.image_id) if rtab is not None else None
+    for x in recs:
+        if x.r.part != "50K":
+            continue
+        n = per_image[x.r.image_id] if per_image is not None else x.r.n_ratings
+        if n < spec.min_ratings:
+            raise ReleaseError(
+                f"{x.r.image_id}: {n} ratings, below the standard's minimum of {spec.min_ratings}"
+            )
+
+
+def _table(columns: list[tuple[str, str]], data: dict):
+    import pyarrow as pa
+
+    schema = pa.schema([pa.field(n, getattr(pa, _PA_TYPES[dt])()) for n, dt in columns])
+    return pa.Table.from_pydict({n: data[n] for n, _dt in columns}, schema=schema)
+
+
+def _write_table(tree: _Tree, table, parquet_rel: str, csv_rel: str) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path = tree._mkparent(parquet_rel)
+    pq.write_table(table, path, compression="zstd", data_page_version="1.0", row_group_size=1 << 17)
+    tree.register(parquet_rel)
+    buf = io.BytesIO()
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
+    tree.write_bytes(csv_rel, buf.getvalue())
+
+
+def _write_ratings(tree: _Tree, rtab: _RatingsFrame) -> dict:
+    """ratings/{ratings,raters}.{parquet,csv} and the figures computed from the raw ratings."""
+    import numpy as np
+    import pyarrow as pa
+
+    from annotation.aggregation import reliability_report
+
+    scores = rtab.scores
+    data: dict = {"image_id": rtab.image_id, "rater": rtab.rater}
+    for j, k in enumerate(DIMENSION_KEYS):
+        col = np.ascontiguousarray(scores[:, j])
+        data[k] = pa.array(col, type=pa.float64(), mask=np.isnan(col))  # NaN ("can't judge") -> null
+    data |= {"dwell_ms": rtab.dwell_ms, "campaign": rtab.campaign, "day": rtab.day}
+    _write_table(tree, _table(_ratings_columns(), data), RATINGS_PARQUET, RATINGS_CSV)
+
+    per_rater = Counter(rtab.rater)
+    raters = sorted(per_rater)
+    rdata: dict = {"rater": raters, "n_ratings": [per_rater[r] for r in raters]}
+    for kind, label in (("bias", "bias"), ("inconsistency", "inconsistency")):
+        for j, k in enumerate(DIMENSION_KEYS):
+            vals = []
+            for r in raters:
+                v = (rtab.raters.get(r) or {}).get(kind)
+                x = None if not v or v[j] is None else float(v[j])
+                vals.append(x if x is None or math.isfinite(x) else None)
+            rdata[f"{k}_{label}"] = vals
+    _write_table(tree, _table(_raters_columns(), rdata), RATERS_PARQUET, RATERS_CSV)
+
+    per_image = Counter(rtab.image_id)
+    counts = sorted(per_image.values())
+    if rtab.image_id:
+        images = {iid: i for i, iid in enumerate(sorted(per_image))}
+        rater_idx = {r: i for i, r in enumerate(raters)}
+        img = np.fromiter((images[i] for i in rtab.image_id), np.int64, len(rtab.image_id))
+        rat = np.fromiter((rater_idx[r] for r in rtab.rater), np.int64, len(rtab.rater))
+        reliability = reliability_report(img, rat, scores, n_splits=20, rng=0, dimension_keys=DIMENSION_KEYS)
+    else:
+        reliability = {}
+    return {
+        "n_ratings": len(rtab.image_id),
+        "n_raters": len(raters),
+        "n_images_rated": len(per_image),
+        "ratings_per_image": {
+            "min": counts[0] if counts else 0,
+            "median": float(np.median(counts)) if counts else 0,
+            "max": counts[-1] if counts else 0,
+        },
+        "ratings_per_rater": {
+            "min": min(per_rater.values()) if per_rater else 0,
+            "median": float(np.median(list(per_rater.values()))) if per_rater else 0,
+            "max": max(per_rater.values()) if per_rater else 0,
+        },
+        "reliability": {
+            k: {
+                m: (None if v.get(m) is None else round(v[m], 4))
+                for m in ("split_half_srcc", "spearman_brown", "icc_1k", "icc_1_1")
+            }
+            | {"n_images": v.get("n_images"), "n_ratings": v.get("n_ratings")}
+            for k, v in reliability.items()
+        },
+        "reliability_method": "split-half SRCC: mean over 20 random splits of each image's raters (seed 0), "
+        "Spearman-Brown 2r/(1+r); ICC(1,k) and ICC(1,1): one-way random effects, unbalanced",
+    }
+
+
+def _facts(spec: ReleaseSpec, recs: list[_Rec], counts: dict, rating_facts: dict | None) -> dict:
+    """Everything the card, Croissant and release.json state about the data, computed from it."""
+    n50 = [x for x in recs if x.r.part == "50K"]
+    kinds = Counter(_score_kind(spec, x) for x in recs)
+    return {
+        "images": counts["total"],
+        "images_per_part": counts["per_part"],
+        "images_per_part_split": counts["per_part_split"],
+        "images_per_source_split": counts["per_source_split"],
+        "score_kinds": dict(sorted(kinds.items())),
+        "min_ratings": spec.min_ratings,
+        "ratings": rating_facts,
+        "images_50k_without_raw_ratings": len(n50) if rating_facts is None else 0,
+        "qualification": dict(spec.qualification),
+        "detector": spec.detector,
+        "detector_params": dict(spec.detector_params),
+        "level_rule": spec.level_rule,
+        "split_rule": SPLIT_RULE,
+        "dimension_names": [[d.key, d.name] for d in DIMENSIONS],
+    }

@@ -3,17 +3,21 @@ app's aggregates that becomes the HumanBeauty-50K part of a release."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, Max, Q, QuerySet
 
 from annotation.models import Job, Standard, User
 from modeling.standard import DIMENSION_KEYS, NUM_DIMENSIONS, STANDARD_KEY
 
-from .models import Release, ReleaseMember, Source, SourceItem
+from .models import FaceDetection, Release, ReleaseMember, Source, SourceItem
 
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:[-+][0-9A-Za-z.-]+)?$")
 
@@ -98,6 +102,9 @@ class Aggregate50K:
     dim_sd: tuple[float, ...] | None
     dim_ci: tuple[float, ...] | None
     n_ratings: int
+    psi: tuple[float, ...] | None = None  # SUREAL psi (latest aggregation run), same order and scale
+    psi_se: tuple[float, ...] | None = None
+    dim_n: tuple[int, ...] | None = None
 
 
 def _reorder(values: list[Any] | None, perm: list[int]) -> tuple[float, ...] | None:
@@ -110,11 +117,38 @@ def _reorder(values: list[Any] | None, perm: list[int]) -> tuple[float, ...] | N
     return out if all(math.isfinite(v) for v in out) else None
 
 
+def _aggregate_rows(standard: Standard) -> Iterator[tuple]:
+    """(image_id, mos, sd, ci, n_ratings, psi, psi_se, n) of completed pool images. PostgreSQL: the six
+    JSON lists arrive as one JSON text per row (one ``json.loads`` instead of six field conversions)."""
+    from annotation.scoring.models import ImageAggregate, PoolItem
+
+    if connection.vendor == "postgresql":
+        sql = f"""
+            SELECT a.image_id, a.n_ratings,
+                   json_build_array(a.mos, a.sd, a.ci_half_width, a.psi, a.psi_se, a.n)::text
+            FROM {ImageAggregate._meta.db_table} a
+            JOIN {PoolItem._meta.db_table} p ON p.image_id = a.image_id AND p.completed_at IS NOT NULL
+            WHERE a.standard_id = %s
+            ORDER BY a.image_id
+        """  # table names come from the models; values are bound
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [standard.pk])
+            for image_id, n, lists in cursor.fetchall():
+                mos, sd, ci, psi, psi_se, dim_n = json.loads(lists)
+                yield image_id, mos, sd, ci, n, psi, psi_se, dim_n
+        return
+    rows = (
+        ImageAggregate.objects.filter(standard=standard, image__pool_item__completed_at__isnull=False)
+        .order_by("image_id")
+        .values_list("image_id", "mos", "sd", "ci_half_width", "n_ratings", "psi", "psi_se", "n")
+    )
+    yield from rows.iterator(chunk_size=5000)
+
+
 def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Aggregate50K]:
     """Per-image MOS/SD/CI of *completed* scoring-pool images on the standard (read-only view of
     ``annotation.scoring``). Vectors are re-ordered from the standard's dimension order to
     ``modeling.standard.DIMENSIONS``; images whose aggregate is incomplete or out of [0, 1] are left out."""
-    from annotation.scoring.models import ImageAggregate
 
     standard = Standard.objects.filter(key=standard_key).first()
     if standard is None:
@@ -124,13 +158,8 @@ def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Agg
         return []
     perm = [order.index(k) for k in DIMENSION_KEYS]
     span = standard.score_max - standard.score_min
-    rows = (
-        ImageAggregate.objects.filter(standard=standard, image__pool_item__completed_at__isnull=False)
-        .order_by("image_id")
-        .values_list("image_id", "mos", "sd", "ci_half_width", "n_ratings")
-    )
     out = []
-    for image_id, mos, sd, ci, n in rows.iterator(chunk_size=5000):
+    for image_id, mos, sd, ci, n, psi, psi_se, dim_n in _aggregate_rows(standard):
         dims = _reorder(mos, perm)
         if dims is None:
             continue
@@ -139,10 +168,181 @@ def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Agg
             continue
         sds = _reorder(sd, perm)
         cis = _reorder(ci, perm)
+        psis = _reorder(psi, perm)
+        ses = _reorder(psi_se, perm)
+        ns = _reorder(dim_n, perm)
+        psis = tuple((v - standard.score_min) / span for v in psis) if psis else None
         if span != 1.0:
             sds = tuple(v / span for v in sds) if sds else None
             cis = tuple(v / span for v in cis) if cis else None
-        out.append(Aggregate50K(image_id, dims, sds, cis, int(n or 0)))
+            ses = tuple(v / span for v in ses) if ses else None
+        out.append(
+            Aggregate50K(
+                image_id, dims, sds, cis, int(n or 0), psis, ses, tuple(int(v) for v in ns) if ns else None
+            )
+        )
+    return out
+
+
+def latest_aggregation_run(*, standard_key: str = STANDARD_KEY):
+    from annotation.scoring.models import AggregationRun
+
+    return AggregationRun.objects.filter(standard__key=standard_key).order_by("-created_at", "-id").first()
+
+
+def ratings_newest_of_standard(*, standard: Standard) -> tuple[int, Any]:
+    """(max rating id, newest rating time) of the standard's ratings ((0, None) without ratings)."""
+    from annotation.scoring.models import Rating
+
+    agg = Rating.objects.filter(standard=standard).aggregate(m=Max("id"), t=Max("created_at"))
+    return int(agg["m"] or 0), agg["t"]
+
+
+def release_rater_ids(*, release: Release, max_rating_id: int) -> list[int]:
+    """Distinct raters of the release's 50K members' ratings up to the cutoff."""
+    from annotation.scoring.models import Rating
+
+    return sorted(
+        Rating.objects.filter(
+            id__lte=max_rating_id,
+            image__release_members__release=release,
+            image__release_members__part=ReleaseMember.Part.P50K,
+        )
+        .values_list("rater_id", flat=True)
+        .distinct()
+    )
+
+
+def release_rating_rows(*, release: Release, max_rating_id: int) -> list[tuple]:
+    """Raw ratings of a release's 50K members, up to the frozen cutoff, as
+    (image_id, rater_id, scores in the standard's order, dwell_ms, campaign_id, day "YYYY-MM-DD").
+    PostgreSQL: one join in SQL returning the scores as JSON text (450k rows in a few seconds)."""
+    from annotation.scoring.models import PoolItem, Rating
+
+    if connection.vendor == "postgresql":
+        sql = f"""
+            SELECT r.image_id, r.rater_id, r.scores::text, r.dwell_ms, p.campaign_id,
+                   to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+            FROM {Rating._meta.db_table} r
+            JOIN {ReleaseMember._meta.db_table} m ON m.image_id = r.image_id AND m.release_id = %s AND m.part = '50K'
+            JOIN {PoolItem._meta.db_table} p ON p.id = r.pool_item_id
+            WHERE r.id <= %s
+        """  # table names come from the models; values are bound
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [release.pk, max_rating_id])
+            return [(i, u, json.loads(sc), d, c, day) for i, u, sc, d, c, day in cursor.fetchall()]
+    rows = (
+        Rating.objects.filter(
+            id__lte=max_rating_id,
+            image__release_members__release=release,
+            image__release_members__part=ReleaseMember.Part.P50K,
+        )
+        .values_list("image_id", "rater_id", "scores", "dwell_ms", "pool_item__campaign_id", "created_at")
+        .order_by("id")
+    )
+    return [(i, u, sc, d, c, t.astimezone(UTC).strftime("%Y-%m-%d")) for i, u, sc, d, c, t in rows]
+
+
+def rater_quality_frozen(*, rater_ids: list[int], standard_key: str = STANDARD_KEY) -> dict[str, dict]:
+    """SUREAL bias (delta) and inconsistency (upsilon) per rater id, in ``modeling.standard`` order and on
+    [0, 1] units, from the latest aggregation run (RaterQuality)."""
+    from annotation.scoring.models import RaterQuality
+
+    standard = Standard.objects.filter(key=standard_key).first()
+    if standard is None:
+        return {}
+    order = list(standard.dimensions.order_by("order").values_list("key", flat=True))
+    if sorted(order) != sorted(DIMENSION_KEYS):
+        return {}
+    perm = [order.index(k) for k in DIMENSION_KEYS]
+    span = standard.score_max - standard.score_min
+    out = {}
+    rows = RaterQuality.objects.filter(standard=standard, rater_id__in=rater_ids).values_list(
+        "rater_id", "delta", "upsilon"
+    )
+    for rater_id, delta, upsilon in rows:
+        d, u = _reorder(delta, perm), _reorder(upsilon, perm)
+        out[str(rater_id)] = {
+            "bias": [v / span for v in d] if d else None,
+            "inconsistency": [v / span for v in u] if u else None,
+        }
+    return out
+
+
+def qualification_facts(*, rater_ids: list[int]) -> dict[str, Any]:
+    """How the contributing raters were certified (by exam through a protocol, or by an admin) and the
+    funnel of every protocol that certified any of them, as of now (frozen into the release spec)."""
+    from annotation.qualification.models import Enrollment, Transition
+    from annotation.qualification.selectors import protocol_funnel
+
+    enrollments = list(Enrollment.objects.filter(user_id__in=rater_ids).select_related("protocol"))
+    first_cert: dict[int, str] = {}
+    for enrollment_id, reason in (
+        Transition.objects.filter(enrollment__in=enrollments, to_state=Enrollment.State.CERTIFIED)
+        .order_by("created_at", "id")
+        .values_list("enrollment_id", "reason")
+    ):
+        first_cert.setdefault(enrollment_id, reason)
+    how: dict[str, int] = {}
+    per_protocol: dict[int, int] = {}
+    protocols = {}
+    for e in enrollments:
+        reason = first_cert.get(e.pk)
+        kind = (
+            "not certified"
+            if reason is None
+            else ("admin override" if reason.startswith("admin") else "exam")
+        )
+        how[kind] = how.get(kind, 0) + 1
+        if kind == "exam" and e.protocol is not None:
+            per_protocol[e.protocol_id] = per_protocol.get(e.protocol_id, 0) + 1
+            protocols[e.protocol_id] = e.protocol
+    missing = len(set(rater_ids) - {e.user_id for e in enrollments})
+    if missing:
+        how["no enrollment"] = missing
+    out = []
+    for pid in sorted(protocols):
+        p = protocols[pid]
+        funnel = protocol_funnel(protocol=p)
+        funnel.pop("protocol", None)
+        out.append(
+            {
+                "name": p.name,
+                "cohort": getattr(p, "cohort", ""),
+                "raters_in_release": per_protocol[pid],
+                "parameters": {
+                    k: getattr(p, k)
+                    for k in ("n_training", "n_scored", "n_iterations")
+                    if isinstance(getattr(p, k, None), int)
+                },
+                "funnel": funnel,
+            }
+        )
+    return {"certified_by": dict(sorted(how.items())), "protocols": out}
+
+
+def detector_parameters(*, detector_versions: list[str]) -> dict[str, Any]:
+    """Each detector version's parameters (parsed from the version string) and the rule thresholds its
+    kept verdicts were made with."""
+    out: dict[str, Any] = {}
+    for version in sorted(detector_versions):
+        parts = version.split(";")
+        params: dict[str, Any] = {"package": parts[0]}
+        for part in parts[1:]:
+            key, _, value = part.partition("=")
+            try:
+                params[key] = float(value) if key != "weights-sha256" else value
+            except ValueError:
+                params[key] = value
+        thresholds = FaceDetection.objects.filter(detector_version=version, kept=True).values_list(
+            "thresholds", flat=True
+        )
+        params["rule_thresholds"] = sorted(
+            {json.dumps(t, sort_keys=True) for t in thresholds.distinct()[:20] if t}
+        )
+        params["rule_thresholds"] = [json.loads(t) for t in params["rule_thresholds"]]
+        params["rule"] = "keep iff exactly one face with score >= confidence and shorter box side >= min size"
+        out[version] = params
     return out
 
 

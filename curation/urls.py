@@ -12,6 +12,7 @@ urlpatterns = [
     path("sources/<slug:key>/import/", apis.SourceImportApi.as_view(), name="source-import"),
     path("sources/<slug:key>/filter/", apis.SourceFilterApi.as_view(), name="source-filter"),
     path("releases/", apis.ReleaseListApi.as_view(), name="release-list"),
+    path("releases/preview/", apis.ReleasePreviewApi.as_view(), name="release-preview"),
     path("releases/<str:version>/", apis.ReleaseDetailApi.as_view(), name="release-detail"),
     path("releases/<str:version>/card/", apis.ReleaseCardApi.as_view(), name="release-card"),
     path(

@@ -75,7 +75,11 @@ def source_results(request: HttpRequest, key: str) -> HttpResponse:
 def releases(request: HttpRequest) -> HttpResponse:
     rows = selectors.release_list()
     published = [r for r in rows if r.is_published]
-    return render(request, "frontend/curation/releases.html", {"releases": rows, "published": published})
+    return render(
+        request,
+        "frontend/curation/releases.html",
+        {"releases": rows, "published": published, "can_publish": request.user.is_platform_admin},
+    )
 
 
 def _release(version: str) -> Release:
@@ -106,7 +110,7 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
                 "diff.json",
             )
             if p in manifest or p in ("release.json", "SHA256SUMS")
-        ] + sorted(p for p in manifest if p.startswith("data/"))
+        ] + sorted(p for p in manifest if p.startswith(("data/", "ratings/")))
     return render(request, "frontend/curation/release_detail.html", ctx)
 
 

@@ -2,7 +2,9 @@
 a protocol with round 1 under way, and the demo volunteers in every state.
 
 volunteer1..8 certified (by admin override, so the scoring demo has raters), volunteer9 in training,
-volunteer10 in the exam, volunteer11 exited, volunteer12 invited; plus a few pending invitations.
+volunteer10 in the exam, volunteer11 exited, volunteer12 invited, volunteer13..18 certified by passing the
+protocol's training and exam (so the demo's 50K images reach the standard's 9 ratings from at least 12
+certified raters); plus a few pending invitations.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def demo_load() -> dict[str, Any]:
         )
     exams._random.seed(0)
     states_now: dict[str, str] = {}
-    for i in range(1, 13):
+    for i in range(1, 19):
         user = User.objects.filter(username=f"volunteer{i}").first()
         if user is None:
             continue
@@ -165,6 +167,18 @@ def _place(enrollment: Enrollment, i: int, admin: User | None) -> None:
     elif i == 11:
         exams.training_start(enrollment=enrollment)
         states.volunteer_exit_by_admin(user=enrollment.user, admin=admin, reason="demo: left the project")
+    elif i >= 13:  # the whole protocol: training with feedback, then an exam answered close to the gold
+        exams.training_start(enrollment=enrollment)
+        while (item := exams.training_next(enrollment=enrollment)) is not None:
+            exams.training_answer(
+                enrollment=enrollment, answer_id=item.pk, scores=_near(item.gold_item.expert_mean)
+            )
+        attempt = exams.exam_start(enrollment=enrollment)
+        answers = {
+            item.position: _near(item.gold_item.expert_mean)
+            for item in attempt.items.select_related("gold_item").order_by("position")
+        }
+        exams.attempt_submit(enrollment=enrollment, attempt=attempt, answers=answers)
     # volunteer12 stays invited
 
 

@@ -47,6 +47,7 @@ class CampaignOutputSerializer(serializers.Serializer):
     deadline = serializers.DateTimeField(allow_null=True)
     standard = serializers.CharField(source="standard.key")
     ratings_target = serializers.IntegerField()
+    min_ratings = serializers.IntegerField(source="standard.min_ratings", help_text="The standard's minimum.")
     ratings_step = serializers.IntegerField()
     ratings_cap = serializers.IntegerField()
     max_ci_half_width = serializers.FloatField()

@@ -1,11 +1,9 @@
 """Demo state of collection and scoring (idempotent; runs after the qualification demo, which certifies
 volunteer1..volunteer8): a campaign collected by volunteer8, its demo-person images checked and mostly
 approved into the pool, a non-human image that failed the face check, one submission awaiting review, and
-ratings by volunteer1..7 at various stages (two images complete with MOS). Everything goes through the
-services, like real traffic.
-
-With only 7 demo raters besides the collector, the demo campaign uses k = 5 (top-up +1 up to 7) instead of the
-production default of 9 (+3, cap 15)."""
+ratings through the real queue by every certified demo volunteer but the collector (volunteer1..7 and
+volunteer13..18, 13 raters): all but two images complete at the standard's 9 ratings, two stay in progress.
+Everything goes through the services, like real traffic; the campaign uses the production k = 9 (+3, cap 15)."""
 
 from __future__ import annotations
 
@@ -59,9 +57,9 @@ def demo_load() -> dict[str, Any]:
             principles=PRINCIPLES,
             target_count=50,
             standard=standard,
-            ratings_target=5,
-            ratings_step=1,
-            ratings_cap=7,
+            ratings_target=standard.min_ratings,
+            ratings_step=3,
+            ratings_cap=15,
         )
     # Every certified demo volunteer collects for the campaign (the README tour signs in as volunteer1).
     team = [
@@ -111,25 +109,33 @@ def demo_load() -> dict[str, Any]:
 
 
 def _simulate_ratings(campaign: Campaign) -> int:
-    """Raters volunteer1..7 each rate two images through the real queue (in-progress images first)."""
+    """The certified raters (all but the collector) take turns through the real queue, each rating with a
+    personal bias and noise around a per-image quality, until all but two images are complete and one of
+    those two is in progress (the queue serves the most-rated open image first, so images complete one after
+    the other)."""
     from modeling.standard import DIMENSION_KEYS
 
     rng = np.random.default_rng(7)
-    raters = [
-        u
-        for u in User.objects.filter(username__in=[f"volunteer{i}" for i in range(1, 8)]).order_by("username")
-        if _certified(u)
-    ]
+    names = [f"volunteer{i}" for i in (*range(1, 8), *range(13, 19))]
+    raters = [u for u in User.objects.filter(username__in=names).order_by("username") if _certified(u)]
+    bias = {r.pk: rng.normal(0.0, 0.04) for r in raters}
+    items = PoolItem.objects.filter(campaign=campaign)
     quality: dict[str, np.ndarray] = {}
     created = 0
-    for _ in range(2):
+    for _round in range(40):
+        progress = False
         for rater in raters:
+            if (
+                items.filter(completed_at__isnull=True).count() <= 2
+                and items.filter(ratings_done=0).count() < 2
+            ):
+                return created
             for _attempt in range(3):
                 item = next_image(rater=rater)
                 if item is None:
                     break
                 base = quality.setdefault(item.image.sha256, rng.uniform(0.35, 0.8, size=len(DIMENSION_KEYS)))
-                noisy = np.clip(base + rng.normal(0.0, 0.04, size=base.size), 0, 1)
+                noisy = np.clip(base + bias[rater.pk] + rng.normal(0.0, 0.05, size=base.size), 0, 1)
                 scores = {k: round(float(v), 2) for k, v in zip(DIMENSION_KEYS, noisy, strict=True)}
                 if item.image.provenance == Image.Provenance.GOLD:  # hidden gold mixed in: answer it too
                     rating_submit(rater=rater, image_sha256=item.image.sha256, scores=scores, dwell_ms=9000)
@@ -144,7 +150,10 @@ def _simulate_ratings(campaign: Campaign) -> int:
                     dwell_ms=int(rng.integers(6000, 30000)),
                 )
                 created += int(receipt.created)
+                progress = True
                 break
+        if not progress:
+            break
     return created
 
 

@@ -20,6 +20,8 @@ Determinism: the only date is ``content_date`` (explicit, or the newest member i
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import shutil
 import tempfile
@@ -30,27 +32,29 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from annotation.models import Image, Job, User
 from annotation.services.jobs import JobInterrupted, job_create, job_enqueue, job_running, job_succeed
 from humanbeauty.errors import ApplicationError, ConflictError
-from modeling.standard import STANDARD_KEY
+from modeling.standard import DIMENSION_KEYS, STANDARD_KEY
 
 from .. import selectors
 from ..models import RELEASE_BOUNDS, Release, ReleaseMember, Source
 from ..release_writer import (
+    RatingsTable,
     ReleaseRecord,
     ReleaseResult,
     ReleaseSpec,
-    assign_split,
     load_previous_release,
+    stratified_splits,
     write_release,
 )
 
 JOB_KIND = "curation.release_build"
 DEFAULT_SALT = "humanbeauty"
+RELABEL_TOL = 1e-9
 
 
 def releases_root() -> Path:
@@ -74,9 +78,16 @@ def release_create(
     content_date: str = "",
     split_salt: str = "",
     test_fraction: float = 0.1,
+    level_rule: str = Release.LevelRule.LOWER_INCLUSIVE,
+    force: bool = False,
     enqueue: bool = True,
 ) -> Release:
-    """Validate the version (semver, unique, above every published one) and queue the build job."""
+    """Validate the version (semver, unique, above every published one) and queue the build job.
+
+    Only admins publish. A release that would change nothing since the latest published one (no image
+    added, removed or relabelled, same level rule) is refused unless ``force``."""
+    if created_by is not None and not created_by.is_platform_admin:
+        raise ApplicationError("Only admins publish releases.", status=403)
     if selectors.semver_key(version)[0] < 0:
         raise ApplicationError(
             f"{version!r} is not a semantic version (MAJOR.MINOR.PATCH).", extra={"field": "version"}
@@ -84,7 +95,19 @@ def release_create(
     low, high = RELEASE_BOUNDS["test_fraction"]
     if not low <= test_fraction <= high:
         raise ApplicationError(f"test_fraction must be in [{low}, {high}].", extra={"field": "test_fraction"})
+    if level_rule not in Release.LevelRule.values:
+        raise ApplicationError(
+            f"level_rule must be one of {', '.join(Release.LevelRule.values)}.", extra={"field": "level_rule"}
+        )
     previous = selectors.release_latest_published()
+    if previous is not None and not force:
+        preview = release_preview(level_rule=level_rule)
+        if not preview["changed"]:
+            raise ConflictError(
+                f"Nothing changed since {previous.version} (+0 -0 ~0, same level rule): not publishing a "
+                "release without changes. Pass force=true to publish anyway.",
+                extra={"preview": preview["summary"]},
+            )
     if previous is not None and selectors.semver_key(version) <= selectors.semver_key(previous.version):
         raise ConflictError(
             f"Version {version} must be greater than the latest published {previous.version}."
@@ -101,6 +124,9 @@ def release_create(
             version=version,
             split_salt=salt,
             test_fraction=test_fraction,
+            level_rule=level_rule,
+            rater_salt=_rater_salt(version),
+            spec={"force": bool(force)},
             content_date=content_date,
             notes=notes,
             previous=previous,
@@ -116,6 +142,14 @@ def release_create(
 
             job_enqueue(job=job, task=release_build_task, args=(release.pk,))
     return release
+
+
+def _rater_salt(version: str) -> str:
+    """Per-release secret salt of the rater pseudonyms: HMAC of the version under the deployment's secret
+    key, so rebuilding a version gives the same pseudonyms while two releases (or anyone without the key)
+    cannot link them. Stored on the release (never published) so a key rotation cannot change a rebuild."""
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, f"humanbeauty-rater-pseudonym:{version}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def release_delete(*, release: Release) -> None:
@@ -143,75 +177,194 @@ def _content_date(release: Release) -> str:
     return day.strftime("%Y-%m-%dT00:00:00Z")
 
 
-def release_freeze(*, release: Release) -> int:
-    """Write the release's members (which images, which scores, which split) and its frozen spec.
-    Idempotent: a release that already has members keeps them."""
-    _assert_mutable(release)
-    if ReleaseMember.objects.filter(release=release).exists():
-        return ReleaseMember.objects.filter(release=release).count()
-    frozen = selectors.frozen_splits()
-    members: dict[str, ReleaseMember] = {}
+def _clip01(v: float) -> float:
+    return min(1.0, max(0.0, v))
 
-    def split_of(image_id: str) -> str:
-        return frozen.get(image_id) or assign_split(image_id, release.split_salt, release.test_fraction)
 
-    for agg in selectors.scoring_aggregates_complete(standard_key=STANDARD_KEY):
-        members[agg.image_id] = ReleaseMember(
-            release=release,
-            image_id=agg.image_id,
-            part=ReleaseMember.Part.P50K,
-            split=split_of(agg.image_id),
-            source="humanbeauty",
-            mos=agg.dims[-1],
-            dims=list(agg.dims),
-            n_ratings=agg.n_ratings,
-            mos_std=agg.dim_sd[-1] if agg.dim_sd else None,
-            dim_sd=list(agg.dim_sd) if agg.dim_sd else None,
-            dim_ci=list(agg.dim_ci) if agg.dim_ci else None,
+def _candidates(*, refresh_psi: bool) -> dict[str, Any]:
+    """What a release built now would hold: 50K members (complete aggregates with at least the standard's
+    minimum of raw ratings; main score psi), 58K members (kept public items), the rating cutoff and what
+    was left out. ``refresh_psi`` re-runs the aggregation first when psi is missing or older than a rating."""
+    from annotation.models import Standard
+    from annotation.scoring.models import Rating
+
+    standard = Standard.objects.filter(key=STANDARD_KEY).first()
+    minimum = standard.min_ratings if standard is not None else None
+    cutoff, newest = 0, None
+    counts: dict[str, int] = {}
+    if standard is not None:
+        cutoff, newest = selectors.ratings_newest_of_standard(standard=standard)
+        counts = dict(
+            Rating.objects.filter(standard=standard, id__lte=cutoff)
+            .values_list("image_id")
+            .annotate(n=Count("id"))
+            .values_list("image_id", "n")
         )
+    aggs = selectors.scoring_aggregates_complete(standard_key=STANDARD_KEY)
+    run = selectors.latest_aggregation_run()
+    stale = bool(aggs) and (
+        run is None or (newest is not None and run.created_at < newest) or any(a.psi is None for a in aggs)
+    )
+    if stale and refresh_psi and standard is not None:
+        from annotation.scoring.services.aggregation import scoring_reaggregate
+
+        scoring_reaggregate(standard=standard, workers=1)
+        aggs = selectors.scoring_aggregates_complete(standard_key=STANDARD_KEY)
+        run = selectors.latest_aggregation_run()
+    members: dict[str, dict[str, Any]] = {}
+    below = 0
+    clipped = 0
+    for agg in aggs:
+        n = counts.get(agg.image_id, 0)
+        if minimum and n < minimum:
+            below += 1
+            continue
+        main = agg.psi if agg.psi is not None else agg.dims
+        dims = [_clip01(v) for v in main]
+        clipped += int(any(v != w for v, w in zip(dims, main, strict=True)))
+        members[agg.image_id] = {
+            "part": ReleaseMember.Part.P50K,
+            "source": "humanbeauty",
+            "mos": dims[-1],
+            "dims": dims,
+            "n_ratings": n,
+            "mos_std": agg.dim_sd[-1] if agg.dim_sd else None,
+            "dim_sd": list(agg.dim_sd) if agg.dim_sd else None,
+            "dim_ci": list(agg.dim_ci) if agg.dim_ci else None,
+            "dim_mos": list(agg.dims),
+            "dim_n": list(agg.dim_n) if agg.dim_n else None,
+            "psi": list(agg.psi) if agg.psi is not None else None,
+            "psi_se": list(agg.psi_se) if agg.psi_se else None,
+        }
     n50 = len(members)
     duplicates = 0
     for image_id, source_key, score in selectors.public_items_kept():
         if image_id in members:  # a public image that was also rated on 12 dimensions: the 50K row wins
             duplicates += 1
             continue
-        members[image_id] = ReleaseMember(
-            release=release,
-            image_id=image_id,
-            part=ReleaseMember.Part.P58K,
-            split=split_of(image_id),
-            source=source_key,
-            mos=score,
-        )
-    if not members:
+        members[image_id] = {"part": ReleaseMember.Part.P58K, "source": source_key, "mos": score}
+    return {
+        "members": members,
+        "n_50k": n50,
+        "below_minimum": below,
+        "min_ratings": minimum,
+        "psi_clipped": clipped,
+        "public_also_rated": duplicates,
+        "cutoff": cutoff,
+        "run": run,
+        "psi_stale": stale and not refresh_psi,
+    }
+
+
+def _label_changed(a: tuple, b: tuple) -> bool:
+    (part_a, mos_a, dims_a), (part_b, mos_b, dims_b) = a, b
+    if part_a != part_b or abs(mos_a - mos_b) > RELABEL_TOL or (dims_a is None) != (dims_b is None):
+        return True
+    return dims_a is not None and any(abs(x - y) > RELABEL_TOL for x, y in zip(dims_a, dims_b, strict=True))
+
+
+def release_preview(*, level_rule: str = Release.LevelRule.LOWER_INCLUSIVE) -> dict[str, Any]:
+    """The diff a release built now would have against the latest published one (no writes): shown on the
+    confirmation page before publishing, and the basis of the no-change refusal."""
+    cand = _candidates(refresh_psi=False)
+    members = cand["members"]
+    previous = selectors.release_latest_published()
+    old: dict[str, tuple] = {}
+    if previous is not None:
+        old = {
+            i: (part, mos, dims)
+            for i, part, mos, dims in ReleaseMember.objects.filter(release=previous).values_list(
+                "image_id", "part", "mos", "dims"
+            )
+        }
+    added = sorted(set(members) - set(old))
+    removed = sorted(set(old) - set(members))
+    relabelled = []
+    for i in sorted(set(members) & set(old)):
+        part, mos, dims = old[i]
+        m = members[i]
+        if _label_changed((part, mos, dims), (m["part"], m["mos"], m.get("dims"))):
+            relabelled.append(i)
+    rule_changed = previous is not None and previous.level_rule != level_rule
+    per_part: dict[str, int] = {}
+    for m in members.values():
+        per_part[m["part"]] = per_part.get(m["part"], 0) + 1
+    summary = {"added": len(added), "removed": len(removed), "relabelled": len(relabelled)}
+    return {
+        "from": previous.version if previous else None,
+        "changed": previous is None or bool(added or removed or relabelled or rule_changed),
+        "level_rule_changed": rule_changed,
+        "summary": summary,
+        "per_part": dict(sorted(per_part.items())),
+        "below_minimum": cand["below_minimum"],
+        "min_ratings": cand["min_ratings"],
+        "psi_stale": cand["psi_stale"],
+        "added": added[:200],
+        "removed": removed[:200],
+        "relabelled": relabelled[:200],
+    }
+
+
+def release_freeze(*, release: Release) -> int:
+    """Write the release's members (which images, which scores, which split) and its frozen spec.
+    Idempotent: a release that already has members keeps them."""
+    _assert_mutable(release)
+    if ReleaseMember.objects.filter(release=release).exists():
+        return ReleaseMember.objects.filter(release=release).count()
+    cand = _candidates(refresh_psi=True)
+    if not cand["members"]:
         raise ApplicationError("Nothing to release: no complete 50K aggregates and no kept public images.")
-    used_sources = sorted({m.source for m in members.values() if m.part == ReleaseMember.Part.P58K})
+    splits = stratified_splits(
+        ((i, f"{m['part']}/{m['source']}") for i, m in cand["members"].items()),
+        release.split_salt,
+        release.test_fraction,
+        selectors.frozen_splits(),
+    )
+    members = [
+        ReleaseMember(release=release, image_id=i, split=splits[i], **m) for i, m in cand["members"].items()
+    ]
+    used_sources = sorted({m.source for m in members if m.part == ReleaseMember.Part.P58K})
     sources = {s.key: s for s in Source.objects.filter(key__in=used_sources)}
+    detectors = sorted({s.normalisation.get("detector_version", "") for s in sources.values()} - {""})
+    run = cand["run"]
     spec = {
         "standard_key": STANDARD_KEY,
         "aggregation": {
-            "part_50k": "per-image, per-dimension MOS of the certified raters' scores (annotation.scoring "
-            "ImageAggregate of completed pool items); n, sample SD and 95% Student-t CI half-width",
+            "part_50k": "main score per dimension: SUREAL psi (P.910 Annex E subject model, annotation.scoring "
+            "aggregation run) of the certified raters' scores; beside it the plain MOS, sample SD, n and 95% "
+            "Student-t CI half-width; images with fewer ratings than the standard's minimum are left out",
             "part_58k": "public IAA scores, min-max normalised per source over the face-filtered images "
-            "(paper Eq. 1)",
-            "n_50k": n50,
+            "(the method of the paper's Eq. 1)",
+            "n_50k": cand["n_50k"],
+            "min_ratings": cand["min_ratings"],
+            "below_minimum_left_out": cand["below_minimum"],
+            "psi_clipped_to_01": cand["psi_clipped"],
+            "aggregation_run": None if run is None else {"id": run.pk, "n_ratings": run.n_ratings},
         },
+        "min_ratings": cand["min_ratings"],
+        "ratings_max_id": cand["cutoff"],
         "normalisation": {k: dict(s.normalisation) for k, s in sources.items()},
         "sources": {k: {"name": s.name, "importer": s.importer, "kind": s.kind} for k, s in sources.items()},
-        "detector": sorted({s.normalisation.get("detector_version", "") for s in sources.values()} - {""}),
-        "public_also_rated": duplicates,
+        "detector": detectors,
+        "detector_params": selectors.detector_parameters(detector_versions=detectors),
+        "public_also_rated": cand["public_also_rated"],
         "license": "other",
+        "force": bool((release.spec or {}).get("force")),
     }
     with transaction.atomic():
-        _insert_members(list(members.values()))
+        _insert_members(members)
+        rater_ids = selectors.release_rater_ids(release=release, max_rating_id=cand["cutoff"])
+        spec["qualification"] = selectors.qualification_facts(rater_ids=rater_ids)
         release.spec = spec
+        release.rater_quality = selectors.rater_quality_frozen(rater_ids=rater_ids)
         release.content_date = _content_date(release)
-        release.save(update_fields=["spec", "content_date"])
+        release.save(update_fields=["spec", "content_date", "rater_quality"])
     return len(members)
 
 
 _MEMBER_COLUMNS = (
     "release_id", "image_id", "part", "split", "source", "mos", "dims", "n_ratings", "mos_std", "dim_sd", "dim_ci",
+    "dim_mos", "dim_n", "psi", "psi_se",
 )  # fmt: skip
 
 
@@ -231,7 +384,7 @@ def _insert_members(members: list[ReleaseMember]) -> None:
             for m in members:
                 copy.write_row(
                     (m.release_id, m.image_id, m.part, m.split, m.source, m.mos, js(m.dims), m.n_ratings,
-                     m.mos_std, js(m.dim_sd), js(m.dim_ci))
+                     m.mos_std, js(m.dim_sd), js(m.dim_ci), js(m.dim_mos), js(m.dim_n), js(m.psi), js(m.psi_se))
                 )  # fmt: skip
 
 
@@ -261,7 +414,7 @@ def release_records(*, release: Release) -> list[ReleaseRecord]:
         .order_by("image_id")
         .values_list(
             "image_id", "image__file", "source", "part", "mos", "dims", "n_ratings", "mos_std", "dim_sd", "dim_ci",
-            "split",
+            "split", "dim_mos", "dim_n", "psi", "psi_se",
         )
     )  # fmt: skip
     return [
@@ -278,11 +431,62 @@ def release_records(*, release: Release) -> list[ReleaseRecord]:
             dim_sd=_tuple(dim_sd),
             dim_ci=_tuple(dim_ci),
             split=split,
+            dim_mos=_tuple(dim_mos),
+            dim_n=tuple(int(v) for v in dim_n) if dim_n else None,
+            dim_psi=_tuple(psi),
+            psi_se=_tuple(psi_se),
         )
-        for image_id, name, source, part, mos, dims, n, mos_std, dim_sd, dim_ci, split in rows.iterator(
-            chunk_size=20000
-        )
-    ]
+        for (
+            image_id, name, source, part, mos, dims, n, mos_std, dim_sd, dim_ci, split, dim_mos, dim_n, psi, psi_se,
+        ) in rows.iterator(chunk_size=20000)
+    ]  # fmt: skip
+
+
+def rater_pseudonym(salt: str, rater_id: int) -> str:
+    """Stable within a release, unlinkable across releases and to the user id (secret per-release salt)."""
+    return "r" + hashlib.sha256(f"{salt}:{rater_id}".encode()).hexdigest()[:16]
+
+
+def release_ratings(*, release: Release) -> RatingsTable | None:
+    """The frozen raw ratings of the release's 50K members (up to the rating cutoff), pseudonymised, scores
+    re-ordered to ``modeling.standard.DIMENSIONS`` on [0, 1]; None for releases frozen before raw ratings."""
+    from annotation.models import Standard
+
+    spec = release.spec or {}
+    if "ratings_max_id" not in spec:
+        return None
+    standard = Standard.objects.get(key=spec.get("standard_key", STANDARD_KEY))
+    order = list(standard.dimensions.order_by("order").values_list("key", flat=True))
+    perm = [order.index(k) for k in DIMENSION_KEYS]
+    lo, span = standard.score_min, standard.score_max - standard.score_min
+    nan = float("nan")
+    salt = release.rater_salt
+    names: dict[int, str] = {}
+    cols: dict[str, list] = {
+        "image_id": [],
+        "rater": [],
+        "scores": [],
+        "dwell_ms": [],
+        "campaign": [],
+        "day": [],
+    }
+    identity = perm == list(range(len(perm))) and lo == 0.0 and span == 1.0  # humanbeauty-v1: no transform
+    for image_id, rater_id, scores, dwell, campaign_id, day in selectors.release_rating_rows(
+        release=release, max_rating_id=int(spec["ratings_max_id"])
+    ):
+        name = names.get(rater_id) or names.setdefault(rater_id, rater_pseudonym(salt, rater_id))
+        cols["image_id"].append(image_id)
+        cols["rater"].append(name)
+        if identity:  # None ("can't judge") becomes NaN in the writer's float array
+            cols["scores"].append(scores)
+        else:
+            cols["scores"].append([nan if scores[i] is None else (scores[i] - lo) / span for i in perm])
+        cols["dwell_ms"].append(dwell)
+        cols["campaign"].append("" if campaign_id is None else str(campaign_id))
+        cols["day"].append(day)
+    quality = release.rater_quality or {}
+    raters = {names[int(k)]: v for k, v in quality.items() if int(k) in names}
+    return RatingsTable(**cols, raters=raters)
 
 
 def release_spec(*, release: Release) -> ReleaseSpec:
@@ -307,6 +511,11 @@ def release_spec(*, release: Release) -> ReleaseSpec:
         detector=detector,
         normalisation=spec.get("normalisation", {}),
         changelog_notes=release.notes,
+        level_rule=release.level_rule,
+        min_ratings=spec.get("min_ratings"),
+        score_kind="sureal_psi",
+        qualification=spec.get("qualification", {}),
+        detector_params=spec.get("detector_params", {}),
     )
 
 
@@ -317,6 +526,7 @@ def release_write(*, release: Release, out_dir: Path, progress=None, plots: bool
         out_dir,
         progress=progress,
         plots=plots,
+        ratings=release_ratings(release=release),
     )
 
 

@@ -44,4 +44,43 @@ def test_researcher_lists_opens_and_downloads_a_release(page, make_user, tmp_pat
         page.click("a[data-file='scores.csv']", modifiers=["Alt"])
     download = info.value
     text = Path(download.path()).read_text()
-    assert text.startswith("image_name,mos,") and text.count("\n") == release.counts["total"] + 1
+    assert text.startswith("image_name,image_id,") and text.count("\n") == release.counts["total"] + 1
+    page.click("header nav >> text=Releases")
+    assert page.locator("#build-form").count() == 0  # researchers read; only admins publish
+
+
+def test_admin_previews_the_diff_then_confirms_and_a_no_change_release_is_refused(
+    page, make_user, tmp_path
+) -> None:
+    from curation.models import Release
+
+    public_source(write_scut(tmp_path / "scut", SCUT_SCORES))
+    collected_aggregates(3)
+    admin = make_user("admin", username="release-admin")
+    login(page, admin.username)
+    page.click("header nav >> text=Releases")
+    page.fill("#build-form input[name=version]", "1.0.0")
+    page.select_option("#build-form select[name=level_rule]", "upper_inclusive")
+    page.click("#build-form button[type=submit]")
+    page.wait_for_selector("[data-testid=confirm]:not([hidden])")
+    text = page.inner_text("#diff-text")
+    assert "+9 added" in text and "initial release" in text and "50K: 3" in text
+    assert Release.objects.count() == 0  # nothing happens before the confirmation
+    screenshot(page, "curation-publish-confirm")
+    page.click("#publish")
+    page.wait_for_function(  # the build runs eagerly inside the request here: allow a slow, shared machine
+        "document.getElementById('build-msg').textContent.includes('Release 1.0.0')", timeout=300_000
+    )
+    release = Release.objects.get(version="1.0.0")
+    assert release.level_rule == "upper_inclusive"
+    page.wait_for_selector("tr[data-version='1.0.0']")
+    # nothing changed since 1.0.0: the preview says so and publishing is refused unless forced
+    page.fill("#build-form input[name=version]", "1.0.1")
+    page.select_option("#build-form select[name=level_rule]", "upper_inclusive")
+    page.click("#build-form button[type=submit]")
+    page.wait_for_selector("#force-row:not([hidden])")
+    assert "+0 added, −0 removed, ~0 relabelled" in page.inner_text("#diff-text")
+    page.click("#publish")
+    page.wait_for_selector("#build-msg.error", timeout=120_000)
+    assert "Nothing changed since 1.0.0" in page.inner_text("#build-msg")
+    assert not Release.objects.filter(version="1.0.1").exists()

@@ -35,6 +35,9 @@ def test_collect_review_score_to_completion(page, make_user, tmp_path) -> None:
     from annotation.scoring.services.collection import campaign_create
 
     ensure_seeded_standard()
+    from annotation.models import Standard
+
+    Standard.objects.filter(key="humanbeauty-v1").update(min_ratings=3)  # a k = 3 campaign (minimum is 9)
     admin = make_user("admin", username="boss")
     collector = make_user("volunteer", username="collector")
     raters = [make_user("volunteer", username=f"rater{i}") for i in range(3)]

@@ -44,28 +44,46 @@ def _standard() -> Standard:
     return Standard.objects.get(key=STANDARD_KEY)
 
 
-def collected_aggregates(n: int, *, seed: int = 0, start: int = 0) -> list[Image]:
-    """``n`` collected images with completed pool items and 12-dimension aggregates on humanbeauty-v1."""
-    from annotation.scoring.models import ImageAggregate, PoolItem
+def _raters(n: int) -> list:
+    from annotation.models import User
+
+    return [
+        User.objects.get_or_create(username=f"factory-rater{k}", defaults={"role": User.Role.VOLUNTEER})[0]
+        for k in range(n)
+    ]
+
+
+def collected_aggregates(n: int, *, seed: int = 0, start: int = 0, ratings: int = 9) -> list[Image]:
+    """``n`` collected images with completed pool items, ``ratings`` raw ratings each (written directly, not
+    through the queue: the end-to-end test covers the queue) and their aggregates computed by the real
+    aggregation (MOS, SD, CI and SUREAL psi)."""
+    from annotation.scoring.models import PoolItem, Rating
+    from annotation.scoring.services.aggregation import scoring_reaggregate
 
     standard = _standard()
     rng = np.random.default_rng(seed)
+    raters = _raters(max(12, ratings))
     out = []
+    rows = []
     for i in range(start, start + n):
         image, _ = image_ingest(data=jpeg_bytes(64, 80, seed=1000 + i), provenance=Image.Provenance.COLLECTED)
-        PoolItem.objects.create(
-            image=image, standard=standard, target=9, ratings_done=9, completed_at=timezone.now()
+        item = PoolItem.objects.create(
+            image=image, standard=standard, target=ratings, ratings_done=ratings, completed_at=timezone.now()
         )
-        mos = [float(x) for x in rng.uniform(0.05, 0.95, 12)]
-        ImageAggregate.objects.create(
-            image=image,
-            standard=standard,
-            n_ratings=9,
-            mos=mos,
-            sd=[0.1] * 12,
-            n=[9] * 12,
-            ci_half_width=[0.07] * 12,
-            max_ci_half_width=0.07,
-        )
+        quality = rng.uniform(0.1, 0.9, 12)
+        for k in rng.choice(len(raters), size=ratings, replace=False):
+            scores = np.clip(quality + rng.normal(0, 0.05, 12), 0, 1).round(3)
+            rows.append(
+                Rating(
+                    pool_item=item,
+                    image=image,
+                    rater=raters[int(k)],
+                    standard=standard,
+                    scores=[float(v) for v in scores],
+                    dwell_ms=int(rng.integers(4000, 20000)),
+                )
+            )
         out.append(image)
+    Rating.objects.bulk_create(rows)
+    scoring_reaggregate(standard=standard, workers=1)
     return out

@@ -27,11 +27,15 @@ def published(tmp_path, django_capture_on_commit_callbacks, client_for):
     public_source(write_scut(tmp_path / "scut", SCUT_SCORES))
     collected_aggregates(3)
     client = client_for("researcher")
+    refused = client.post("/api/curation/releases/", {"version": "1.0.0"}, format="json")
+    assert refused.status_code == 403  # only admins publish
+    admin = client_for("admin")
     with django_capture_on_commit_callbacks(execute=True):
-        r = client.post("/api/curation/releases/", {"version": "1.0.0", "notes": "api"}, format="json")
+        r = admin.post("/api/curation/releases/", {"version": "1.0.0", "notes": "api"}, format="json")
     assert r.status_code == 202, r.content
     release = Release.objects.get(version="1.0.0")
     assert release.status == Release.Status.PUBLISHED, release.error
+    client.admin = admin
     return client, release
 
 
@@ -76,12 +80,33 @@ def test_release_list_detail_card_compare(published, django_capture_on_commit_ca
     assert card["markdown"].startswith("---") and "stats/levels.png" in card["plots"]
     png = client.get("/api/curation/releases/1.0.0/files/stats/levels.png")
     assert png.status_code == 200 and png["Content-Type"] == "image/png" and _body(png)[:4] == b"\x89PNG"
+    admin = client.admin
+    # nothing changed: refused with a clear message unless forced; the preview says why
+    preview = admin.get("/api/curation/releases/preview/").json()
+    assert preview["changed"] is False and preview["summary"] == {"added": 0, "removed": 0, "relabelled": 0}
+    same = admin.post("/api/curation/releases/", {"version": "1.0.1"}, format="json")
+    assert same.status_code == 409 and "Nothing changed since 1.0.0" in same.json()["message"]
+    assert client.get("/api/curation/releases/preview/").status_code == 403
     collected_aggregates(2, seed=9, start=50)
+    preview = admin.get("/api/curation/releases/preview/").json()
+    assert preview["changed"] is True and preview["summary"]["added"] == 2
     with django_capture_on_commit_callbacks(execute=True):
-        assert client.post("/api/curation/releases/", {"version": "1.0.1"}, format="json").status_code == 202
+        assert admin.post("/api/curation/releases/", {"version": "1.0.1"}, format="json").status_code == 202
     cmp = client.get("/api/curation/releases/1.0.0/compare/1.0.1/").json()
     assert cmp["from"] == "1.0.0" and cmp["summary"]["added"] == 2 and cmp["summary"]["split_moved"] == 0
-    conflict = client.post("/api/curation/releases/", {"version": "1.0.1"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        forced = admin.post("/api/curation/releases/", {"version": "1.0.2", "force": True}, format="json")
+        assert forced.status_code == 202, forced.content
+        # the level rule is a release option: changing it alone is a change
+        upper = admin.post(
+            "/api/curation/releases/", {"version": "1.0.3", "level_rule": "upper_inclusive"}, format="json"
+        )
+        assert upper.status_code == 202, upper.content
+    assert Release.objects.get(version="1.0.2").status == Release.Status.PUBLISHED
+    assert Release.objects.get(version="1.0.3").level_rule == "upper_inclusive"
+    bad = admin.post("/api/curation/releases/", {"version": "1.0.4", "level_rule": "middle"}, format="json")
+    assert bad.status_code == 400
+    conflict = admin.post("/api/curation/releases/", {"version": "1.0.1", "force": True}, format="json")
     assert conflict.status_code == 409 and set(conflict.json()) == {"message", "extra"}
     assert client.get("/api/curation/releases/9.9.9/").status_code == 404
 

@@ -36,6 +36,9 @@ def test_pages_by_role(make_user, tmp_path, django_capture_on_commit_callbacks):
     r = _client(researcher)
     page = r.get("/releases/").content.decode()
     assert "1.1.0" in page and "1.0.0" in page and "Compare two releases" in page
+    assert "Only admins publish releases." in page and "Preview changes" not in page
+    admin_page = _client(admin).get("/releases/").content.decode()
+    assert "Preview changes" in admin_page and "upper_inclusive" in admin_page
     page = r.get("/releases/1.0.0/").content.decode()
     assert "stats/levels.png" in page and "Dataset card" in page and "<h2" in page
     page = r.get("/releases/1.0.0/compare/1.1.0/").content.decode()

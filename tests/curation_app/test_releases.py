@@ -47,9 +47,11 @@ def content(tmp_path):
 
 
 def test_build_publishes_all_formats(
-    content, researcher, django_capture_on_commit_callbacks, tmp_path, monkeypatch
+    content, researcher, admin_user, django_capture_on_commit_callbacks, tmp_path, monkeypatch
 ):
-    release = build("1.0.0", django_capture_on_commit_callbacks, created_by=researcher, notes="first")
+    with pytest.raises(ApplicationError, match="Only admins"):
+        release_create(version="1.0.0", created_by=researcher)
+    release = build("1.0.0", django_capture_on_commit_callbacks, created_by=admin_user, notes="first")
     assert release.status == Release.Status.PUBLISHED, release.error
     job = Job.objects.get(pk=release.job_id)
     assert job.status == Job.Status.SUCCEEDED and job.done == job.total == 100
@@ -58,9 +60,9 @@ def test_build_publishes_all_formats(
     members = ReleaseMember.objects.filter(release=release)
     assert members.count() == 10
     m50 = members.filter(part="50K").first()
-    assert (
-        len(m50.dims) == 12 and m50.mos == m50.dims[-1] and m50.n_ratings == 9 and m50.dim_ci == [0.07] * 12
-    )
+    assert len(m50.dims) == 12 and m50.mos == m50.dims[-1] and m50.n_ratings == 9 and m50.dim_n == [9] * 12
+    assert m50.dims == [min(1.0, max(0.0, v)) for v in m50.psi]  # the main score is psi
+    assert len(m50.dim_mos) == 12 and len(m50.psi_se) == 12 and len(m50.dim_ci) == 12
     m58 = members.get(image__source_items__native_id="astronaut.jpg")
     assert m58.mos == 1.0 and m58.source == "scut_fbp5500" and m58.dims is None
     assert release.spec["normalisation"]["scut_fbp5500"]["min"] == 2.0
@@ -93,7 +95,9 @@ def test_build_publishes_all_formats(
         "imagefolder", data_dir=str(out / "imagefolder"), cache_dir=str(tmp_path / "c2")
     )
     assert {s: ds[s].num_rows for s in ds} == {s: c for s, c in n.items() if c}
-    assert {"mos", "image_id", "d12", "source"} <= set(ds[next(iter(ds))].column_names)
+    assert {"score", "image_id", "overall_psi", "overall_mos", "source"} <= set(
+        ds[next(iter(ds))].column_names
+    )
 
     # mlcroissant validate + records
     exe = Path(sys.executable).with_name("mlcroissant")

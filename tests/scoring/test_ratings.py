@@ -96,9 +96,18 @@ def _rate_to_target(make_rater, sha: str, n: int, spread: float) -> None:
         rating_submit(rater=r, image_sha256=sha, scores=valid_scores(value=round(value, 2)))
 
 
+def _lower_standard_minimum(n: int) -> None:
+    """These tests exercise completion and top-up with small k; the standard's minimum (9) is lowered so a
+    campaign may target k = 3."""
+    from annotation.models import Standard
+
+    Standard.objects.filter(key="humanbeauty-v1").update(min_ratings=n)
+
+
 def test_completion_computes_mos_and_stops(
     make_rater, admin_user, no_gold, django_capture_on_commit_callbacks
 ) -> None:
+    _lower_standard_minimum(3)
     campaign = campaign_create(
         created_by=admin_user,
         name="c",
@@ -123,6 +132,7 @@ def test_completion_computes_mos_and_stops(
 def test_wide_ci_tops_up_until_cap(
     make_rater, admin_user, no_gold, django_capture_on_commit_callbacks
 ) -> None:
+    _lower_standard_minimum(3)
     campaign = campaign_create(
         created_by=admin_user,
         name="c",

@@ -30,6 +30,6 @@ class Command(BaseCommand):
             self.stdout.write(f"demo {label}: {result}")
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo ready. Sign in as admin / researcher / volunteer1..12 with password {DEMO_PASSWORD!r}."
+                f"Demo ready. Sign in as admin / researcher / volunteer1..18 with password {DEMO_PASSWORD!r}."
             )
         )

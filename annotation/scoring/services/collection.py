@@ -51,6 +51,20 @@ CAMPAIGN_FIELDS = (
 # ----------------------------------------------------------------------------- campaigns
 
 
+def _check_min_ratings(campaign: Campaign) -> None:
+    """A campaign may ask for more ratings per image than its standard's minimum, never fewer (the adaptive
+    top-up only ever raises an image's target)."""
+    minimum = campaign.standard.min_ratings
+    if campaign.ratings_target < minimum:
+        message = (
+            f"ratings_target {campaign.ratings_target} is below the minimum of {minimum} ratings per image "
+            f"set by the standard {campaign.standard.key!r}."
+        )
+        raise ApplicationError(
+            message, extra={"fields": {"ratings_target": [message]}, "min_ratings": minimum}
+        )
+
+
 @transaction.atomic
 def campaign_create(*, created_by: User, volunteers: list[User] | None = None, **fields: Any) -> Campaign:
     unknown = set(fields) - set(CAMPAIGN_FIELDS)
@@ -59,6 +73,7 @@ def campaign_create(*, created_by: User, volunteers: list[User] | None = None, *
     if fields.get("standard") is None:
         fields["standard"] = Standard.objects.get(key="humanbeauty-v1")
     campaign = Campaign(created_by=created_by, **fields)
+    _check_min_ratings(campaign)
     campaign.full_clean()
     campaign.save()
     if volunteers is not None:
@@ -87,6 +102,7 @@ def campaign_update(*, campaign: Campaign, volunteers: list[User] | None = None,
         raise ConflictError("The campaign's images are already being scored; its standard cannot change.")
     for key, value in fields.items():
         setattr(campaign, key, value)
+    _check_min_ratings(campaign)
     campaign.full_clean()
     campaign.save(update_fields=list(fields) or None)
     if volunteers is not None:
