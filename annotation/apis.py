@@ -29,7 +29,7 @@ from humanbeauty.security import client_ip, login_failed, login_refusal, login_s
 
 from . import selectors
 from .models import Image, Job
-from .services.images import image_ingest, upload_read
+from .services.images import image_upload, upload_read
 from .services.jobs import job_cancel, job_is_resumable, job_resume
 from .services.standards import standard_create_from_spec
 
@@ -138,6 +138,36 @@ class StandardDetailApi(APIView):
         return Response(StandardOutputSerializer(standard).data)
 
 
+class JobOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    done = serializers.IntegerField()
+    total = serializers.IntegerField(allow_null=True)
+    fraction = serializers.FloatField(allow_null=True)
+    message = serializers.CharField()
+    error = serializers.CharField()
+    params = serializers.JSONField()
+    result = serializers.JSONField()
+    celery_task_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    attempts = serializers.IntegerField(help_text="Re-dispatches by the watchdog after a lost worker.")
+    resumable = serializers.SerializerMethodField()
+
+    def get_resumable(self, job: Job) -> bool:
+        return job_is_resumable(job)
+
+    def to_representation(self, instance: Job) -> dict:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if not (request and request.user.is_authenticated and request.user.is_platform_admin):
+            data["error"] = instance.error_summary  # tracebacks are for admins only
+        return data
+
+
 class ImageOutputSerializer(serializers.Serializer):
     sha256 = serializers.CharField()
     width = serializers.IntegerField()
@@ -186,9 +216,17 @@ class ImageListApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
+        description=(
+            "Store an image (admins). Cheap checks (size, magic bytes, format, header pixels) run first; "
+            "a bad file is a 400/413 and nothing is stored. Bytes already stored answer 200 with their "
+            "image; a new image up to `HB_IMAGE_SYNC_MAX_PIXELS` pixels is stored at once (201); a bigger "
+            "one is decoded on a worker: 202 with the queued `annotation.image_ingest` job (its `result` "
+            "names the stored image; a failed decode is the job's error). Poll `/api/jobs/<id>/`."
+        ),
         responses={
             201: ImageOutputSerializer,
             200: ImageOutputSerializer,
+            202: JobOutputSerializer,
             400: ErrorSerializer,
             413: ErrorSerializer,
         },
@@ -197,15 +235,17 @@ class ImageListApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
-        upload_bytes = upload_read(upload=upload)
-        image, created = image_ingest(
-            data=upload_bytes,
+        outcome = image_upload(
+            data=upload_read(upload=upload),
             provenance=data.validated_data["provenance"],
             source=data.validated_data["source"],
             source_ref=data.validated_data["source_ref"] or upload.name,
             uploaded_by=request.user,
         )
-        return Response(ImageOutputSerializer(image).data, status=201 if created else 200)
+        if outcome.job is not None:
+            body = JobOutputSerializer(outcome.job, context={"request": request}).data
+            return Response(body, status=202, headers={"Location": f"/api/jobs/{outcome.job.pk}/"})
+        return Response(ImageOutputSerializer(outcome.image).data, status=201 if outcome.created else 200)
 
 
 class ImageDetailApi(APIView):
@@ -238,36 +278,6 @@ class ImageFileApi(APIView):
         response = FileResponse(default_storage.open(field.name, "rb"), content_type=content_type)
         response["Cache-Control"] = "private, max-age=86400, immutable"
         return response
-
-
-class JobOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.CharField()
-    status = serializers.CharField()
-    done = serializers.IntegerField()
-    total = serializers.IntegerField(allow_null=True)
-    fraction = serializers.FloatField(allow_null=True)
-    message = serializers.CharField()
-    error = serializers.CharField()
-    params = serializers.JSONField()
-    result = serializers.JSONField()
-    celery_task_id = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
-    heartbeat_at = serializers.DateTimeField(allow_null=True)
-    attempts = serializers.IntegerField(help_text="Re-dispatches by the watchdog after a lost worker.")
-    resumable = serializers.SerializerMethodField()
-
-    def get_resumable(self, job: Job) -> bool:
-        return job_is_resumable(job)
-
-    def to_representation(self, instance: Job) -> dict:
-        data = super().to_representation(instance)
-        request = self.context.get("request")
-        if not (request and request.user.is_authenticated and request.user.is_platform_admin):
-            data["error"] = instance.error_summary  # tracebacks are for admins only
-        return data
 
 
 class JobListApi(APIView):

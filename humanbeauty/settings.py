@@ -158,6 +158,8 @@ STORAGES = {
 # --- Upload safety ---------------------------------------------------------------------------------------
 HB_IMAGE_MAX_BYTES = env.int("HB_IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
 HB_IMAGE_MAX_PIXELS = env.int("HB_IMAGE_MAX_PIXELS", default=40_000_000)
+# Uploads to the image store above this many (header-declared) pixels are decoded on a worker (202 + job).
+HB_IMAGE_SYNC_MAX_PIXELS = env.int("HB_IMAGE_SYNC_MAX_PIXELS", default=4_000_000)
 HB_IMAGE_FORMATS = env.list("HB_IMAGE_FORMATS", default=["JPEG", "PNG", "WEBP"])
 HB_THUMBNAIL_SIZE = env.int("HB_THUMBNAIL_SIZE", default=320)
 # Request bodies: the whole body (HB_REQUEST_MAX_BYTES; a gold import carries a batch of images) and, without

@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from ..imaging import (
     probe_image,
     sha256_hex,
 )
-from ..models import Image, User
+from ..models import Image, Job, User
+from .jobs import job_create, job_enqueue, job_running, job_succeed
 
 # Files written by image_ingest inside an ``image_files_discarded_on_error()`` block: (sha256, names).
 _WRITTEN: ContextVar[list[tuple[str, list[str]]] | None] = ContextVar("hb_images_written", default=None)
@@ -159,6 +161,155 @@ def image_ingest(
     except IntegrityError:  # a concurrent upload of the same bytes won the race
         return Image.objects.get(sha256=decoded.sha256), False
     return image, True
+
+
+# ------------------------------------------------------------------------------------- uploads (web -> worker)
+#
+# Design note. A web process only runs the cheap checks (size, magic bytes, allowed format, the pixel count
+# the header declares). Up to ``HB_IMAGE_SYNC_MAX_PIXELS`` the decode, re-encode and thumbnail stay in the
+# request (a few tens of ms); above it the bytes are parked in storage (shared by web and workers, S3 in
+# compose) and an ``annotation.image_ingest`` job does the heavy work on a worker. The parked file is deleted
+# when the job ends either way; a failed decode is the job's recorded error and leaves no stored image.
+# The job is resumable (the store is content-addressed, so running it twice stores the image once).
+
+IMAGE_INGEST_JOB_KIND = "annotation.image_ingest"
+IMAGE_UPLOADS = "image-uploads"
+
+
+@dataclass(frozen=True)
+class ImageUploadOutcome:
+    """What an upload became: a stored image (``created`` or found), or a queued ``job``."""
+
+    image: Image | None
+    created: bool
+    job: Job | None
+
+
+def image_upload(
+    *,
+    data: bytes,
+    provenance: str,
+    source: str = "",
+    source_ref: str = "",
+    uploaded_by: User | None = None,
+) -> ImageUploadOutcome:
+    """An upload from a web process: bytes already stored return their image; bad files are refused
+    (400/413) before anything is stored; images up to ``HB_IMAGE_SYNC_MAX_PIXELS`` are stored now; bigger
+    ones are parked for a worker (:func:`image_ingest_start`)."""
+    sha = sha256_hex(data)
+    existing = Image.objects.filter(original_sha256=sha).first() or Image.objects.filter(sha256=sha).first()
+    if existing is not None:
+        return ImageUploadOutcome(image=existing, created=False, job=None)
+    probed = image_probe(data=data)
+    if probed.width * probed.height <= settings.HB_IMAGE_SYNC_MAX_PIXELS:
+        image, created = image_ingest(
+            data=data, provenance=provenance, source=source, source_ref=source_ref, uploaded_by=uploaded_by
+        )
+        return ImageUploadOutcome(image=image, created=created, job=None)
+    job = image_ingest_start(
+        data=data,
+        probed=probed,
+        provenance=provenance,
+        source=source,
+        source_ref=source_ref,
+        uploaded_by=uploaded_by,
+    )
+    return ImageUploadOutcome(image=None, created=False, job=job)
+
+
+def image_ingest_start(
+    *,
+    data: bytes,
+    probed: ProbedImage,
+    provenance: str,
+    source: str = "",
+    source_ref: str = "",
+    uploaded_by: User | None = None,
+) -> Job:
+    """Park checked bytes in storage and queue ``annotation.image_ingest`` for them (sent on commit)."""
+    from ..tasks import image_ingest_task
+
+    extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(probed.format, "img")
+    params = {
+        "image": sha256_hex(data),
+        "provenance": provenance,
+        "source": source,
+        "source_ref": source_ref[:500],
+        "width": probed.width,
+        "height": probed.height,
+    }
+    name = ""
+    try:
+        with transaction.atomic():
+            job = job_create(kind=IMAGE_INGEST_JOB_KIND, params=params, created_by=uploaded_by, total=1)
+            name = default_storage.save(f"{IMAGE_UPLOADS}/{job.pk}.{extension}", ContentFile(data))
+            job.params = {**params, "upload": name}
+            Job.objects.filter(pk=job.pk).update(params=job.params)
+            job_enqueue(job=job, task=image_ingest_task)
+    except BaseException:
+        if name:  # the job row was rolled back: its parked file goes too
+            with contextlib.suppress(OSError):
+                default_storage.delete(name)
+        raise
+    job.refresh_from_db()
+    return job
+
+
+def _parked_upload_delete(job: Job) -> None:
+    name = job.params.get("upload", "")
+    if name and default_storage.exists(name):
+        default_storage.delete(name)
+
+
+def image_ingest_run(*, job_id: int) -> dict[str, Any] | None:
+    """Body of ``annotation.image_ingest``: decode, re-encode and store the parked upload (thumbnail
+    included), record the image on the job, delete the parked file (also when it fails: a bad image is the
+    job's error, and nothing of it is kept). A finished job is left alone (idempotent)."""
+    job = Job.objects.filter(pk=job_id, kind=IMAGE_INGEST_JOB_KIND).select_related("created_by").first()
+    if job is None or job.is_finished:
+        return None
+    name = job.params.get("upload", "")
+    try:
+        with job_running(job_id=job_id, total=1, message="decoding"):
+            if not name or not default_storage.exists(name):
+                raise ApplicationError(
+                    "The parked upload is gone (the job already ended once); upload the file again.",
+                    extra={"code": "upload_gone"},
+                )
+            with default_storage.open(name, "rb") as fh:
+                data = fh.read()
+            with image_files_discarded_on_error():
+                image, created = image_ingest(
+                    data=data,
+                    provenance=job.params["provenance"],
+                    source=job.params.get("source", ""),
+                    source_ref=job.params.get("source_ref", ""),
+                    uploaded_by=job.created_by,
+                )
+            result = {
+                "sha256": image.sha256,
+                "created": created,
+                "width": image.width,
+                "height": image.height,
+                "format": image.format,
+                "url": f"/api/images/{image.sha256}/",
+            }
+            job_succeed(job_id=job_id, result=result, message=f"stored {image.sha256[:12]}")
+            return result
+    finally:
+        _parked_upload_delete(job)
+
+
+def image_ingest_requeue(job: Job) -> None:
+    """Resume hook: run the job again (the parked file is still there after a lost worker)."""
+    from ..tasks import image_ingest_task
+
+    job_enqueue(job=job, task=image_ingest_task)
+
+
+def image_ingest_abandoned(job: Job, reason: str = "") -> None:
+    """Cancel/fail hook: the parked upload is no longer needed."""
+    _parked_upload_delete(job)
 
 
 def image_ingest_file(

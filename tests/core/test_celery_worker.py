@@ -30,17 +30,7 @@ def _redis_up() -> bool:
         return False
 
 
-@pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
-def test_worker_runs_thumbnail_job_over_redis(settings, tmp_path) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database, which needs PostgreSQL")
-    if not _redis_up():
-        pytest.fail(f"Redis is not reachable at {REDIS_URL}; start it (see README)")
-    images = [image_ingest(data=jpeg_bytes(seed=i), provenance="public")[0] for i in range(2)]
-    Image.objects.filter(pk=images[0].pk).update(thumbnail="")
-    job = job_create(kind="thumbnails")
-
+def _start_worker(settings) -> subprocess.Popen:
     db = settings.DATABASES["default"]
     env = {
         **os.environ,
@@ -49,7 +39,7 @@ def test_worker_runs_thumbnail_job_over_redis(settings, tmp_path) -> None:
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "DJANGO_MEDIA_ROOT": settings.MEDIA_ROOT,
     }
-    worker = subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -77,11 +67,20 @@ def test_worker_runs_thumbnail_job_over_redis(settings, tmp_path) -> None:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def _run_on_worker(settings, task: str, job: Job) -> None:
+    """Start a real worker, send ``task`` for ``job`` over Redis, wait (60 s at most) until it finishes."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker shares the test database, which needs PostgreSQL")
+    if not _redis_up():
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}; start it (see README)")
+    worker = _start_worker(settings)
     try:
         from celery import Celery
 
         sender = Celery(broker=REDIS_URL, set_as_current=False)
-        sender.send_task("annotation.images_thumbnails_rebuild", args=[job.pk], queue="default")
+        sender.send_task(task, args=[job.pk], queue="default")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             job.refresh_from_db()
@@ -90,8 +89,6 @@ def test_worker_runs_thumbnail_job_over_redis(settings, tmp_path) -> None:
             time.sleep(0.3)
         else:
             pytest.fail("the worker did not finish the job within 60 s")
-        assert job.status == Job.Status.SUCCEEDED, job.error
-        assert job.result == {"checked": 2, "written": 1}
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
@@ -101,3 +98,39 @@ def test_worker_runs_thumbnail_job_over_redis(settings, tmp_path) -> None:
             out, _ = worker.communicate()
         if job.status != Job.Status.SUCCEEDED:
             print(out.decode(errors="replace")[-4000:])
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_worker_runs_thumbnail_job_over_redis(settings, tmp_path) -> None:
+    images = [image_ingest(data=jpeg_bytes(seed=i), provenance="public")[0] for i in range(2)]
+    Image.objects.filter(pk=images[0].pk).update(thumbnail="")
+    job = job_create(kind="thumbnails")
+    _run_on_worker(settings, "annotation.images_thumbnails_rebuild", job)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result == {"checked": 2, "written": 1}
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_big_upload_is_decoded_and_stored_by_a_worker_process(settings, monkeypatch, admin_user) -> None:
+    """The web side parks the bytes (header read only); a separate worker process decodes, re-encodes,
+    thumbnails and stores them, and deletes the parked file."""
+    from django.core.files.storage import default_storage
+
+    from annotation.services import images as images_service
+
+    settings.HB_IMAGE_SYNC_MAX_PIXELS = 100
+    monkeypatch.setattr(images_service, "job_enqueue", lambda **kwargs: None)  # sent below, to the worker
+    outcome = images_service.image_upload(
+        data=jpeg_bytes(96, 64, seed=31), provenance="public", source="w", uploaded_by=admin_user
+    )
+    assert outcome.job is not None and not Image.objects.exists()
+    parked = outcome.job.params["upload"]
+    assert default_storage.exists(parked)
+    _run_on_worker(settings, "annotation.image_ingest", outcome.job)
+    job = outcome.job
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    image = Image.objects.get(sha256=job.result["sha256"])
+    assert (image.width, image.height, image.source, image.uploaded_by_id) == (96, 64, "w", admin_user.pk)
+    assert default_storage.exists(image.thumbnail.name) and not default_storage.exists(parked)

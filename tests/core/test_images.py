@@ -198,3 +198,95 @@ def test_the_image_api_refuses_svg_and_text_named_jpg(client_for) -> None:
         response = _upload(client_for("admin"), data, "x.jpg")
         assert response.status_code == 400 and response.json()["extra"]["code"] == "not_an_image"
     assert Image.objects.count() == 0 and _stored("images") == []
+
+
+def test_a_big_upload_is_decoded_by_a_queued_job_not_in_the_request(
+    client_for, settings, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    """Above HB_IMAGE_SYNC_MAX_PIXELS the request only reads the header and parks the bytes (202 + job);
+    the decode, re-encode and thumbnail happen in the job, which stores the image and deletes the park."""
+    from annotation.services import images as images_service
+
+    settings.HB_IMAGE_SYNC_MAX_PIXELS = 96 * 64 - 1
+    decodes: list[int] = []
+    real_decode = images_service.decode_image
+
+    def counting_decode(data: bytes, **kwargs):
+        decodes.append(len(data))
+        return real_decode(data, **kwargs)
+
+    monkeypatch.setattr(images_service, "decode_image", counting_decode)
+    data = jpeg_bytes(96, 64, seed=21)
+    admin = client_for("admin")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = _upload(admin, data, "big.jpg")
+    assert response.status_code == 202, response.content
+    job = response.json()
+    assert job["kind"] == "annotation.image_ingest" and job["status"] == "pending"
+    assert response["Location"] == f"/api/jobs/{job['id']}/"
+    assert decodes == [] and Image.objects.count() == 0  # nothing decoded or stored while answering
+    assert _stored("image-uploads") == [f"{job['id']}.jpg"]
+    assert len(callbacks) == 1
+    callbacks[0]()  # the worker (eager here) runs the job
+    done = admin.get(f"/api/jobs/{job['id']}/").json()
+    assert done["status"] == "succeeded", done
+    assert decodes == [len(data)]
+    image = Image.objects.get(sha256=done["result"]["sha256"])
+    assert (image.width, image.height, image.source, image.source_ref) == (96, 64, "t", "big.jpg")
+    assert image.uploaded_by is not None and image.uploaded_by.is_platform_admin
+    assert default_storage.exists(image.file.name) and default_storage.exists(image.thumbnail.name)
+    assert _stored("image-uploads") == []
+    # The same bytes again are found, not queued again.
+    again = _upload(admin, data, "big.jpg")
+    assert again.status_code == 200 and again.json()["sha256"] == image.sha256
+
+
+def test_a_big_upload_that_fails_to_decode_is_a_job_error_and_leaves_no_files(
+    client_for, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.HB_IMAGE_SYNC_MAX_PIXELS = 100
+    truncated = jpeg_bytes(96, 64, seed=22)[:1500]  # a valid header: passes the request's cheap checks
+    admin = client_for("admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(admin, truncated, "cut.jpg")
+    assert response.status_code == 202, response.content
+    job = admin.get(f"/api/jobs/{response.json()['id']}/").json()
+    assert job["status"] == "failed" and "truncated" in job["message"], job
+    assert Image.objects.count() == 0
+    assert _stored("image-uploads") == [] and _stored("images") == [] and _stored("thumbs") == []
+
+
+def test_cheap_checks_still_refuse_big_bad_files_in_the_request(client_for, settings) -> None:
+    settings.HB_IMAGE_SYNC_MAX_PIXELS = 100
+    response = _upload(client_for("admin"), _bomb_png(), "bomb.png")
+    assert response.status_code == 400 and "decompression bomb" in response.json()["message"].lower()
+    from annotation.models import Job
+
+    assert not Job.objects.exists() and _stored("image-uploads") == []
+
+
+def test_a_parked_upload_resumes_after_a_lost_worker_and_a_cancel_deletes_it(
+    admin_user, settings, django_capture_on_commit_callbacks
+) -> None:
+    from annotation.models import Job
+    from annotation.services.images import image_upload
+    from annotation.services.jobs import job_cancel, job_resume
+
+    settings.HB_IMAGE_SYNC_MAX_PIXELS = 100
+    # Queued but its worker died before running it (the message is lost): resume runs it.
+    with django_capture_on_commit_callbacks(execute=False):
+        lost = image_upload(data=jpeg_bytes(96, 64, seed=23), provenance="public", uploaded_by=admin_user).job
+    assert lost is not None and _stored("image-uploads") == [f"{lost.pk}.jpg"]
+    Job.objects.filter(pk=lost.pk).update(status=Job.Status.RUNNING)
+    with django_capture_on_commit_callbacks(execute=True):
+        job_resume(job=Job.objects.get(pk=lost.pk), force=True)
+    lost.refresh_from_db()
+    assert lost.status == Job.Status.SUCCEEDED and Image.objects.filter(sha256=lost.result["sha256"]).exists()
+    # Cancelled before a worker took it: the parked bytes go, nothing is stored.
+    with django_capture_on_commit_callbacks(execute=False):
+        dropped = image_upload(
+            data=png_bytes(40, 40, seed=24), provenance="public", uploaded_by=admin_user
+        ).job
+    assert dropped is not None
+    job_cancel(job=dropped)
+    assert _stored("image-uploads") == [] and Image.objects.count() == 1
