@@ -1,4 +1,4 @@
-"""Pure math of the qualification exam against expert gold (crowd-quality.md §5, §8).
+"""Pure math of the qualification exam against expert gold (docs/qualification.md).
 
 No Django, only numpy/scipy. A response matrix is ``[n_items, D]`` in ``[0, 1]`` (NaN = "can't
 judge", skipped pairwise); gold is the expert mean ``G`` (and optionally SD ``s_G``) per item and
@@ -316,7 +316,7 @@ def draw_exam_form(
 def gold_coverage(gold_means: npt.ArrayLike, bins: int = 5) -> dict[str, Any]:
     """Per-dimension histogram over ``[0, 1]`` (``bins`` equal bins), SD and range of the bank.
 
-    ``sd_ok`` flags whether the bank's SD across images is >= 0.2 (crowd-quality.md §5: below
+    ``sd_ok`` flags whether the bank's SD across images is >= 0.2 (below
     that, correlations on a 24-item form mean little). JSON-serialisable.
     """
     gold = np.asarray(gold_means, dtype=np.float64)
@@ -354,7 +354,7 @@ def hidden_gold_status(
     suspend_margin: float = 0.05,
     min_answers: int = 5,
 ) -> Literal["ok", "warn", "suspend"]:
-    """Rolling hidden-gold check (crowd-quality.md §5).
+    """Rolling hidden-gold check (docs/qualification.md).
 
     ``abs_errors_last_window``: per-gold-image MAE (over dimensions), oldest first; only the
     last ``window`` count. Fewer than ``min_answers`` -> ``"ok"`` (not enough evidence).

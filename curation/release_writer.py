@@ -176,7 +176,7 @@ class ReleaseResult:
 def assign_split(
     image_id: str, salt: str, test_fraction: float = 0.1, frozen: Mapping[str, str] | None = None
 ) -> str:
-    """ecosystem.md §7: test iff ``int(sha256(f"{salt}:{image_id}")[:16], 16) / 2**64 < test_fraction``;
+    """Test iff ``int(sha256(f"{salt}:{image_id}")[:16], 16) / 2**64 < test_fraction``;
     a split in ``frozen`` (earlier releases) always wins."""
     if frozen is not None:
         s = frozen.get(image_id)

@@ -2,7 +2,7 @@
 
 One dataclass holds everything a checkpoint needs to rebuild the model and to repeat its training:
 the backbone location, the head shapes, the loss weights of paper Eq. 7, the LoRA recipe and the
-optimiser defaults of the public ms-swift scripts (``model.md`` §3). Choices the paper leaves open are
+optimiser defaults of the public ms-swift scripts. Choices the paper leaves open are
 marked "[choice]" here and explained in ``docs/modeling.md``.
 """
 

@@ -1,6 +1,6 @@
 """Release reading, prompt building, tokenisation and collation (no Django).
 
-A release in the HumanAesExpert layout (``model.md`` §6)::
+A release in the HumanAesExpert layout::
 
     <root>/HumanBeauty-58K/label.jsonl   {"image_name", "score": float, "text_level", "source"}
     <root>/HumanBeauty-50K/label.jsonl   {"image_name", "score": [12 floats], "source"}

@@ -1,7 +1,7 @@
 """The HumanBeauty aesthetic standard as plain constants (no Django, no torch).
 
-Single source of truth for the 12-dimension order (``model.md`` §1, the order of the public
-``prepare_data_for_swift.py`` label vector), the five rating levels (``model.md`` §2) and the
+Single source of truth for the 12-dimension order (the order of the public
+``prepare_data_for_swift.py`` label vector), the five rating levels and the
 question/answer templates used for QA pairs and prompts. The database's ``Standard`` rows are seeded
 from here by a data migration; everything that needs the order without a database imports it.
 """

@@ -1,4 +1,4 @@
-"""Seed the HumanBeauty 12-dimension standard (order pinned by model.md §1 / prepare_data_for_swift.py).
+"""Seed the HumanBeauty 12-dimension standard (order pinned by the public HumanAesExpert `prepare_data_for_swift.py` label vector).
 
 The data is frozen here (not imported from app code) so this migration means the same thing forever.
 """

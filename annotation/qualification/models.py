@@ -1,5 +1,5 @@
 """Qualification: the expert gold bank, protocols and their rounds, exams, invitations, the volunteer state
-machine and hidden-gold monitoring during formal work (crowd-quality.md §5, §8; paper "Iterative Protocol").
+machine and hidden-gold monitoring during formal work (the paper's "Iterative Protocol"; docs/qualification.md).
 
 Fields, constraints and trivial properties only; every write goes through ``services``.
 """

@@ -6,7 +6,7 @@ from django.conf import settings
 
 
 def lease_ttl_s() -> int:
-    """Lease lifetime: ≈3× the median time to rate one image (crowd-quality.md §6); the page heartbeats."""
+    """Lease lifetime: ≈3× the median time to rate one image; the page heartbeats."""
     return int(getattr(settings, "HB_SCORING_LEASE_TTL_S", 300))
 
 

@@ -33,7 +33,7 @@ CAMPAIGN_BOUNDS = {
 
 class Campaign(models.Model):
     """A collection campaign: what to collect (principles), how many, until when, by whom; and how many
-    ratings each collected image gets (k, top-up step, cap, CI half-width threshold; crowd-quality.md §6)."""
+    ratings each collected image gets (k, top-up step, cap, CI half-width threshold; docs/scoring.md)."""
 
     name = models.CharField(max_length=200)
     principles = models.TextField(

@@ -1,4 +1,4 @@
-"""The scoring queue: eligibility, order, leases, invariants, query counts (crowd-quality.md §6)."""
+"""The scoring queue: eligibility, order, leases, invariants, query counts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Submitting a rating, the per-image aggregates and the adaptive top-up (crowd-quality.md §6)."""
+"""Submitting a rating, the per-image aggregates and the adaptive top-up (docs/scoring.md)."""
 
 from __future__ import annotations
 

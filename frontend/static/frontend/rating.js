@@ -1,7 +1,7 @@
 // The shared rating widget: continuous 0–1 sliders, one per dimension of a standard, grouped by the
 // standard's hierarchy (leaves under their parent, the parent last in its group, the root "overall" last).
 // BT.500 continuous scale: five ITU labels on equal segments, no tick marks, no thumb until the first
-// click or key press (crowd-quality.md §7). Values are stored to 0.01.
+// click or key press (so no default value anchors the rater). Values are stored to 0.01.
 //
 //   const rating = HB.mountRating(container, dims, { onChange(values, untouched) {} });
 //   rating.values()     -> { key: number | null }   (null = not touched yet)
