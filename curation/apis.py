@@ -216,6 +216,13 @@ class ReleaseListApi(APIView):
         )
 
 
+def _with_from_field(fields: dict[str, serializers.Field]) -> dict[str, serializers.Field]:
+    """Publish the ``from_`` field as ``from`` (a Python keyword cannot name a declared field); renamed in
+    ``get_fields`` so the OpenAPI schema and the response agree."""
+    fields["from"] = fields.pop("from_")
+    return fields
+
+
 class ReleasePreviewApi(APIView):
     """What a release built now would change against the latest published one (admins): added, removed,
     relabelled counts and ids (first 200), images per part, images left out below the minimum ratings."""
@@ -223,7 +230,7 @@ class ReleasePreviewApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
     class OutputSerializer(serializers.Serializer):
-        from_ = serializers.CharField(source="from", allow_null=True)
+        from_ = serializers.CharField(allow_null=True)
         changed = serializers.BooleanField()
         level_rule_changed = serializers.BooleanField()
         summary = serializers.JSONField()
@@ -235,10 +242,8 @@ class ReleasePreviewApi(APIView):
         removed = serializers.ListField(child=serializers.CharField())
         relabelled = serializers.ListField(child=serializers.CharField())
 
-        def to_representation(self, instance):
-            data = super().to_representation(instance)
-            data["from"] = data.pop("from_")
-            return data
+        def get_fields(self) -> dict[str, serializers.Field]:
+            return _with_from_field(super().get_fields())
 
     @extend_schema(
         parameters=[OpenApiParameter("level_rule", OpenApiTypes.STR, required=False)],
@@ -305,7 +310,7 @@ class ReleaseCompareApi(APIView):
     permission_classes = [IsAdminOrResearcher]
 
     class OutputSerializer(serializers.Serializer):
-        from_ = serializers.CharField(source="from")
+        from_ = serializers.CharField()
         to = serializers.CharField()
         counts = serializers.JSONField()
         summary = serializers.JSONField()
@@ -314,10 +319,8 @@ class ReleaseCompareApi(APIView):
         relabelled = serializers.ListField(child=serializers.CharField())
         split_moved = serializers.ListField(child=serializers.CharField())
 
-        def to_representation(self, instance):  # "from" is a Python keyword
-            data = super().to_representation(instance)
-            data["from"] = data.pop("from_")
-            return data
+        def get_fields(self) -> dict[str, serializers.Field]:
+            return _with_from_field(super().get_fields())
 
     @extend_schema(responses={200: OutputSerializer, 404: ErrorSerializer})
     def get(self, request: Request, version: str, other: str) -> Response:

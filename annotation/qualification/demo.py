@@ -112,6 +112,7 @@ def demo_load() -> dict[str, Any]:
             standard=standard, created_by=admin, name=DEMO_PROTOCOL, cohort="demo", n_training=3, n_scored=6,
             n_warmup=1, retake_delay=dt.timedelta(hours=1), recertification_interval=dt.timedelta(days=180),
             hidden_gold_share=DEMO_GOLD_SHARE,
+            n_iterations=1,  # one round, so the demo's exam-takers certify at once (the default runs 3)
         )  # fmt: skip
         round_open(protocol=protocol, actor=admin)
         invitation_create_bulk(

@@ -90,7 +90,7 @@ def demo_load() -> dict[str, Any]:
     rated = 0
     if not Rating.objects.filter(pool_item__campaign=campaign).exists():
         rated = _simulate_ratings(campaign)
-    skipper = _simulate_gold_skipper()
+    skipper = _gold_skipper_summary()
     monitor = hidden_gold_monitor_run()  # what beat runs every minute in deployment
     # ψ with its CI per image, rater screening and SUREAL's convergence on the rater-quality page
     run = scoring_reaggregate(standard=standard, workers=1)
@@ -110,12 +110,14 @@ def demo_load() -> dict[str, Any]:
 
 def _simulate_ratings(campaign: Campaign) -> int:
     """The certified raters (all but the collector) take turns through the real queue, each rating with a
-    personal bias and noise around a per-image quality, until all but two images are complete and one of
-    those two is in progress (the queue serves the most-rated open image first, so images complete one after
-    the other)."""
+    personal bias and noise around a per-image quality, until only ``LEFT_UNRATED`` images have no rating
+    (the queue serves the most-rated open image first, so images complete one after the other: the rest are
+    complete but one in progress). The unrated ones are the work a newcomer's raters find on /score/."""
+    from annotation.qualification.services import monitoring
     from modeling.standard import DIMENSION_KEYS
 
     rng = np.random.default_rng(7)
+    monitoring._random.seed(5)  # which queue requests get hidden gold: the same demo every time
     names = [f"volunteer{i}" for i in (*range(1, 8), *range(13, 19))]
     raters = [u for u in User.objects.filter(username__in=names).order_by("username") if _certified(u)]
     bias = {r.pk: rng.normal(0.0, 0.04) for r in raters}
@@ -125,10 +127,7 @@ def _simulate_ratings(campaign: Campaign) -> int:
     for _round in range(40):
         progress = False
         for rater in raters:
-            if (
-                items.filter(completed_at__isnull=True).count() <= 2
-                and items.filter(ratings_done=0).count() < 2
-            ):
+            if items.filter(ratings_done=0).count() <= LEFT_UNRATED:
                 return created
             for _attempt in range(3):
                 item = next_image(rater=rater)
@@ -138,6 +137,9 @@ def _simulate_ratings(campaign: Campaign) -> int:
                 noisy = np.clip(base + bias[rater.pk] + rng.normal(0.0, 0.05, size=base.size), 0, 1)
                 scores = {k: round(float(v), 2) for k, v in zip(DIMENSION_KEYS, noisy, strict=True)}
                 if item.image.provenance == Image.Provenance.GOLD:  # hidden gold mixed in: answer it too
+                    if rater.username == GOLD_SKIPPER:  # ... except the demo's gold skipper (the script
+                        lease_skip(rater=rater, reason=Skip.Reason.SKIP)  # knows; the rater could not)
+                        continue
                     rating_submit(rater=rater, image_sha256=item.image.sha256, scores=scores, dwell_ms=9000)
                     continue
                 if item.image.provenance not in (Image.Provenance.DEMO, Image.Provenance.COLLECTED):
@@ -158,31 +160,13 @@ def _simulate_ratings(campaign: Campaign) -> int:
 
 
 GOLD_SKIPPER = "volunteer7"
+LEFT_UNRATED = 5  # open images nobody has rated yet, for the tour's raters
 
 
-def _simulate_gold_skipper() -> str:
-    """volunteer7 keeps scoring through the real queue but skips every hidden-gold item it is served (it
-    cannot tell which they are; the demo script can): after three, the monitor flags it on the
-    rater-quality page. Runs once (a rater with skips already recorded is left as is)."""
-    from annotation.qualification.services import monitoring
-    from modeling.standard import DIMENSION_KEYS
-
-    rater = User.objects.filter(username=GOLD_SKIPPER).first()
-    if rater is None or not _certified(rater) or Skip.objects.filter(rater=rater).exists():
-        return "unchanged"
-    rng = np.random.default_rng(11)
-    monitoring._random.seed(5)
-    skipped = 0
-    for _ in range(40):
-        item = next_image(rater=rater) if skipped < 3 else None
-        if item is None:
-            break
-        if item.image.provenance == Image.Provenance.GOLD:
-            lease_skip(rater=rater, reason=Skip.Reason.SKIP)
-            skipped += 1
-            continue
-        scores = {
-            k: round(float(v), 2) for k, v in zip(DIMENSION_KEYS, rng.uniform(0.3, 0.8, 12), strict=True)
-        }
-        rating_submit(rater=rater, image_sha256=item.image.sha256, scores=scores, dwell_ms=12000)
+def _gold_skipper_summary() -> str:
+    """volunteer7 scores pool items through the real queue like the others but skips every hidden-gold item
+    it is served (``_simulate_ratings``); the monitor then flags it on the rater-quality page."""
+    skipped = Skip.objects.filter(
+        rater__username=GOLD_SKIPPER, image__provenance=Image.Provenance.GOLD, reason=Skip.Reason.SKIP
+    ).count()
     return f"{GOLD_SKIPPER} skipped {skipped} hidden gold items"

@@ -68,3 +68,13 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def until(page, predicate: str, attempts: int = 3000) -> None:
+    """Poll ``predicate`` (a JavaScript function, run by page.evaluate) every 100 ms until it is true:
+    ``wait_for_function`` would eval a string, which the pages' Content-Security-Policy forbids."""
+    for _ in range(attempts):
+        if page.evaluate(predicate):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"never true: {predicate}")

@@ -9,7 +9,7 @@ import pytest
 from tests.curation_app.conftest import SCUT_SCORES, write_scut
 from tests.curation_app.factories import collected_aggregates, public_source
 
-from .conftest import login, screenshot
+from .conftest import login, screenshot, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,8 +35,10 @@ def test_researcher_lists_opens_and_downloads_a_release(page, make_user, tmp_pat
     page.wait_for_selector("[data-testid=card]")
     assert "Dataset" in page.inner_text("[data-testid=card]")
     # the stats plots load (authenticated by the session) and have pixels
-    page.wait_for_function(
-        "Array.from(document.querySelectorAll('[data-testid=plots] img')).every(i => i.complete && i.naturalWidth > 100)"
+    until(
+        page,
+        "() => Array.from(document.querySelectorAll('[data-testid=plots] img'))"
+        ".every(i => i.complete && i.naturalWidth > 100)",
     )
     assert page.locator("[data-testid=plots] img").count() >= 3
     screenshot(page, "curation-release-detail")
@@ -68,8 +70,8 @@ def test_admin_previews_the_diff_then_confirms_and_a_no_change_release_is_refuse
     assert Release.objects.count() == 0  # nothing happens before the confirmation
     screenshot(page, "curation-publish-confirm")
     page.click("#publish")
-    page.wait_for_function(  # the build runs eagerly inside the request here: allow a slow, shared machine
-        "document.getElementById('build-msg').textContent.includes('Release 1.0.0')", timeout=300_000
+    until(  # the build runs eagerly inside the request here: allow a slow, shared machine
+        page, "() => document.getElementById('build-msg').textContent.includes('Release 1.0.0')"
     )
     release = Release.objects.get(version="1.0.0")
     assert release.level_rule == "upper_inclusive"

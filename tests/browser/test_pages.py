@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import SCREENSHOTS, login
+from .conftest import SCREENSHOTS, login, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -100,16 +100,6 @@ def _pages() -> dict[str, list[str]]:
     }
 
 
-def _until(page, predicate: str, attempts: int = 200) -> None:
-    """Poll ``predicate`` (a function, run by page.evaluate): wait_for_function would eval a string, which
-    the page's CSP forbids."""
-    for _ in range(attempts):
-        if page.evaluate(predicate):
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"never true: {predicate}")
-
-
 def _slug(path: str) -> str:
     return path.strip("/").replace("/", "-") or "dashboard"
 
@@ -131,7 +121,7 @@ def _check_page(page, user: str, path: str, width: int, height: int, errors: lis
         problems.append(f"{where}: CSP header is not strict: {policy!r}")
     if path == "/score/":
         page.wait_for_selector("#subject[src]")
-        _until(page, "() => document.getElementById('subject').complete")
+        until(page, "() => document.getElementById('subject').complete")
     state: dict[str, Any] = page.evaluate(PAGE_CHECKS)
     if state["overflow"] > 0:
         problems.append(f"{where}: {state['overflow']} px of horizontal overflow")
@@ -224,7 +214,10 @@ def test_the_readme_tour_row_by_row(browser, live_server) -> None:
                 login(page, user, DEMO_PASSWORD)
                 response = page.goto(path)
                 assert response.status == 200, (user, path, response.status)
-                page.wait_for_selector(expectations[path])
+                try:
+                    page.wait_for_selector(expectations[path])
+                except Exception as exc:
+                    raise AssertionError((user, path, page.inner_text("main")[:500])) from exc
                 assert page.locator(".messages li.error").count() == 0, (user, path)
                 if path == "/collect/":  # the tour's promise: volunteer1 can collect
                     assert page.locator("form.upload-form [name=campaign]").count() >= 1

@@ -238,7 +238,7 @@ def test_volunteer_in_retraining_trains_on_the_flagged_dimensions(page, make_use
     page.click("[data-testid=training-submit]")
     page.wait_for_selector("[data-testid=feedback]:not([hidden])")
     assert page.locator("#feedback-rows .fb-row[data-focus]").count() == len(focus)
-    assert page.locator("#feedback-rows tr").count() == 12
+    assert page.locator("#feedback-rows .fb-row").count() == 12
     screenshot(page, "qualification-retraining-feedback")
     page.click("[data-testid=training-next]")
     page.wait_for_selector("[data-testid=feedback]:not([hidden])", state="hidden")

@@ -166,7 +166,10 @@ def test_killed_worker_resumes_with_nothing_lost_or_doubled(settings, tmp_path) 
         out = stop(worker)
         _redis_purge()
     assert job.status == Job.Status.SUCCEEDED, (job.error, out[-3000:])
-    assert job.attempts == 1  # the watchdog re-dispatched it once
+    # Either path brings the lost chunks back, whichever comes first: the watchdog re-dispatches the stale
+    # job once, or the broker hands the dead worker's unacknowledged chunk messages to the new worker. The
+    # watchdog alone is pinned by tests/core/test_job_recovery.py; here what matters is the outcome below.
+    assert job.attempts in (0, 1), job.attempts
     assert (job.done, job.total) == (N_IMAGES, N_IMAGES)
     dets = FaceDetection.objects.filter(image__source_items__source=source)
     assert dets.count() == N_IMAGES  # nothing lost, nothing doubled

@@ -1,4 +1,5 @@
-"""Curation routes: sources and filtering are admin-only; releases are for admins and researchers."""
+"""Curation routes: sources, filtering and publishing are admin-only; releases are read by admins and
+researchers."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ MATRIX: list[Route] = [
         data={"chunk_size": 10},
     ),
     Route("api/curation/releases/", "GET", allowed(ADM, RES)),
-    Route("api/curation/releases/", "POST", allowed(ADM, RES, ok={400}), data={"version": "not-semver"}),
+    # publishing is for admins only (researchers read releases)
+    Route("api/curation/releases/", "POST", allowed(ADM, ok={400}), data={"version": "not-semver"}),
+    Route("api/curation/releases/preview/", "GET", allowed(ADM)),
     Route("api/curation/releases/<str:version>/", "GET", allowed(ADM, RES), kwargs=lambda ctx: REL),
     Route(
         "api/curation/releases/<str:version>/card/",

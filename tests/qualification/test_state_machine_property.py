@@ -17,9 +17,11 @@ from annotation.qualification.models import Enrollment, Transition
 from annotation.qualification.services.states import enrollment_transition, transition_allowed
 from humanbeauty.errors import ConflictError
 
-STATES = ["invited", "training", "exam", "certified", "suspended", "requalifying", "exited"]
+STATES = ["invited", "training", "exam", "retraining", "certified", "suspended", "requalifying", "exited"]
 # invited ──► training ──► exam ──► certified ──► suspended ──► requalifying ──► certified;
-# exam ──► training (another round); every state but exited ──► exited.
+# exam ──► training (another round); a failed exam with attempts left ──► retraining on the failed dimensions
+# ──► exam (the retake); a failed re-qualification ──► retraining ──► requalifying (its retake); every state
+# but exited ──► exited.
 FLOW = {
     ("invited", "training"),
     ("training", "exam"),
@@ -28,12 +30,17 @@ FLOW = {
     ("certified", "suspended"),
     ("suspended", "requalifying"),
     ("requalifying", "certified"),
+    ("exam", "retraining"),
+    ("retraining", "exam"),
+    ("requalifying", "retraining"),
+    ("retraining", "requalifying"),
 } | {(state, "exited") for state in STATES if state != "exited"}
-# An admin may also certify directly from invited, training, exam or suspended.
+# An admin may also certify directly from invited, training, exam, retraining or suspended.
 ADMIN_ONLY = {
     ("invited", "certified"),
     ("training", "certified"),
     ("exam", "certified"),
+    ("retraining", "certified"),
     ("suspended", "certified"),
 }
 

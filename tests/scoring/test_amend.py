@@ -58,12 +58,15 @@ def test_history_lists_my_ratings_and_amend_changes_them_within_the_window(
     assert client.get("/api/scoring/ratings/mine/").json()["items"][0]["amendable"] is False
 
 
-def test_amending_a_completed_image_recomputes_its_aggregate(client_for, make_rater, no_gold) -> None:
+def test_amending_a_completed_image_recomputes_its_aggregate(
+    client_for, make_rater, no_gold, django_capture_on_commit_callbacks
+) -> None:
     from annotation.scoring.models import ImageAggregate, Rating
 
     make_pool(1, target=2)
     clients = [client_for(None, user=make_rater()) for _ in range(2)]
-    items = [_rate_one(c) for c in clients]
+    with django_capture_on_commit_callbacks(execute=True):  # completion runs after the commit, as a task
+        items = [_rate_one(c) for c in clients]
     assert items[0]["image"] == items[1]["image"]
     before = ImageAggregate.objects.get(image_id=items[0]["image"]).mos[-1]
     rating = Rating.objects.filter(rater=clients[0].user).get()
