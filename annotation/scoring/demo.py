@@ -113,6 +113,7 @@ def _simulate_ratings(campaign: Campaign) -> int:
     personal bias and noise around a per-image quality, until only ``LEFT_UNRATED`` images have no rating
     (the queue serves the most-rated open image first, so images complete one after the other: the rest are
     complete but one in progress). The unrated ones are the work a newcomer's raters find on /score/."""
+    from annotation.qualification.models import GoldItem
     from annotation.qualification.services import monitoring
     from modeling.standard import DIMENSION_KEYS
 
@@ -140,7 +141,11 @@ def _simulate_ratings(campaign: Campaign) -> int:
                     if rater.username == GOLD_SKIPPER:  # ... except the demo's gold skipper (the script
                         lease_skip(rater=rater, reason=Skip.Reason.SKIP)  # knows; the rater could not)
                         continue
-                    rating_submit(rater=rater, image_sha256=item.image.sha256, scores=scores, dwell_ms=9000)
+                    # certified raters answer gold close to the experts (else the monitor would suspend them)
+                    expert = GoldItem.objects.get(image_id=item.image.sha256).expert_mean
+                    near = np.clip([float(expert[k]) for k in DIMENSION_KEYS] + rng.normal(0, 0.04, 12), 0, 1)
+                    answer = {k: round(float(v), 2) for k, v in zip(DIMENSION_KEYS, near, strict=True)}
+                    rating_submit(rater=rater, image_sha256=item.image.sha256, scores=answer, dwell_ms=9000)
                     continue
                 if item.image.provenance not in (Image.Provenance.DEMO, Image.Provenance.COLLECTED):
                     lease_skip(rater=rater)
