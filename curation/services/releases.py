@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -320,10 +319,8 @@ def release_freeze(*, release: Release) -> int:
         release.test_fraction,
         selectors.frozen_splits(),
     )
-    members = [
-        ReleaseMember(release=release, image_id=i, split=splits[i], **m) for i, m in cand["members"].items()
-    ]
-    used_sources = sorted({m.source for m in members if m.part == ReleaseMember.Part.P58K})
+    members = cand["members"]  # image id -> field values (no model instances: 108k of them cost seconds)
+    used_sources = sorted({m["source"] for m in members.values() if m["part"] == ReleaseMember.Part.P58K})
     sources = {s.key: s for s in Source.objects.filter(key__in=used_sources)}
     detectors = sorted({s.normalisation.get("detector_version", "") for s in sources.values()} - {""})
     run = cand["run"]
@@ -352,7 +349,7 @@ def release_freeze(*, release: Release) -> int:
         "force": bool((release.spec or {}).get("force")),
     }
     with transaction.atomic():
-        _insert_members(members)
+        _insert_members(release, members, splits)
         rater_ids = selectors.release_rater_ids(release=release, max_rating_id=cand["cutoff"])
         spec["qualification"] = selectors.qualification_facts(rater_ids=rater_ids)
         release.spec = spec
@@ -368,23 +365,33 @@ _MEMBER_COLUMNS = (
 )  # fmt: skip
 
 
-def _insert_members(members: list[ReleaseMember]) -> None:
+def _json_text(v: Any) -> str | None:
+    """JSON text of a list of finite numbers (what ``json.dumps`` gives, without its per-call overhead);
+    the freeze only passes lists whose values passed ``math.isfinite`` or are ints."""
+    if v is None:
+        return None
+    return "[" + ", ".join(map(repr, v)) + "]"
+
+
+def _insert_members(release: Release, members: dict[str, dict[str, Any]], splits: dict[str, str]) -> None:
     """COPY on PostgreSQL (108k rows in ~1 s instead of ~10 s of INSERTs); bulk_create elsewhere."""
     if connection.vendor != "postgresql":
-        ReleaseMember.objects.bulk_create(members, batch_size=2000)
+        ReleaseMember.objects.bulk_create(
+            [ReleaseMember(release=release, image_id=i, split=splits[i], **m) for i, m in members.items()],
+            batch_size=2000,
+        )
         return
-
-    def js(v: Any) -> str | None:
-        return None if v is None else json.dumps(v)
-
+    js = _json_text
     table = ReleaseMember._meta.db_table
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg 3 cursor
         with raw.copy(f"COPY {table} ({', '.join(_MEMBER_COLUMNS)}) FROM STDIN") as copy:
-            for m in members:
+            for i, m in members.items():
+                g = m.get
                 copy.write_row(
-                    (m.release_id, m.image_id, m.part, m.split, m.source, m.mos, js(m.dims), m.n_ratings,
-                     m.mos_std, js(m.dim_sd), js(m.dim_ci), js(m.dim_mos), js(m.dim_n), js(m.psi), js(m.psi_se))
+                    (release.pk, i, m["part"], splits[i], m["source"], m["mos"], js(g("dims")), g("n_ratings", 0),
+                     g("mos_std"), js(g("dim_sd")), js(g("dim_ci")), js(g("dim_mos")), js(g("dim_n")), js(g("psi")),
+                     js(g("psi_se")))
                 )  # fmt: skip
 
 
