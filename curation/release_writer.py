@@ -1236,7 +1236,10 @@ def _ratings_frame(ratings: RatingsTable | None, images_50k: set[str]) -> _Ratin
     finite = scores[~np.isnan(scores)]
     if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
         raise ReleaseError("ratings: scores outside [0, 1]")
-    order = sorted(range(n), key=lambda i: (ratings.image_id[i], ratings.rater[i]))
+    # stable sort by (image_id, rater) in numpy (code-point order, as Python's str comparison)
+    order = np.lexsort(
+        (np.asarray(ratings.rater, dtype=str), np.asarray(ratings.image_id, dtype=str))
+    ).tolist()
     return _RatingsFrame(
         image_id=[ratings.image_id[i] for i in order],
         rater=[ratings.rater[i] for i in order],

@@ -468,29 +468,23 @@ def release_ratings(*, release: Release) -> RatingsTable | None:
     lo, span = standard.score_min, standard.score_max - standard.score_min
     nan = float("nan")
     salt = release.rater_salt
-    names: dict[int, str] = {}
-    cols: dict[str, list] = {
-        "image_id": [],
-        "rater": [],
-        "scores": [],
-        "dwell_ms": [],
-        "campaign": [],
-        "day": [],
-    }
     identity = perm == list(range(len(perm))) and lo == 0.0 and span == 1.0  # humanbeauty-v1: no transform
-    for image_id, rater_id, scores, dwell, campaign_id, day in selectors.release_rating_rows(
-        release=release, max_rating_id=int(spec["ratings_max_id"])
-    ):
-        name = names.get(rater_id) or names.setdefault(rater_id, rater_pseudonym(salt, rater_id))
-        cols["image_id"].append(image_id)
-        cols["rater"].append(name)
-        if identity:  # None ("can't judge") becomes NaN in the writer's float array
-            cols["scores"].append(scores)
-        else:
-            cols["scores"].append([nan if scores[i] is None else (scores[i] - lo) / span for i in perm])
-        cols["dwell_ms"].append(dwell)
-        cols["campaign"].append("" if campaign_id is None else str(campaign_id))
-        cols["day"].append(day)
+    rows = selectors.release_rating_rows(release=release, max_rating_id=int(spec["ratings_max_id"]))
+    image_ids, rater_ids, scores, dwell, campaigns, days = (
+        (list(c) for c in zip(*rows, strict=True)) if rows else ([] for _ in range(6))
+    )
+    names = {u: rater_pseudonym(salt, u) for u in set(rater_ids)}
+    if not identity:
+        scores = [[nan if s[i] is None else (s[i] - lo) / span for i in perm] for s in scores]
+    # None ("can't judge") in scores becomes NaN in the writer's float array
+    cols: dict[str, list] = {
+        "image_id": image_ids,
+        "rater": [names[u] for u in rater_ids],
+        "scores": scores,
+        "dwell_ms": dwell,
+        "campaign": ["" if c is None else str(c) for c in campaigns],
+        "day": days,
+    }
     quality = release.rater_quality or {}
     raters = {names[int(k)]: v for k, v in quality.items() if int(k) in names}
     return RatingsTable(**cols, raters=raters)
