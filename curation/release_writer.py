@@ -99,7 +99,7 @@ class ReleaseError(ValueError):
 @dataclass(frozen=True)
 class ReleaseRecord:
     image_id: str  # sha256 hex of the image bytes
-    image_path: Path  # absolute path of the stored bytes
+    image_path: Path | str  # absolute path of the stored bytes
     ext: str  # ".jpg" (leading dot optional)
     source: str
     part: str  # "50K" (12-dim MOS) | "58K" (overall only)
@@ -628,7 +628,8 @@ def _write_parquet(
 
             for x in shard:
                 r = x.r
-                data = Path(r.image_path).read_bytes()
+                with open(r.image_path, "rb") as fh:
+                    data = fh.read()
                 if verify and hashlib.sha256(data).hexdigest() != r.image_id:
                     writer.close()
                     raise ReleaseError(f"{r.image_path}: bytes do not hash to image_id {r.image_id}")

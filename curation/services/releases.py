@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -398,9 +399,11 @@ def _insert_members(release: Release, members: dict[str, dict[str, Any]], splits
 # --------------------------------------------------------------------------- write
 
 
-def _image_path(name: str, cache: Path) -> Path:
+def _image_path(name: str, cache: Path, location: str | None = None) -> Path | str:
+    if location is not None:  # a plain string join: 108k pathlib objects cost seconds
+        return os.path.join(location, name)  # names come from the store itself (no user input)
     if isinstance(default_storage, FileSystemStorage):
-        return Path(default_storage.location) / name  # names come from the store itself (no user input)
+        return Path(default_storage.location) / name
     target = cache / Path(name).name  # remote storage: fetch once into a local cache beside the releases
     if not target.exists():
         cache.mkdir(parents=True, exist_ok=True)
@@ -416,6 +419,7 @@ def _tuple(v: list[float] | None) -> tuple[float, ...] | None:
 def release_records(*, release: Release) -> list[ReleaseRecord]:
     """The frozen members as writer records (one query, no model instances: 108k rows in ~1 s)."""
     cache = releases_root() / ".image-cache"
+    location = os.fspath(default_storage.location) if isinstance(default_storage, FileSystemStorage) else None
     rows = (
         ReleaseMember.objects.filter(release=release)
         .order_by("image_id")
@@ -427,7 +431,7 @@ def release_records(*, release: Release) -> list[ReleaseRecord]:
     return [
         ReleaseRecord(
             image_id=image_id,
-            image_path=_image_path(name, cache),
+            image_path=_image_path(name, cache, location),
             ext=Path(name).suffix.lower() or ".jpg",
             source=source,
             part=part,
