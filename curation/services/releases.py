@@ -22,9 +22,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -420,14 +422,7 @@ def release_records(*, release: Release) -> list[ReleaseRecord]:
     """The frozen members as writer records (one query, no model instances: 108k rows in ~1 s)."""
     cache = releases_root() / ".image-cache"
     location = os.fspath(default_storage.location) if isinstance(default_storage, FileSystemStorage) else None
-    rows = (
-        ReleaseMember.objects.filter(release=release)
-        .order_by("image_id")
-        .values_list(
-            "image_id", "image__file", "source", "part", "mos", "dims", "n_ratings", "mos_std", "dim_sd", "dim_ci",
-            "split", "dim_mos", "dim_n", "psi", "psi_se",
-        )
-    )  # fmt: skip
+    rows = _member_rows(release)
     return [
         ReleaseRecord(
             image_id=image_id,
@@ -449,8 +444,41 @@ def release_records(*, release: Release) -> list[ReleaseRecord]:
         )
         for (
             image_id, name, source, part, mos, dims, n, mos_std, dim_sd, dim_ci, split, dim_mos, dim_n, psi, psi_se,
-        ) in rows.iterator(chunk_size=20000)
+        ) in rows
     ]  # fmt: skip
+
+
+def _member_rows(release: Release) -> Iterator[tuple]:
+    """The frozen members ordered by image id, as (image_id, file, source, part, mos, dims, n_ratings, mos_std,
+    dim_sd, dim_ci, split, dim_mos, dim_n, psi, psi_se). PostgreSQL: the seven JSON columns arrive as one
+    JSON text per row (one ``json.loads`` instead of seven field conversions)."""
+    if connection.vendor == "postgresql":
+        sql = f"""
+            SELECT m.image_id, i.file, m.source, m.part, m.mos, m.n_ratings, m.mos_std, m.split,
+                   json_build_array(m.dims, m.dim_sd, m.dim_ci, m.dim_mos, m.dim_n, m.psi, m.psi_se)::text
+            FROM {ReleaseMember._meta.db_table} m
+            JOIN {Image._meta.db_table} i ON i.sha256 = m.image_id
+            WHERE m.release_id = %s
+            ORDER BY m.image_id
+        """  # table names come from the models; values are bound
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [release.pk])
+            rows = cursor.fetchall()
+        lists = json.loads("[" + ",".join(r[8] for r in rows) + "]")
+        for (image_id, name, source, part, mos, n, mos_std, split, _t), js in zip(rows, lists, strict=True):
+            dims, dim_sd, dim_ci, dim_mos, dim_n, psi, psi_se = js
+            yield (image_id, name, source, part, mos, dims, n, mos_std, dim_sd, dim_ci, split, dim_mos, dim_n,
+                   psi, psi_se)  # fmt: skip
+        return
+    yield from (
+        ReleaseMember.objects.filter(release=release)
+        .order_by("image_id")
+        .values_list(
+            "image_id", "image__file", "source", "part", "mos", "dims", "n_ratings", "mos_std", "dim_sd", "dim_ci",
+            "split", "dim_mos", "dim_n", "psi", "psi_se",
+        )
+        .iterator(chunk_size=20000)
+    )  # fmt: skip
 
 
 def rater_pseudonym(salt: str, rater_id: int) -> str:
