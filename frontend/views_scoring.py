@@ -242,31 +242,6 @@ def scoring_progress(request: HttpRequest) -> HttpResponse:
 # ----------------------------------------------------------------------------- admin: rater quality
 
 
-def _scatter(points: list[dict[str, Any]], *, width: int = 520, height: int = 260) -> dict[str, Any]:
-    xs = [p["x"] for p in points if p["x"] is not None and p["y"] is not None]
-    ys = [p["y"] for p in points if p["x"] is not None and p["y"] is not None]
-    if not xs:
-        return {"width": width, "height": height, "dots": [], "x_axis": height - 20}
-    xmax = max(abs(v) for v in xs) or 1.0
-    ymax = max(ys) or 1.0
-    dots = []
-    for p in points:
-        if p["x"] is None or p["y"] is None:
-            continue
-        cx = 30 + (width - 40) * (p["x"] + xmax) / (2 * xmax)
-        cy = height - 20 - (height - 30) * p["y"] / ymax
-        dots.append({"cx": round(cx, 1), "cy": round(cy, 1), "label": p["label"], "flagged": p["flagged"]})
-    return {
-        "width": width,
-        "height": height,
-        "dots": dots,
-        "xmax": round(xmax, 3),
-        "ymax": round(ymax, 3),
-        "mid": round(30 + (width - 40) / 2, 1),
-        "x_axis": height - 20,
-    }
-
-
 @role_required("admin")
 def rater_quality(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -275,12 +250,19 @@ def rater_quality(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Re-aggregation started (job #{job.pk}).")
         return redirect("frontend:rater-quality")
     rows = list(selectors.rater_quality_list())
-    points = [
-        {"x": r.mean_delta, "y": r.mean_upsilon, "label": r.rater.username, "flagged": r.flagged}
-        for r in rows
-    ]
-    gold = [(r.rater.username, r.gold_error) for r in rows if r.gold_error is not None]
-    gold_peak = max([g for _, g in gold] or [1.0]) or 1.0
+    # Drawn by Chart.js in static/frontend/charts.js from the json_script block "chart-data".
+    charts = {
+        "rater_scatter": [
+            {"x": r.mean_delta, "y": r.mean_upsilon, "label": r.rater.username, "flagged": r.flagged}
+            for r in rows
+            if r.mean_delta is not None and r.mean_upsilon is not None
+        ],
+        "gold_mae": [
+            {"label": r.rater.username, "value": r.gold_error, "flagged": r.flagged}
+            for r in sorted(rows, key=lambda r: -(r.gold_error or 0.0))
+            if r.gold_error is not None
+        ],
+    }
     run = selectors.aggregation_run_latest()
     sureal = (run.screening or {}).get("sureal", {}) if run else {}
     return render(
@@ -288,8 +270,7 @@ def rater_quality(request: HttpRequest) -> HttpResponse:
         "frontend/scoring/rater_quality.html",
         {
             "rows": rows,
-            "scatter": _scatter(points),
-            "gold": [{"name": n, "value": g, "w": round(300 * g / gold_peak, 1)} for n, g in gold],
+            "charts": charts,
             "run": run,
             "sureal_iterations": max((v.get("n_iter", 0) for v in sureal.values()), default=None),
             "gold_skips": selectors.rater_gold_skip_rows(),

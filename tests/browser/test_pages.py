@@ -356,3 +356,47 @@ def test_admin_console_campaigns_review_and_filter_results(browser, live_server)
     assert "face" in rejected.first.inner_text()
     page.screenshot(path=str(SCREENSHOTS / "admin-filter-results.png"), full_page=True)
     context.close()
+
+
+def test_rater_quality_charts_are_drawn_with_titles_and_names(browser, live_server) -> None:
+    """/scoring/raters/ draws both Chart.js charts: a scatter with both axis titles, flagged raters as a
+    second dataset, the rater name in each point; a horizontal bar per rater with hidden-gold MAE."""
+    from annotation.scoring.models import RaterQuality
+
+    _load_demo()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    page.add_init_script(CSP_LISTENER)
+    login(page, "admin", DEMO_PASSWORD)
+    page.goto("/scoring/raters/")
+    page.wait_for_function(
+        "() => window.Chart && Chart.getChart('chart-rater-scatter') && Chart.getChart('chart-gold-mae')"
+    )
+    scatter = page.evaluate(
+        """() => { const c = Chart.getChart('chart-rater-scatter');
+        return { type: c.config.type, x: c.options.scales.x.title.text, y: c.options.scales.y.title.text,
+                 legend: c.data.datasets.map((d) => d.label), names: c.data.datasets.flatMap((d) => d.data.map((p) => p.label)) }; }"""
+    )
+    bars = page.evaluate(
+        """() => { const c = Chart.getChart('chart-gold-mae');
+        return { axis: c.options.indexAxis, labels: c.data.labels, values: c.data.datasets[0].data,
+                 height: c.canvas.parentElement.getBoundingClientRect().height }; }"""
+    )
+    rows = list(RaterQuality.objects.select_related("rater"))
+    assert (
+        scatter["type"] == "scatter"
+        and scatter["x"].startswith("Mean bias Δ")
+        and scatter["y"] == "Mean inconsistency υ"
+    )
+    assert scatter["legend"] == ["Raters", "Flagged by screening"]
+    assert sorted(scatter["names"]) == sorted(
+        r.rater.username for r in rows if r.mean_delta is not None and r.mean_upsilon is not None
+    )
+    gold = {r.rater.username: r.gold_error for r in rows if r.gold_error is not None}
+    assert bars["axis"] == "y" and sorted(bars["labels"]) == sorted(gold) and len(gold) >= 1
+    assert bars["values"] == sorted(bars["values"], reverse=True)
+    assert bars["height"] >= 28 * len(gold)  # room for every name
+    assert page.evaluate("window.__csp") == []
+    context.close()
+
