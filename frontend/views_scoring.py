@@ -8,8 +8,10 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from annotation.models import Dimension, Standard, User
+from annotation.scoring import config as scoring_config
 from annotation.scoring import history, selectors
 from annotation.scoring.models import Campaign, PoolItem, Submission
 from annotation.scoring.services import aggregation as aggregation_services
@@ -131,6 +133,18 @@ REJECT_REASONS = (
 
 @role_required("admin")
 def review(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and request.POST.get("undo", "").isdigit():
+        sub = Submission.objects.filter(pk=int(request.POST["undo"])).first()
+        if sub is None:
+            messages.error(request, "No such submission.")
+            return redirect("frontend:review")
+        try:
+            collection.submission_review_undo(submission=sub, user=request.user)
+        except ApplicationError as exc:
+            messages.error(request, f"Submission #{sub.pk}: {exc.message}")
+        else:
+            messages.success(request, f"Submission #{sub.pk}: decision undone, it waits for review again.")
+        return redirect("frontend:review")
     if request.method == "POST":
         approve = request.POST.get("decision") == "approve"
         ids = [int(v) for v in request.POST.getlist("submission") if v.isdigit()]
@@ -157,10 +171,25 @@ def review(request: HttpRequest) -> HttpResponse:
     for sub in pending:
         sub.boxes = _face_boxes(sub)
     recent = list(selectors.submission_list(user=request.user).exclude(status=Submission.Status.PASSED)[:30])
+    now = timezone.now()
+    for (
+        sub
+    ) in recent:  # Undo is offered within the window; the service re-checks and says why when it refuses
+        sub.undoable = sub.reviewed_at is not None and not collection.submission_undo_blockers(
+            submission=sub, now=now
+        )
+    undoable = [s for s in recent if s.undoable]
+    latest = max(undoable, key=lambda s: s.reviewed_at, default=None)  # what the u key undoes
     return render(
         request,
         "frontend/scoring/review.html",
-        {"pending": pending, "recent": recent, "preset_reasons": REJECT_REASONS},
+        {
+            "pending": pending,
+            "recent": recent,
+            "latest_undo": latest.pk if latest else None,
+            "undo_minutes": scoring_config.review_undo_window_s() // 60,
+            "preset_reasons": REJECT_REASONS,
+        },
     )
 
 

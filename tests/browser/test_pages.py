@@ -400,3 +400,42 @@ def test_rater_quality_charts_are_drawn_with_titles_and_names(browser, live_serv
     assert page.evaluate("window.__csp") == []
     context.close()
 
+
+def test_pages_touched_by_charts_and_undo_at_three_sizes(browser, live_server) -> None:
+    """The every-page checks (CSP, hidden, overflow, axe) for /scoring/raters/ and /review/ with a decision
+    that can be undone on it, at the three sizes."""
+    from annotation.models import User
+    from annotation.scoring.models import Submission
+    from annotation.scoring.services.collection import submission_review
+
+    _load_demo()
+    sub = Submission.objects.filter(status=Submission.Status.PASSED).first()
+    submission_review(submission=sub, reviewer=User.objects.get(username="admin"), approve=True)
+    problems: list[str] = []
+    for width, height in VIEWPORTS:
+        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+        context.set_default_timeout(20000)
+        page = context.new_page()
+        page.add_init_script(CSP_LISTENER)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        login(page, "admin", DEMO_PASSWORD)
+        for path in ("/scoring/raters/", "/review/"):
+            problems += _check_page(page, "admin", path, width, height, errors)
+        assert page.locator("button[data-undo-latest]").get_attribute("value") == str(sub.pk)
+        context.close()
+    assert not problems, "\n".join(problems)
+
+    # u undoes the latest decision (nobody has rated the image yet): the submission waits for review again.
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    login(page, "admin", DEMO_PASSWORD)
+    page.goto("/review/")
+    page.keyboard.press("u")
+    page.wait_for_selector(".messages li.success")
+    assert "decision undone" in page.locator(".messages li.success").inner_text()
+    sub.refresh_from_db()
+    assert sub.status == Submission.Status.PASSED
+    assert page.locator(f"section.review-item[data-submission='{sub.pk}']").count() == 1
+    context.close()
