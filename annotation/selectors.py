@@ -66,7 +66,8 @@ def image_list_for(*, user: User) -> QuerySet[Image]:
 def image_visible_to(*, user: User, sha256: str) -> bool:
     """May ``user`` fetch this image's bytes? Admins: any. Researchers: released, non-gold images.
     Volunteers: the image they hold a scoring lease on (pool or hidden gold alike), their own uploads, and
-    the qualification items they are being shown. Anything else answers as if the image did not exist."""
+    the qualification items they are being shown, and the per-level example images of the scoring page.
+    Anything else answers as if the image did not exist."""
     if user.is_platform_admin:
         return True
     if user.role == User.Role.RESEARCHER:
@@ -74,9 +75,11 @@ def image_visible_to(*, user: User, sha256: str) -> bool:
     if user.role != User.Role.VOLUNTEER:
         return False
     from annotation.qualification.contract import qualification_image_shas
-    from annotation.scoring.models import Lease, Submission
+    from annotation.scoring.models import Lease, LevelExample, Submission
 
     if Lease.objects.filter(rater=user, image_id=sha256).exists():
+        return True
+    if LevelExample.objects.filter(image_id=sha256).exists():
         return True
     if Image.objects.filter(sha256=sha256, uploaded_by=user).exists():
         return True

@@ -8,8 +8,10 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from annotation.models import Dimension, Standard, User
+from annotation.scoring import config as scoring_config
 from annotation.scoring import history, selectors
 from annotation.scoring.models import Campaign, PoolItem, Submission
 from annotation.scoring.services import aggregation as aggregation_services
@@ -131,6 +133,18 @@ REJECT_REASONS = (
 
 @role_required("admin")
 def review(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and request.POST.get("undo", "").isdigit():
+        sub = Submission.objects.filter(pk=int(request.POST["undo"])).first()
+        if sub is None:
+            messages.error(request, "No such submission.")
+            return redirect("frontend:review")
+        try:
+            collection.submission_review_undo(submission=sub, user=request.user)
+        except ApplicationError as exc:
+            messages.error(request, f"Submission #{sub.pk}: {exc.message}")
+        else:
+            messages.success(request, f"Submission #{sub.pk}: decision undone, it waits for review again.")
+        return redirect("frontend:review")
     if request.method == "POST":
         approve = request.POST.get("decision") == "approve"
         ids = [int(v) for v in request.POST.getlist("submission") if v.isdigit()]
@@ -157,10 +171,25 @@ def review(request: HttpRequest) -> HttpResponse:
     for sub in pending:
         sub.boxes = _face_boxes(sub)
     recent = list(selectors.submission_list(user=request.user).exclude(status=Submission.Status.PASSED)[:30])
+    now = timezone.now()
+    for (
+        sub
+    ) in recent:  # Undo is offered within the window; the service re-checks and says why when it refuses
+        sub.undoable = sub.reviewed_at is not None and not collection.submission_undo_blockers(
+            submission=sub, now=now
+        )
+    undoable = [s for s in recent if s.undoable]
+    latest = max(undoable, key=lambda s: s.reviewed_at, default=None)  # what the u key undoes
     return render(
         request,
         "frontend/scoring/review.html",
-        {"pending": pending, "recent": recent, "preset_reasons": REJECT_REASONS},
+        {
+            "pending": pending,
+            "recent": recent,
+            "latest_undo": latest.pk if latest else None,
+            "undo_minutes": scoring_config.review_undo_window_s() // 60,
+            "preset_reasons": REJECT_REASONS,
+        },
     )
 
 
@@ -242,31 +271,6 @@ def scoring_progress(request: HttpRequest) -> HttpResponse:
 # ----------------------------------------------------------------------------- admin: rater quality
 
 
-def _scatter(points: list[dict[str, Any]], *, width: int = 520, height: int = 260) -> dict[str, Any]:
-    xs = [p["x"] for p in points if p["x"] is not None and p["y"] is not None]
-    ys = [p["y"] for p in points if p["x"] is not None and p["y"] is not None]
-    if not xs:
-        return {"width": width, "height": height, "dots": [], "x_axis": height - 20}
-    xmax = max(abs(v) for v in xs) or 1.0
-    ymax = max(ys) or 1.0
-    dots = []
-    for p in points:
-        if p["x"] is None or p["y"] is None:
-            continue
-        cx = 30 + (width - 40) * (p["x"] + xmax) / (2 * xmax)
-        cy = height - 20 - (height - 30) * p["y"] / ymax
-        dots.append({"cx": round(cx, 1), "cy": round(cy, 1), "label": p["label"], "flagged": p["flagged"]})
-    return {
-        "width": width,
-        "height": height,
-        "dots": dots,
-        "xmax": round(xmax, 3),
-        "ymax": round(ymax, 3),
-        "mid": round(30 + (width - 40) / 2, 1),
-        "x_axis": height - 20,
-    }
-
-
 @role_required("admin")
 def rater_quality(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -275,12 +279,19 @@ def rater_quality(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Re-aggregation started (job #{job.pk}).")
         return redirect("frontend:rater-quality")
     rows = list(selectors.rater_quality_list())
-    points = [
-        {"x": r.mean_delta, "y": r.mean_upsilon, "label": r.rater.username, "flagged": r.flagged}
-        for r in rows
-    ]
-    gold = [(r.rater.username, r.gold_error) for r in rows if r.gold_error is not None]
-    gold_peak = max([g for _, g in gold] or [1.0]) or 1.0
+    # Drawn by Chart.js in static/frontend/charts.js from the json_script block "chart-data".
+    charts = {
+        "rater_scatter": [
+            {"x": r.mean_delta, "y": r.mean_upsilon, "label": r.rater.username, "flagged": r.flagged}
+            for r in rows
+            if r.mean_delta is not None and r.mean_upsilon is not None
+        ],
+        "gold_mae": [
+            {"label": r.rater.username, "value": r.gold_error, "flagged": r.flagged}
+            for r in sorted(rows, key=lambda r: -(r.gold_error or 0.0))
+            if r.gold_error is not None
+        ],
+    }
     run = selectors.aggregation_run_latest()
     sureal = (run.screening or {}).get("sureal", {}) if run else {}
     return render(
@@ -288,8 +299,7 @@ def rater_quality(request: HttpRequest) -> HttpResponse:
         "frontend/scoring/rater_quality.html",
         {
             "rows": rows,
-            "scatter": _scatter(points),
-            "gold": [{"name": n, "value": g, "w": round(300 * g / gold_peak, 1)} for n, g in gold],
+            "charts": charts,
             "run": run,
             "sureal_iterations": max((v.get("n_iter", 0) for v in sureal.values()), default=None),
             "gold_skips": selectors.rater_gold_skip_rows(),

@@ -237,6 +237,24 @@ class SubmissionReviewApi(APIView):
         )
 
 
+class SubmissionReviewUndoApi(APIView):
+    """Revert a review decision within the undo window while nothing depends on it (409 says why not)."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    @extend_schema(request=None, responses={200: SubmissionOutputSerializer})
+    def post(self, request: Request, submission_id: int) -> Response:
+        submission = selectors.submission_get(user=request.user, submission_id=submission_id)
+        if submission is None:
+            raise NotFoundError("No such submission.")
+        submission = collection.submission_review_undo(submission=submission, user=request.user)
+        return Response(
+            SubmissionOutputSerializer(
+                selectors.submission_get(user=request.user, submission_id=submission.pk)
+            ).data
+        )
+
+
 # ----------------------------------------------------------------------------- scoring queue
 
 

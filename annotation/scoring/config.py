@@ -30,3 +30,8 @@ def dominance_ratio() -> float:
 
 def head_only_max_area_fraction() -> float:
     return float(getattr(settings, "HB_COLLECTION_HEAD_ONLY_MAX_AREA", 0.25))
+
+
+def review_undo_window_s() -> int:
+    """How long after a review decision it can still be undone (when nothing depends on it yet)."""
+    return int(getattr(settings, "HB_REVIEW_UNDO_WINDOW_S", 600))

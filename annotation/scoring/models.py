@@ -335,3 +335,26 @@ class RaterQuality(models.Model):
 
     def __str__(self) -> str:
         return f"quality:{self.rater_id}"
+
+
+class LevelExample(models.Model):
+    """An example image an admin chose for one level of one dimension, shown to raters beside the level
+    definitions. Only images whose MOS is final (completed pool items) qualify: never hidden gold or
+    qualification items, which raters must not learn to recognise."""
+
+    dimension = models.ForeignKey("annotation.Dimension", on_delete=models.CASCADE, related_name="+")
+    level = models.CharField(max_length=16, help_text="One of modeling.standard.LEVELS.")
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    chosen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dimension", "level", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dimension", "level", "image"], name="level_example_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"example {self.dimension_id}:{self.level} {self.image_id[:12]}"

@@ -175,3 +175,16 @@ def aggregation_run_latest(*, standard: Standard | None = None) -> AggregationRu
     if standard is not None:
         qs = qs.filter(standard=standard)
     return qs.order_by("-created_at", "-id").first()
+
+
+def level_examples_by_dimension(*, standard: Standard) -> dict[str, dict[str, list[str]]]:
+    """Chosen example images of the standard: ``{dimension key: {level: [image sha256, ...]}}``."""
+    from .models import LevelExample
+
+    out: dict[str, dict[str, list[str]]] = {}
+    rows = LevelExample.objects.filter(dimension__standard=standard).values_list(
+        "dimension__key", "level", "image_id"
+    )
+    for key, level, sha in rows:
+        out.setdefault(key, {}).setdefault(level, []).append(sha)
+    return out

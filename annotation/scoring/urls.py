@@ -21,6 +21,11 @@ urlpatterns = [
         apis.SubmissionReviewApi.as_view(),
         name="submission-review",
     ),
+    path(
+        "submissions/<int:submission_id>/review/undo/",
+        apis.SubmissionReviewUndoApi.as_view(),
+        name="submission-review-undo",
+    ),
     path("next/", apis.NextImageApi.as_view(), name="next"),
     path("lease/heartbeat/", apis.LeaseHeartbeatApi.as_view(), name="lease-heartbeat"),
     path("lease/skip/", apis.LeaseSkipApi.as_view(), name="lease-skip"),

@@ -349,3 +349,86 @@ def test_admin_console_campaigns_review_and_filter_results(browser, live_server)
     assert "face" in rejected.first.inner_text()
     page.screenshot(path=str(SCREENSHOTS / "admin-filter-results.png"), full_page=True)
     context.close()
+
+
+def test_rater_quality_charts_are_drawn_with_titles_and_names(browser, live_server) -> None:
+    """/scoring/raters/ draws both Chart.js charts: a scatter with both axis titles, flagged raters as a
+    second dataset, the rater name in each point; a horizontal bar per rater with hidden-gold MAE."""
+    from annotation.scoring.models import RaterQuality
+
+    _load_demo()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    page.add_init_script(CSP_LISTENER)
+    login(page, "admin", DEMO_PASSWORD)
+    page.goto("/scoring/raters/")
+    page.wait_for_function(
+        "() => window.Chart && Chart.getChart('chart-rater-scatter') && Chart.getChart('chart-gold-mae')"
+    )
+    scatter = page.evaluate(
+        """() => { const c = Chart.getChart('chart-rater-scatter');
+        return { type: c.config.type, x: c.options.scales.x.title.text, y: c.options.scales.y.title.text,
+                 legend: c.data.datasets.map((d) => d.label), names: c.data.datasets.flatMap((d) => d.data.map((p) => p.label)) }; }"""
+    )
+    bars = page.evaluate(
+        """() => { const c = Chart.getChart('chart-gold-mae');
+        return { axis: c.options.indexAxis, labels: c.data.labels, values: c.data.datasets[0].data,
+                 height: c.canvas.parentElement.getBoundingClientRect().height }; }"""
+    )
+    rows = list(RaterQuality.objects.select_related("rater"))
+    assert (
+        scatter["type"] == "scatter"
+        and scatter["x"].startswith("Mean bias Δ")
+        and scatter["y"] == "Mean inconsistency υ"
+    )
+    assert scatter["legend"] == ["Raters", "Flagged by screening"]
+    assert sorted(scatter["names"]) == sorted(
+        r.rater.username for r in rows if r.mean_delta is not None and r.mean_upsilon is not None
+    )
+    gold = {r.rater.username: r.gold_error for r in rows if r.gold_error is not None}
+    assert bars["axis"] == "y" and sorted(bars["labels"]) == sorted(gold) and len(gold) >= 1
+    assert bars["values"] == sorted(bars["values"], reverse=True)
+    assert bars["height"] >= 28 * len(gold)  # room for every name
+    assert page.evaluate("window.__csp") == []
+    context.close()
+
+
+def test_pages_touched_by_charts_and_undo_at_three_sizes(browser, live_server) -> None:
+    """The every-page checks (CSP, hidden, overflow, axe) for /scoring/raters/ and /review/ with a decision
+    that can be undone on it, at the three sizes."""
+    from annotation.models import User
+    from annotation.scoring.models import Submission
+    from annotation.scoring.services.collection import submission_review
+
+    _load_demo()
+    sub = Submission.objects.filter(status=Submission.Status.PASSED).first()
+    submission_review(submission=sub, reviewer=User.objects.get(username="admin"), approve=True)
+    problems: list[str] = []
+    for width, height in VIEWPORTS:
+        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+        context.set_default_timeout(20000)
+        page = context.new_page()
+        page.add_init_script(CSP_LISTENER)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        login(page, "admin", DEMO_PASSWORD)
+        for path in ("/scoring/raters/", "/review/"):
+            problems += _check_page(page, "admin", path, width, height, errors)
+        assert page.locator("button[data-undo-latest]").get_attribute("value") == str(sub.pk)
+        context.close()
+    assert not problems, "\n".join(problems)
+
+    # u undoes the latest decision (nobody has rated the image yet): the submission waits for review again.
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    login(page, "admin", DEMO_PASSWORD)
+    page.goto("/review/")
+    page.keyboard.press("u")
+    page.wait_for_selector(".messages li.success")
+    assert "decision undone" in page.locator(".messages li.success").inner_text()
+    sub.refresh_from_db()
+    assert sub.status == Submission.Status.PASSED
+    assert page.locator(f"section.review-item[data-submission='{sub.pk}']").count() == 1
+    context.close()

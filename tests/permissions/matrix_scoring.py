@@ -67,6 +67,12 @@ MATRIX: list[Route] = [
         allowed(ADM, ok={400}),
         kwargs=lambda ctx: {"submission_id": ctx["submission"].pk},
     ),
+    Route(
+        "api/scoring/submissions/<int:submission_id>/review/undo/",
+        "POST",
+        allowed(ADM, ok={409}),
+        kwargs=lambda ctx: {"submission_id": ctx["submission"].pk},
+    ),
     Route("api/scoring/next/", "POST", QUEUE),
     Route("api/scoring/lease/heartbeat/", "POST", QUEUE),
     Route("api/scoring/lease/skip/", "POST", QUEUE),

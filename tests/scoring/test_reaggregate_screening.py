@@ -108,3 +108,11 @@ def test_rater_quality_page_shows_patterns_and_reasons(make_rater, no_gold, admi
     assert 'data-testid="screening-summary"' in html and "2 of 12 flagged" in html
     assert "SUREAL converged on every dimension" in html
     assert crowd["straight"].username in html
+    # Both charts get their data through the json_script block that static/frontend/charts.js draws from.
+    assert 'id="chart-rater-scatter"' in html and "<svg" not in html
+    charts = client.get("/scoring/raters/").context["charts"]
+    points = {p["label"]: p for p in charts["rater_scatter"]}
+    assert len(points) == 12 and points[crowd["random"].username]["flagged"] is True
+    assert all(isinstance(p["x"], float) and p["y"] >= 0 for p in points.values())
+    assert sum(p["flagged"] for p in points.values()) == 2
+    assert '<script id="chart-data" type="application/json">' in html

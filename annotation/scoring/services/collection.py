@@ -15,6 +15,7 @@ waits for review; approval puts it in the scoring pool.
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import Any
 
@@ -31,8 +32,10 @@ from annotation.services.jobs import job_create, job_enqueue, job_running, job_s
 from humanbeauty.errors import ApplicationError, ConflictError
 
 from .. import config
-from ..models import Campaign, ImageFingerprint, Submission
+from ..models import Campaign, ImageAggregate, ImageFingerprint, Lease, PoolItem, Rating, Skip, Submission
 from .pool import pool_add
+
+logger = logging.getLogger(__name__)
 
 CAMPAIGN_FIELDS = (
     "name",
@@ -384,4 +387,68 @@ def submission_review(
     submission.save(update_fields=["status", "reviewer", "review_reason", "reviewed_at"])
     if approve:
         pool_add(image=submission.image, standard=submission.campaign.standard, campaign=submission.campaign)
+    return submission
+
+
+def submission_undo_blockers(*, submission: Submission, now: Any = None) -> list[str]:
+    """Why the review decision on ``submission`` can no longer be undone (empty: it can). A decision can be
+    undone within ``review_undo_window_s`` and only while nothing depends on it: an approved image that
+    this approval put in the pool must have no rating, skip, aggregate or live lease yet. A pool item that
+    was there before the approval (another route put the image in the pool) is left alone and blocks nothing."""
+    now = now or timezone.now()
+    if submission.status not in (Submission.Status.APPROVED, Submission.Status.REJECTED):
+        return [f"Only approved or rejected submissions can be undone (this one is {submission.status})."]
+    window = config.review_undo_window_s()
+    if submission.reviewed_at is None or (now - submission.reviewed_at).total_seconds() > window:
+        return [f"The decision is older than {window // 60} minutes and can no longer be undone."]
+    if submission.status == Submission.Status.REJECTED:
+        return []
+    item = _pool_item_added_by(submission)
+    if item is None:
+        return []
+    blockers = []
+    if n := Rating.objects.filter(pool_item=item).count():
+        blockers.append(f"the image already has {n} rating(s)")
+    if n := Skip.objects.filter(image_id=submission.image_id).count():
+        blockers.append(f"{n} rater(s) already skipped it")
+    if Lease.objects.filter(pool_item=item, expires_at__gt=now).exists():
+        blockers.append("a rater is scoring it right now")
+    if ImageAggregate.objects.filter(image_id=submission.image_id).exists():
+        blockers.append("it already has aggregated scores")
+    return [f"The approval can no longer be undone: {', '.join(blockers)}."] if blockers else []
+
+
+def _pool_item_added_by(submission: Submission) -> PoolItem | None:
+    """The pool item this approval created: ``submission_review`` stamps ``reviewed_at`` before ``pool_add``,
+    so an item created earlier came from elsewhere (and an item another approved submission of the same
+    image also relies on stays)."""
+    item = PoolItem.objects.filter(image_id=submission.image_id).first()
+    if item is None or item.created_at < submission.reviewed_at:
+        return None
+    others = Submission.objects.filter(image_id=submission.image_id, status=Submission.Status.APPROVED)
+    if others.exclude(pk=submission.pk).exists():
+        return None
+    return item
+
+
+@transaction.atomic
+def submission_review_undo(*, submission: Submission, user: User) -> Submission:
+    """Revert an approve/reject within the undo window: the submission waits for review again and an image
+    that the approval put in the pool leaves it. ConflictError (409) says why when that is no longer safe."""
+    submission = Submission.objects.select_for_update().get(pk=submission.pk)
+    item = None
+    if submission.status == Submission.Status.APPROVED and submission.image_id:
+        # Lock the pool item too so no rating can land between the check and the delete.
+        item = PoolItem.objects.select_for_update().filter(image_id=submission.image_id).first()
+    blockers = submission_undo_blockers(submission=submission)
+    if blockers:
+        raise ConflictError(blockers[0], extra={"submission": submission.pk, "status": submission.status})
+    if item is not None and _pool_item_added_by(submission) is not None:
+        item.delete()  # expired leases go with it (cascade)
+    submission.status = Submission.Status.PASSED
+    submission.reviewer = None
+    submission.review_reason = ""
+    submission.reviewed_at = None
+    submission.save(update_fields=["status", "reviewer", "review_reason", "reviewed_at"])
+    logger.info("review of submission %s undone by %s", submission.pk, user.username)
     return submission

@@ -57,4 +57,57 @@
       },
     });
   }
+
+  const bad = css.getPropertyValue("--bad").trim() || "#b3261e";
+  const scatter = document.getElementById("chart-rater-scatter");
+  if (scatter && data.rater_scatter) {
+    const point = (p) => ({ x: p.x, y: p.y, label: p.label });
+    new Chart(scatter, {
+      type: "scatter",
+      data: {
+        datasets: [
+          { label: "Raters", data: data.rater_scatter.filter((p) => !p.flagged).map(point), backgroundColor: accent, pointRadius: 5 },
+          { label: "Flagged by screening", data: data.rater_scatter.filter((p) => p.flagged).map(point), backgroundColor: bad, pointStyle: "triangle", pointRadius: 7 },
+        ],
+      },
+      options: {
+        plugins: {
+          tooltip: {
+            callbacks: {
+              label: (ctx) => `${ctx.raw.label}: Δ ${ctx.raw.x.toFixed(3)}, υ ${ctx.raw.y.toFixed(3)}`,
+            },
+          },
+        },
+        scales: {
+          x: axis("Mean bias Δ (score points; > 0 rates high)"),
+          y: axis("Mean inconsistency υ", { beginAtZero: true }),
+        },
+      },
+    });
+  }
+
+  const gold = document.getElementById("chart-gold-mae");
+  if (gold && data.gold_mae) {
+    // One bar per rater: grow the box so every name stays readable however many raters there are.
+    gold.parentElement.style.height = Math.max(160, 60 + 28 * data.gold_mae.length) + "px";
+    new Chart(gold, {
+      type: "bar",
+      data: {
+        labels: data.gold_mae.map((g) => g.label),
+        datasets: [{
+          label: "Hidden-gold MAE",
+          data: data.gold_mae.map((g) => g.value),
+          backgroundColor: data.gold_mae.map((g) => (g.flagged ? bad : accent)),
+        }],
+      },
+      options: {
+        indexAxis: "y",
+        plugins: { legend: { display: false }, tooltip: { callbacks: { label: (ctx) => `MAE ${ctx.parsed.x.toFixed(3)}` } } },
+        scales: {
+          x: axis("Mean absolute error against expert gold (score points)", { beginAtZero: true }),
+          y: axis("Rater", { ticks: { autoSkip: false } }),
+        },
+      },
+    });
+  }
 })();

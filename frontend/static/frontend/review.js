@@ -1,5 +1,6 @@
 // Review queue keys: j/k move between submissions, x selects one for a bulk decision, a approves the
-// current one, r focuses its reason (pick a preset or type, Enter rejects). The bulk bar counts the selection.
+// current one, r focuses its reason (pick a preset or type, Enter rejects), u undoes the latest decision (while
+// the server still allows it). The bulk bar counts the selection.
 "use strict";
 (function () {
   const items = [...document.querySelectorAll("section.review-item")];
@@ -32,6 +33,11 @@
         reason.addEventListener("keydown", (e) => {
           if (e.key === "Enter") { e.preventDefault(); item.querySelector("form.decide button[value=reject]").click(); }
         }, { once: true });
+      } break;
+      case "u": {
+        const undo = document.querySelector("button[data-undo-latest]");
+        if (!undo) return;
+        undo.click();
       } break;
       default: return;
     }
