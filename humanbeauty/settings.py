@@ -194,6 +194,8 @@ HB_GOLD_FOLLOW_UP_FACTOR = env.float("HB_GOLD_FOLLOW_UP_FACTOR", default=4.0)
 # The workspace: the rater's session goal, and how long a rater may amend their own rating.
 HB_SCORING_SESSION_GOAL = env.int("HB_SCORING_SESSION_GOAL", default=20)
 HB_SCORING_AMEND_WINDOW_S = env.int("HB_SCORING_AMEND_WINDOW_S", default=600)
+# How long an admin may undo a review decision (while nothing depends on it yet).
+HB_REVIEW_UNDO_WINDOW_S = env.int("HB_REVIEW_UNDO_WINDOW_S", default=600)
 HB_COLLECTION_MIN_SHORT_SIDE = env.int("HB_COLLECTION_MIN_SHORT_SIDE", default=256)
 HB_COLLECTION_PHASH_MAX_DISTANCE = env.int("HB_COLLECTION_PHASH_MAX_DISTANCE", default=6)
 HB_COLLECTION_DOMINANCE_RATIO = env.float("HB_COLLECTION_DOMINANCE_RATIO", default=2.0)
