@@ -97,6 +97,29 @@ def stop(worker: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
     return out.decode(errors="replace")
 
 
+def run_until_finished(
+    settings, job: Job, name: str, *, beat_dir: Path, queues: str, within_s: float, poll_s: float = 0.2
+) -> str:
+    """Start a fresh worker, wait until ``job`` finishes (failing the test after ``within_s``), stop the
+    worker and purge the broker; returns the worker's output for assertion messages."""
+    worker = start_worker(settings, name, queues=queues, beat_dir=beat_dir)
+    try:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            job.refresh_from_db()
+            if job.is_finished:
+                break
+            time.sleep(poll_s)
+        else:
+            pytest.fail(
+                f"job {job.pk} did not finish within {within_s:.0f} s on worker {name}: {job.message}"
+            )
+    finally:
+        out = stop(worker)
+        _redis_purge()
+    return out
+
+
 def _scut_folder(root: Path, n: int) -> Path:
     """n distinct 1024 px photographs (the detector then works ~4x longer per image than at 512 px)."""
     base = PILImage.open(io.BytesIO(demo_photos()["astronaut"][0])).convert("RGB").resize((1024, 1024))
@@ -152,19 +175,8 @@ def test_killed_worker_resumes_with_nothing_lost_or_doubled(settings, tmp_path) 
     assert job.status == Job.Status.RUNNING and job.done == killed_at and job.total == N_IMAGES
     assert job.attempts == 0
 
-    worker = start_worker(settings, "kill2", queues="default,cpu", beat_dir=tmp_path)  # nobody resumes it
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            job.refresh_from_db()
-            if job.is_finished:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"the job did not finish within 240 s after the restart: {job.status} {job.message}")
-    finally:
-        out = stop(worker)
-        _redis_purge()
+    # Nobody resumes it: a fresh worker alone must bring the job to its end.
+    out = run_until_finished(settings, job, "kill2", beat_dir=tmp_path, queues="default,cpu", within_s=240)
     assert job.status == Job.Status.SUCCEEDED, (job.error, out[-3000:])
     # Either path brings the lost chunks back, whichever comes first: the watchdog re-dispatches the stale
     # job once, or the broker hands the dead worker's unacknowledged chunk messages to the new worker. The
@@ -212,17 +224,7 @@ def test_resume_after_a_kill_through_the_api(settings, tmp_path, client_for, mon
     admin = client_for("admin")
     response = admin.post(f"/api/jobs/{job.pk}/resume/")
     assert response.status_code == 200 and response.json()["status"] == "pending", response.content
-    worker = start_worker(settings, "api", queues="default,cpu", beat_dir=tmp_path)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            job.refresh_from_db()
-            if job.is_finished:
-                break
-            time.sleep(0.2)
-    finally:
-        out = stop(worker)
-        _redis_purge()
+    out = run_until_finished(settings, job, "api", beat_dir=tmp_path, queues="default,cpu", within_s=120)
     assert job.status == Job.Status.SUCCEEDED, (job.status, job.error, out[-3000:])
     assert FaceDetection.objects.filter(job=job).count() == 8
     again = admin.post(f"/api/jobs/{job.pk}/resume/")

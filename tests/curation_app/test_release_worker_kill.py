@@ -17,7 +17,14 @@ from curation.services.releases import release_create, release_dir, release_veri
 
 from .conftest import SCUT_SCORES, write_scut
 from .factories import collected_aggregates, public_source
-from .test_filter_worker_kill import REDIS_URL, _redis_purge, _redis_up, start_worker, stop
+from .test_filter_worker_kill import (
+    REDIS_URL,
+    _redis_purge,
+    _redis_up,
+    run_until_finished,
+    start_worker,
+    stop,
+)
 
 N_COLLECTED = 60
 
@@ -59,19 +66,8 @@ def test_killed_release_build_is_taken_over_and_published_once(settings, tmp_pat
     frozen = sorted(members.values_list("image_id", flat=True))
     assert len(frozen) == N_COLLECTED + 2
 
-    worker = start_worker(settings, "rel2", queues="default,cpu", beat_dir=tmp_path)  # nobody resumes it
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            job.refresh_from_db()
-            if job.is_finished:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"the build did not finish within 240 s after the restart: {job.message}")
-    finally:
-        out = stop(worker)
-        _redis_purge()
+    # Nobody resumes it: a fresh worker alone must bring the job to its end.
+    out = run_until_finished(settings, job, "rel2", beat_dir=tmp_path, queues="default,cpu", within_s=240)
     release.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED and release.status == Release.Status.PUBLISHED, (
         job.error,

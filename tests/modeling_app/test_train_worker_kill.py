@@ -13,7 +13,14 @@ from django.db import connection
 from annotation.models import Job
 from modeling.models import ModelVersion
 from modeling.services.training import model_train_start, training_state_dir
-from tests.curation_app.test_filter_worker_kill import REDIS_URL, _redis_purge, _redis_up, start_worker, stop
+from tests.curation_app.test_filter_worker_kill import (
+    REDIS_URL,
+    _redis_purge,
+    _redis_up,
+    run_until_finished,
+    start_worker,
+    stop,
+)
 
 from .conftest import TINY_CONFIG
 
@@ -60,19 +67,10 @@ def test_killed_training_restarts_from_its_last_checkpoint(
     assert job.status == Job.Status.RUNNING and 3 <= killed_at < total_steps, (job.message, out[-2000:])
     assert (training_state_dir("killed") / "stage1-state.pt").is_file()
 
-    worker = start_worker(settings, "train2", queues="default,gpu", beat_dir=tmp_path)  # nobody resumes it
-    try:
-        deadline = time.monotonic() + 420
-        while time.monotonic() < deadline:
-            job.refresh_from_db()
-            if job.is_finished:
-                break
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"training did not finish within 420 s after the restart: {job.message}")
-    finally:
-        out = stop(worker)
-        _redis_purge()
+    # Nobody resumes it: a fresh worker alone must bring the job to its end.
+    out = run_until_finished(
+        settings, job, "train2", beat_dir=tmp_path, queues="default,gpu", within_s=420, poll_s=0.3
+    )
     assert job.status == Job.Status.SUCCEEDED, (job.error, out[-3000:])
     assert job.attempts == 1
     assert killed_at <= job.result["resumed_from_step"] < total_steps  # from the last checkpoint, not 0
