@@ -182,8 +182,11 @@ def level_examples_by_dimension(*, standard: Standard) -> dict[str, dict[str, li
     from .models import LevelExample
 
     out: dict[str, dict[str, list[str]]] = {}
+    from annotation.qualification.contract import gold_image_shas
+
     rows = (
         LevelExample.objects.filter(dimension__standard=standard)
+        .exclude(image_id__in=gold_image_shas())  # chosen before it entered the gold bank: never shown
         .order_by("dimension__order", "created_at", "id")
         .values_list("dimension__key", "level", "image_id")
     )

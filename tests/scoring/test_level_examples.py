@@ -64,6 +64,18 @@ def test_only_completed_pool_images_can_be_examples_and_volunteers_may_fetch_the
     assert level_examples_by_dimension(standard=_standard()) == {}
 
 
+def test_an_example_that_later_enters_the_gold_bank_is_no_longer_shown_or_served(
+    admin_user, volunteer
+) -> None:
+    (item,) = make_pool(1, prefix="examples-later-gold")
+    _complete(item, 0.5)
+    level_example_add(dimension=_dimension(), level="fair", image=item.image, chosen_by=admin_user)
+    assert image_visible_to(user=volunteer, sha256=item.image_id)
+    GoldItem.objects.create(image=item.image, standard=_standard(), expert_mean={})
+    assert level_examples_by_dimension(standard=_standard()) == {}
+    assert not image_visible_to(user=volunteer, sha256=item.image_id)
+
+
 def test_a_completed_image_without_a_mos_is_refused(admin_user) -> None:
     (item,) = make_pool(1, prefix="examples-nomos")
     PoolItem.objects.filter(pk=item.pk).update(completed_at=timezone.now())
