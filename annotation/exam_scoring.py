@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from annotation.pass_rules import ExamMetrics, PassRule
 from modeling.standard import DIMENSION_KEYS
 
 FloatArray = npt.NDArray[np.float64]
@@ -30,16 +31,6 @@ __all__ = [
 ]
 
 NORMALISED_ERROR_FLOOR = 0.05  # e / max(s_G, 0.05)
-
-
-@dataclass(frozen=True)
-class PassRule:
-    """Pass if ``MAE <= max_mae`` and ``mean SRCC >= min_mean_srcc`` and ``|bias_d| <= max_abs_bias``."""
-
-    max_mae: float = 0.17
-    min_mean_srcc: float = 0.60
-    max_abs_bias: float = 0.15
-    weak_dimension_srcc: float = 0.3  # a dimension below this -> targeted retraining
 
 
 def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -181,21 +172,10 @@ def score_exam(
             norm_err_d = [float(x) for x in np.where(cnt > 0, ne.sum(axis=0) / np.maximum(cnt, 1), np.nan)]
 
     keys = _keys(d)
-    reasons: list[str] = []
-    if not mae <= rule.max_mae:
-        reasons.append(f"mean absolute error {mae:.3f} is above the limit {rule.max_mae:.2f}")
-    if not mean_srcc >= rule.min_mean_srcc:
-        reasons.append(
-            f"mean rank correlation with the experts {mean_srcc:.2f} "
-            f"is below the minimum {rule.min_mean_srcc:.2f}"
-        )
-    for k in range(d):
-        if np.isfinite(bias[k]) and abs(bias[k]) > rule.max_abs_bias:
-            direction = "higher" if bias[k] > 0 else "lower"
-            reasons.append(
-                f"{keys[k]}: scores are on average {abs(bias[k]):.2f} {direction} than the experts "
-                f"(limit {rule.max_abs_bias:.2f})"
-            )
+    # The pass rules are objects (annotation.pass_rules): each lists the reasons it fails.
+    reasons = rule.evaluate(
+        ExamMetrics(mae=mae, mean_srcc=mean_srcc, bias_per_dim=[float(b) for b in bias], dimension_keys=keys)
+    )
     weak = [k for k in range(d) if srcc[k] < rule.weak_dimension_srcc]
     return ExamResult(
         n_items=n_items,

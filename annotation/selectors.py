@@ -79,7 +79,8 @@ def image_visible_to(*, user: User, sha256: str) -> bool:
 
     if Lease.objects.filter(rater=user, image_id=sha256).exists():
         return True
-    if LevelExample.objects.filter(image_id=sha256).exists():
+    # An example that later became gold (imported into the bank) is no longer shown or served as one.
+    if LevelExample.objects.filter(image_id=sha256).exclude(image_id__in=_gold_shas()).exists():
         return True
     if Image.objects.filter(sha256=sha256, uploaded_by=user).exists():
         return True

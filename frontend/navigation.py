@@ -29,6 +29,7 @@ NAV: list[NavEntry] = [
     NavEntry("Review", "frontend:review", frozenset({"admin"})),
     NavEntry("Scoring progress", "frontend:scoring-progress", frozenset({"admin"})),
     NavEntry("Rater quality", "frontend:rater-quality", frozenset({"admin"})),
+    NavEntry("Level examples", "frontend:level-examples", frozenset({"admin"})),
     NavEntry("Sources", "frontend:sources", frozenset({"admin"})),
     NavEntry("Releases", "frontend:releases", frozenset({"admin", "researcher"})),
     NavEntry("Models", "frontend:models", frozenset({"admin", "researcher"})),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views_campaigns, views_scoring
+from . import views_campaigns, views_examples, views_scoring
 
 urlpatterns: list = [
     path("collect/", views_scoring.collect, name="collect"),
@@ -12,4 +12,5 @@ urlpatterns: list = [
     path("campaigns/<int:campaign_id>/", views_campaigns.campaign_edit, name="campaign-edit"),
     path("scoring/progress/", views_scoring.scoring_progress, name="scoring-progress"),
     path("scoring/raters/", views_scoring.rater_quality, name="rater-quality"),
+    path("scoring/examples/", views_examples.level_examples, name="level-examples"),
 ]

@@ -18,8 +18,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from annotation.models import Standard, User
+from annotation.pass_rules import PASS_RULES
 from annotation.qualification import selectors
 from annotation.qualification.models import Attempt, Enrollment, Protocol, Round
+from annotation.qualification.rule_serializers import pass_rule_errors, pass_rule_rows
 from annotation.qualification.services import gold as gold_services
 from annotation.qualification.services import protocols as protocol_services
 from annotation.qualification.services import states
@@ -145,14 +147,49 @@ def _run(request: HttpRequest, action: Any, success: str) -> None:
 
 
 PROTOCOL_FORM_FIELDS = {
-    "max_mae": float, "min_mean_srcc": float, "max_abs_bias": float, "n_iterations": int, "n_training": int,
-    "n_scored": int, "n_warmup": int, "max_attempts": int, "n_retraining": int, "hidden_gold_share": float,
-}  # fmt: skip
+    "n_iterations": int,
+    "n_training": int,
+    "n_scored": int,
+    "n_warmup": int,
+    "max_attempts": int,
+    "n_retraining": int,
+    "hidden_gold_share": float,
+}  # fmt: skip  (the pass rules are validated by PassRulesSerializer, as in the API)
+
+
+class RuleFormError(ValueError):
+    """Field-level messages of the pass rules, from the API's serializer."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {m}" for k, msgs in errors.items() for m in msgs))
+        self.lines = [f"{k}: {m}" for k, msgs in errors.items() for m in msgs]
+
+
+def _rule_fields(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The form's pass-rule inputs, one per registered rule kind (label, bounds, meaning)."""
+    return [
+        {
+            "kind": kind,
+            "label": rule.label,
+            "value": values.get(kind, rule.default),
+            "min": rule.bounds[0],
+            "max": rule.bounds[1],
+            "help": f"Between {rule.bounds[0]:g} and {rule.bounds[1]:g}: {rule.explanation}",
+        }
+        for kind, rule in PASS_RULES.items()
+    ]
+
+
+def _pass_rules(data: Any) -> dict[str, float]:
+    rules, errors = pass_rule_errors(data, blank_is_absent=True)
+    if errors:
+        raise RuleFormError(errors)
+    return rules
 
 
 def _protocol_params(post: Any) -> dict[str, Any]:
     """Parse the protocol form (blank fields keep their defaults / current values)."""
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = _pass_rules(post)
     for key in ("name", "cohort"):
         if post.get(key, "").strip():
             params[key] = post[key].strip()
@@ -170,6 +207,10 @@ def _protocol_params(post: Any) -> dict[str, Any]:
 def _protocol_save(request: HttpRequest, protocol: Protocol | None) -> Protocol | None:
     try:
         params = _protocol_params(request.POST)
+    except RuleFormError as exc:
+        for line in exc.lines:
+            messages.error(request, line)
+        return None
     except ValueError:
         messages.error(request, "Protocol parameters must be numbers.")
         return None
@@ -200,7 +241,11 @@ def admin_qualification(request: HttpRequest) -> HttpResponse:
     funnels = selectors.protocol_funnels(protocols=protocols)
     rows = [{"protocol": p, "funnel": funnels[p.pk]} for p in protocols]
     coverage = selectors.gold_bank_coverage(standard=Standard.objects.get(key="humanbeauty-v1"))
-    return render(request, "frontend/qualification/admin_index.html", {"rows": rows, "coverage": coverage})
+    return render(
+        request,
+        "frontend/qualification/admin_index.html",
+        {"rows": rows, "coverage": coverage, "rule_fields": _rule_fields({})},
+    )
 
 
 def _funnel_bars(funnel: dict[str, Any]) -> list[dict[str, Any]]:
@@ -217,16 +262,22 @@ def _funnel_bars(funnel: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 WHATIF_FIELDS = {
-    "max_mae": float, "min_mean_srcc": float, "max_abs_bias": float, "n_iterations": int, "n_training": int,
-    "n_scored": int, "max_attempts": int, "n_retraining": int,
-}  # fmt: skip
+    "n_iterations": int,
+    "n_training": int,
+    "n_scored": int,
+    "max_attempts": int,
+    "n_retraining": int,
+}  # fmt: skip  (pass rules: PassRulesSerializer)
 
 
 def _whatif(request: HttpRequest, protocol: Protocol) -> tuple[dict[str, Any] | None, str | None]:
     """The predicted funnel for the proposed parameters of the "what if" form (pure simulation, no writes)."""
     from annotation.qualification.services.simulation import protocol_predict
 
-    overrides: dict[str, Any] = {}
+    try:
+        overrides: dict[str, Any] = _pass_rules(request.GET)
+    except RuleFormError as exc:
+        return None, " ".join(exc.lines)
     try:
         for key, cast in WHATIF_FIELDS.items():
             if request.GET.get(key, "").strip():
@@ -299,6 +350,7 @@ def admin_protocol(request: HttpRequest, protocol_id: int) -> HttpResponse:
         response["Content-Disposition"] = f'attachment; filename="qualification-{protocol.pk}.csv"'
         return response
     funnel = selectors.protocol_funnel(protocol=protocol)
+    current = {kind: getattr(protocol, kind) for kind in PASS_RULES}
     whatif, whatif_error = None, None
     if request.GET.get("whatif"):
         whatif, whatif_error = _whatif(request, protocol)
@@ -310,6 +362,11 @@ def admin_protocol(request: HttpRequest, protocol_id: int) -> HttpResponse:
             "whatif_error": whatif_error,
             "whatif_bars": _whatif_bars(whatif) if whatif else [],
             "protocol": protocol,
+            "pass_rules": pass_rule_rows(current),
+            "rule_fields": _rule_fields(current),
+            "whatif_rule_fields": _rule_fields(
+                {**current, **{k: request.GET[k] for k in PASS_RULES if request.GET.get(k)}}
+            ),
             "rounds": protocol.rounds.order_by("number"),
             "funnel": funnel,
             "bars": _funnel_bars(funnel),

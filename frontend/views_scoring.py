@@ -17,10 +17,11 @@ from annotation.scoring.models import Campaign, PoolItem, Submission
 from annotation.scoring.services import aggregation as aggregation_services
 from annotation.scoring.services import collection
 from humanbeauty.errors import ApplicationError
-from modeling.standard import STANDARD_KEY
+from modeling.standard import LEVELS, STANDARD_KEY
 
 from .dashboard import register_panels
 from .views import role_required
+from .views_examples import level_examples_for_page
 
 
 def _certified(user: User) -> bool:
@@ -97,6 +98,8 @@ def score(request: HttpRequest) -> HttpResponse:
             "dims": dims,
             "progress": progress,
             "amend_minutes": progress["amend_window_s"] // 60,
+            "level_examples": level_examples_for_page(standard=standard),
+            "level_names": [{"key": k, "name": k.capitalize()} for k in LEVELS],
         },
     )
 

@@ -3,11 +3,12 @@ except training feedback after the answer, and only aggregate metrics of a *subm
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -16,20 +17,26 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Standard, User
+from annotation.pass_rules import PASS_RULES
 from humanbeauty.api import IsPlatformAdmin, IsVolunteer
 from humanbeauty.bounds import bound_kwargs
 from humanbeauty.errors import ApplicationError, NotFoundError
 
 from . import selectors
 from .models import PROTOCOL_BOUNDS, Attempt, AttemptItem, Enrollment, Protocol, Round
+from .rule_serializers import PassRuleField, PassRuleOutputSerializer, pass_rule_errors, pass_rule_rows
 from .services import exams, gold, protocols, states
 
 # ------------------------------------------------------------------------------------------ serializers
 
 
 class ProtocolSerializer(serializers.ModelSerializer):
+    """A protocol. Its pass rules (``max_mae``, ``min_mean_srcc``, ``max_abs_bias``) are validated by
+    ``rule_serializers.PassRulesSerializer``, the admin page's validator too; ``pass_rules`` describes them."""
+
     standard = serializers.SlugRelatedField(slug_field="key", queryset=Standard.objects.all(), required=False)
     rounds = serializers.SerializerMethodField()
+    pass_rules = serializers.SerializerMethodField()
 
     class Meta:
         model = Protocol
@@ -37,10 +44,33 @@ class ProtocolSerializer(serializers.ModelSerializer):
             "id", "name", "cohort", "standard", "max_mae", "min_mean_srcc", "max_abs_bias", "n_iterations",
             "n_training", "n_scored", "n_warmup", "retake_delay", "max_attempts", "n_retraining", "hidden_gold_share",
             "hidden_gold_window", "warn_margin", "suspend_margin", "recertification_interval", "is_active",
-            "created_at", "rounds",
+            "created_at", "rounds", "pass_rules",
         ]  # fmt: skip
-        read_only_fields = ["id", "created_at", "rounds"]
-        extra_kwargs = bound_kwargs(PROTOCOL_BOUNDS)
+        read_only_fields = ["id", "created_at", "rounds", "pass_rules"]
+        extra_kwargs = {k: v for k, v in bound_kwargs(PROTOCOL_BOUNDS).items() if k not in PASS_RULES}
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for kind, rule in PASS_RULES.items():  # documented (bounds, meaning); validated in to_internal_value
+            fields[kind] = PassRuleField(rule, required=False)
+        return fields
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, Mapping):  # DRF's own "expected a dictionary" error
+            return super().to_internal_value(data)
+        rules, errors = pass_rule_errors(data)
+        rest = {k: v for k, v in data.items() if k not in PASS_RULES}
+        try:
+            validated = super().to_internal_value(rest)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({**errors, **exc.detail}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        return {**validated, **rules}
+
+    @extend_schema_field(PassRuleOutputSerializer(many=True))
+    def get_pass_rules(self, obj: Protocol) -> list[dict[str, Any]]:
+        return pass_rule_rows({kind: getattr(obj, kind) for kind in PASS_RULES})
 
     def get_rounds(self, obj: Protocol) -> list[dict[str, Any]]:
         return [

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotation.models import Image, Standard
+from annotation.pass_rules import PASS_RULES, MaxAbsBias, MaxMae, MinMeanSrcc
 from humanbeauty.bounds import bound_constraints
 
 
@@ -42,9 +43,7 @@ class GoldItem(models.Model):
 
 # Sane bounds of every numeric rule parameter (serializer + database check). Scores live in [0, 1].
 PROTOCOL_BOUNDS = {
-    "max_mae": (0.0, 1.0),
-    "min_mean_srcc": (-1.0, 1.0),
-    "max_abs_bias": (0.0, 1.0),
+    **{kind: rule.bounds for kind, rule in PASS_RULES.items()},  # max_mae, min_mean_srcc, max_abs_bias
     "n_iterations": (1, 20),
     "n_training": (0, 200),
     "n_scored": (1, 200),
@@ -66,10 +65,10 @@ class Protocol(models.Model):
     name = models.CharField(max_length=200)
     cohort = models.CharField(max_length=200, blank=True, help_text="Cohort label, e.g. '2026 spring'.")
     standard = models.ForeignKey(Standard, on_delete=models.PROTECT, related_name="+")
-    # Pass rule (annotation.exam_scoring.PassRule).
-    max_mae = models.FloatField(default=0.17)
-    min_mean_srcc = models.FloatField(default=0.60)
-    max_abs_bias = models.FloatField(default=0.15)
+    # Pass rules (annotation.pass_rules): one column per registered rule kind, holding its threshold.
+    max_mae = models.FloatField(default=MaxMae.default)
+    min_mean_srcc = models.FloatField(default=MinMeanSrcc.default)
+    max_abs_bias = models.FloatField(default=MaxAbsBias.default)
     # Rounds and exams.
     n_iterations = models.PositiveSmallIntegerField(
         default=3, help_text="Rounds (training → exam) to pass before certification; each on new items."

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from annotation.models import Image, Standard, User
+from modeling.standard import LEVELS
 
 from .models import Campaign, PoolItem, Rating, Skip, Submission
 from .services.aggregation import scoring_reaggregate
@@ -94,8 +95,10 @@ def demo_load() -> dict[str, Any]:
     monitor = hidden_gold_monitor_run()  # what beat runs every minute in deployment
     # ψ with its CI per image, rater screening and SUREAL's convergence on the rater-quality page
     run = scoring_reaggregate(standard=standard, workers=1)
+    examples = _choose_level_examples(standard=standard, admin=admin)
     items = PoolItem.objects.filter(campaign=campaign)
     return {
+        "level_examples": examples,
         "aggregation_run": run.pk,
         "campaign": campaign.pk,
         "submissions": Submission.objects.filter(campaign=campaign).count(),
@@ -162,6 +165,31 @@ def _simulate_ratings(campaign: Campaign) -> int:
         if not progress:
             break
     return created
+
+
+EXAMPLES_PER_LEVEL = 2
+
+
+def _choose_level_examples(*, standard: Standard, admin: User) -> int:
+    """What an admin does on /scoring/examples/: per dimension and level, the best suggestions whose MOS lies
+    inside the level (up to two), so a newcomer on /score/ sees the strip. Idempotent (kept once chosen)."""
+    from annotation.models import Dimension
+
+    from .models import LevelExample
+    from .selectors import level_example_suggestions
+    from .services.examples import level_example_add
+
+    if LevelExample.objects.filter(dimension__standard=standard).exists():
+        return LevelExample.objects.filter(dimension__standard=standard).count()
+    added = 0
+    for dimension in Dimension.objects.filter(standard=standard).select_related("standard").order_by("order"):
+        for level in LEVELS:
+            for row in level_example_suggestions(dimension=dimension, level=level, limit=EXAMPLES_PER_LEVEL):
+                if row["in_level"]:
+                    image = Image.objects.get(pk=row["image"])
+                    level_example_add(dimension=dimension, level=level, image=image, chosen_by=admin)
+                    added += 1
+    return added
 
 
 GOLD_SKIPPER = "volunteer7"

@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from annotation.models import Standard, User
+from annotation.models import Dimension, Image, Standard, User
 
 from .models import (
     AggregationRun,
@@ -182,9 +182,78 @@ def level_examples_by_dimension(*, standard: Standard) -> dict[str, dict[str, li
     from .models import LevelExample
 
     out: dict[str, dict[str, list[str]]] = {}
-    rows = LevelExample.objects.filter(dimension__standard=standard).values_list(
-        "dimension__key", "level", "image_id"
+    from annotation.qualification.contract import gold_image_shas
+
+    rows = (
+        LevelExample.objects.filter(dimension__standard=standard)
+        .exclude(image_id__in=gold_image_shas())  # chosen before it entered the gold bank: never shown
+        .order_by("dimension__order", "created_at", "id")
+        .values_list("dimension__key", "level", "image_id")
     )
     for key, level, sha in rows:
         out.setdefault(key, {}).setdefault(level, []).append(sha)
     return out
+
+
+def level_centre(*, standard: Standard, level: str) -> float:
+    """The middle of ``level``'s fifth of the standard's score range (0.1, 0.3, … on [0, 1])."""
+    from modeling.standard import LEVELS
+
+    i = LEVELS.index(level)
+    return standard.score_min + (i + 0.5) / len(LEVELS) * (standard.score_max - standard.score_min)
+
+
+def level_example_list(*, standard: Standard, dimension: Dimension | None = None) -> QuerySet:
+    """Chosen examples of a standard (or one dimension), each with its MOS on its dimension."""
+    from .models import LevelExample
+
+    qs = LevelExample.objects.filter(dimension__standard=standard).select_related("dimension", "chosen_by")
+    if dimension is not None:
+        qs = qs.filter(dimension=dimension)
+    return qs.order_by("dimension__order", "created_at", "id")
+
+
+def image_mos_on(*, dimension: Dimension, shas: list[str]) -> dict[str, float | None]:
+    """MOS of each image on ``dimension`` (``None`` where the dimension has no MOS)."""
+    rows = ImageAggregate.objects.filter(image_id__in=shas, standard_id=dimension.standard_id).values_list(
+        "image_id", "mos"
+    )
+    return {sha: (mos[dimension.order] if len(mos) > dimension.order else None) for sha, mos in rows}
+
+
+def level_example_suggestions(*, dimension: Dimension, level: str, limit: int = 12) -> list[dict[str, Any]]:
+    """Eligible images for an example of ``level`` on ``dimension``, closest MOS to the level's centre first.
+
+    Eligible: completed pool items of the standard with an aggregate, never a gold image (any gold item,
+    active or retired) and not already an example of this level. Ranked in the database (the MOS list's
+    element at the dimension's position, ``|MOS - centre|``), so a large pool costs one indexed query."""
+    from django.db.models import F, FloatField, Value
+    from django.db.models.fields.json import KeyTextTransform
+    from django.db.models.functions import Abs, Cast
+
+    from annotation.qualification.contract import gold_image_shas
+
+    from .models import LevelExample
+
+    centre = level_centre(standard=dimension.standard, level=level)
+    mos = Cast(KeyTextTransform(str(dimension.order), "mos"), FloatField())
+    chosen = LevelExample.objects.filter(dimension=dimension, level=level).values("image_id")
+    rows = (
+        ImageAggregate.objects.filter(
+            standard_id=dimension.standard_id,
+            image__pool_item__completed_at__isnull=False,
+        )
+        .exclude(image__provenance=Image.Provenance.GOLD)
+        .exclude(image_id__in=gold_image_shas())
+        .exclude(image_id__in=chosen)
+        .annotate(value=mos)
+        .filter(value__isnull=False)
+        .annotate(distance=Abs(F("value") - Value(centre)))
+        .order_by("distance", "image_id")
+        .values_list("image_id", "value", "distance")[:limit]
+    )
+    half = (dimension.standard.score_max - dimension.standard.score_min) / 10
+    return [
+        {"image": sha, "mos": value, "distance": distance, "in_level": distance <= half + 1e-9}
+        for sha, value, distance in rows
+    ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import apis, apis_history
+from . import apis, apis_examples, apis_history
 
 app_name = "scoring"
 
@@ -38,4 +38,15 @@ urlpatterns = [
     path("reaggregate/", apis.ReaggregateApi.as_view(), name="reaggregate"),
     path("rater-quality/", apis.RaterQualityApi.as_view(), name="rater-quality"),
     path("reports/latest/", apis.ReportLatestApi.as_view(), name="report-latest"),
+    path("examples/", apis_examples.LevelExampleListApi.as_view(), name="level-example-list"),
+    path(
+        "examples/suggestions/",
+        apis_examples.LevelExampleSuggestionsApi.as_view(),
+        name="level-example-suggestions",
+    ),
+    path(
+        "examples/<int:example_id>/",
+        apis_examples.LevelExampleDetailApi.as_view(),
+        name="level-example-detail",
+    ),
 ]

@@ -97,4 +97,18 @@ MATRIX: list[Route] = [
     Route("api/scoring/reaggregate/", "POST", allowed(ADM, ok={202})),
     Route("api/scoring/rater-quality/", "GET", allowed(ADM)),
     Route("api/scoring/reports/latest/", "GET", allowed(ADM, RES, ok={200, 404})),
+    # Per-level example images: admins only (volunteers see the chosen ones on /score/, never this API).
+    Route("api/scoring/examples/", "GET", allowed(ADM)),
+    Route("api/scoring/examples/", "POST", allowed(ADM, ok={400})),  # an empty body: the field errors
+    Route(
+        "api/scoring/examples/suggestions/",
+        "GET",
+        allowed(ADM, ok={400}),  # no dimension/level given: the field errors
+    ),
+    Route(
+        "api/scoring/examples/<int:example_id>/",
+        "DELETE",
+        allowed(ADM, ok={404}),
+        kwargs=lambda ctx: {"example_id": 987654},
+    ),
 ]

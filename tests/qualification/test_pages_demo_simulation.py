@@ -182,6 +182,6 @@ def test_protocol_page_predicts_the_funnel_for_proposed_parameters(admin_user, p
     three = c.get(base + "&n_iterations=3&max_attempts=2").content.decode()
     assert "Round 3 passed" in three and "retraining delivered" in three
     bad = c.get(base + "&max_mae=lots").content.decode()
-    assert "must be numbers" in bad and 'data-testid="whatif-funnel"' not in bad
+    assert "max_mae: Max MAE must be a number." in bad and 'data-testid="whatif-funnel"' not in bad
     assert "out of range" in c.get(base + "&n_iterations=0").content.decode()
     assert protocol.rounds.count() == 1  # nothing was written
