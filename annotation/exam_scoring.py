@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from modeling.standard import DIMENSION_KEYS
+from annotation.standards.humanbeauty import DIMENSION_KEYS
 
 FloatArray = npt.NDArray[np.float64]
 

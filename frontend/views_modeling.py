@@ -11,10 +11,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.models import User
+from annotation.standards.humanbeauty import DIMENSIONS, LEVELS
 from humanbeauty.errors import ApplicationError
 from modeling import selectors
 from modeling.services import model_version_activate
-from modeling.standard import DIMENSIONS, LEVELS
 
 from .dashboard import register_panels
 from .views import role_required

@@ -16,8 +16,8 @@ from annotation.scoring import history, selectors
 from annotation.scoring.models import Campaign, PoolItem, Submission
 from annotation.scoring.services import aggregation as aggregation_services
 from annotation.scoring.services import collection
+from annotation.standards.humanbeauty import STANDARD_KEY
 from humanbeauty.errors import ApplicationError
-from modeling.standard import STANDARD_KEY
 
 from .dashboard import register_panels
 from .views import role_required

@@ -15,9 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.services.images import upload_read
+from annotation.standards.humanbeauty import DIMENSION_KEYS
 from humanbeauty.api import ErrorSerializer, IsAdminOrResearcher, IsPlatformAdmin, NonBlankSlugField
 from humanbeauty.errors import NotFoundError
-from modeling.standard import DIMENSION_KEYS
 
 from . import selectors
 from .models import ModelVersion

@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotation.models import Image, Job
-from modeling.standard import DIMENSION_KEYS
+from annotation.standards.humanbeauty import DIMENSION_KEYS
 
 
 class ModelVersion(models.Model):
@@ -81,7 +81,7 @@ class Prediction(models.Model):
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="predictions")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
-    # The 12 dimensions (Expert head), in modeling.standard.DIMENSION_KEYS order.
+    # The 12 dimensions (Expert head), in annotation.standards.humanbeauty.DIMENSION_KEYS order.
     facial_brightness = models.FloatField()
     facial_feature_clarity = models.FloatField()
     facial_skin_tone = models.FloatField()

@@ -16,8 +16,8 @@ from django.db.models.signals import post_delete, post_save
 
 from annotation.exam_scoring import gold_coverage
 from annotation.models import Standard, User
+from annotation.standards.humanbeauty import STANDARD_KEY
 from humanbeauty.errors import NotFoundError
-from modeling.standard import STANDARD_KEY
 
 from .models import (
     Attempt,

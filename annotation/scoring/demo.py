@@ -115,7 +115,7 @@ def _simulate_ratings(campaign: Campaign) -> int:
     complete but one in progress). The unrated ones are the work a newcomer's raters find on /score/."""
     from annotation.qualification.models import GoldItem
     from annotation.qualification.services import monitoring
-    from modeling.standard import DIMENSION_KEYS
+    from annotation.standards.humanbeauty import DIMENSION_KEYS
 
     rng = np.random.default_rng(7)
     monitoring._random.seed(5)  # which queue requests get hidden gold: the same demo every time

@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.models import Job
+from annotation.standards.humanbeauty import DIMENSION_KEYS, LEVELS
 from modeling.models import Evaluation, ModelVersion, Prediction
-from modeling.standard import DIMENSION_KEYS, LEVELS
 
 from .conftest import TINY_CONFIG, photo_jpegs
 

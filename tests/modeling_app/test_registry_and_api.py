@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from annotation.models import Job
+from annotation.standards.humanbeauty import DIMENSION_KEYS, LEVELS
 from humanbeauty.errors import ApplicationError, ConflictError
 from modeling.models import Evaluation, ModelVersion, Prediction
-from modeling.standard import DIMENSION_KEYS, LEVELS
 from tests.conftest import png_bytes
 
 from .conftest import TINY_CONFIG

@@ -45,7 +45,7 @@ def make_pool(
 
 
 def valid_scores(seed: int = 0, value: float | None = None) -> dict[str, float]:
-    from modeling.standard import DIMENSION_KEYS
+    from annotation.standards.humanbeauty import DIMENSION_KEYS
 
     rng = np.random.default_rng(seed)
     return {

@@ -13,9 +13,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Image, Standard, User
+from annotation.standards.humanbeauty import STANDARD_KEY
 from humanbeauty.db import prepared_cursor
 from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
-from modeling.standard import STANDARD_KEY
 
 from .. import config
 from ..models import Lease, PoolItem, Rating, Skip

@@ -14,9 +14,9 @@ from django.utils import timezone
 from annotation import aggregation
 from annotation.models import Dimension, Standard, User
 from annotation.services.standards import standard_validate_scores
+from annotation.standards.humanbeauty import STANDARD_KEY
 from humanbeauty.db import prepared_cursor
 from humanbeauty.errors import ApplicationError, ConflictError
-from modeling.standard import STANDARD_KEY
 
 from ..models import ImageAggregate, PoolItem, Rating
 
