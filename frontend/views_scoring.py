@@ -16,7 +16,7 @@ from annotation.scoring import history, selectors
 from annotation.scoring.models import Campaign, PoolItem, Submission
 from annotation.scoring.services import aggregation as aggregation_services
 from annotation.scoring.services import collection
-from annotation.standards.humanbeauty import STANDARD_KEY
+from annotation.selectors import default_standard, default_standard_key
 from humanbeauty.errors import ApplicationError
 
 from .dashboard import register_panels
@@ -75,7 +75,7 @@ def collect(request: HttpRequest) -> HttpResponse:
 
 @role_required("volunteer")
 def score(request: HttpRequest) -> HttpResponse:
-    standard = Standard.objects.filter(key=STANDARD_KEY).first()
+    standard = Standard.objects.filter(key=default_standard_key()).first()
     dims = [
         {
             "key": d.key,
@@ -239,7 +239,7 @@ def _line(points: list[tuple[str, int]], *, width: int = 560, height: int = 160)
 def scoring_progress(request: HttpRequest) -> HttpResponse:
     progress = selectors.scoring_progress()
     items = selectors.pool_items_with_aggregates(limit=100)
-    standard = Standard.objects.filter(key=STANDARD_KEY).first()
+    standard = Standard.objects.filter(key=default_standard_key()).first()
     keys = list(Dimension.objects.filter(standard=standard).order_by("order").values_list("key", flat=True))
     overall = keys.index("overall") if "overall" in keys else len(keys) - 1
     rows = []
@@ -274,7 +274,7 @@ def scoring_progress(request: HttpRequest) -> HttpResponse:
 @role_required("admin")
 def rater_quality(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        standard = Standard.objects.get(key=STANDARD_KEY)
+        standard = default_standard()
         job = aggregation_services.scoring_reaggregate_start(standard=standard, created_by=request.user)
         messages.success(request, f"Re-aggregation started (job #{job.pk}).")
         return redirect("frontend:rater-quality")

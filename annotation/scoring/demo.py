@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from annotation.models import Image, Standard, User
+from annotation.models import Image, User
+from annotation.selectors import default_standard
 
 from .models import Campaign, PoolItem, Rating, Skip, Submission
 from .services.aggregation import scoring_reaggregate
@@ -47,7 +48,7 @@ def demo_load() -> dict[str, Any]:
     collector = User.objects.filter(username="volunteer8").first()
     if admin is None or collector is None or not _certified(collector):
         return {"skipped": "needs the core and qualification demo (certified volunteer8)"}
-    standard = Standard.objects.get(key="humanbeauty-v1")
+    standard = default_standard()
     campaign = Campaign.objects.filter(name=CAMPAIGN).first()
     if campaign is None:
         campaign = campaign_create(
