@@ -80,7 +80,7 @@ def test_release_to_predict_api(
         assert item.priority == pytest.approx(pred.heads_disagreement)
         assert pred.rating_level in LEVELS and pred.head_scores["final"] is not None
         assert set(pred.head_scores) == {"lm", "regression", "expert", "final"}
-        assert list(pred.dimension_scores) == list(DIMENSION_KEYS) and pred.standard.key == "humanbeauty-v1"
+        assert list(pred.dimensions) == list(DIMENSION_KEYS) and pred.standard.key == "humanbeauty-v1"
         assert all(0.0 <= v <= 1.0 for v in pred.dimensions.values())
 
     # Idempotent: nothing left to score, no duplicate rows.
