@@ -75,7 +75,7 @@ def collect(request: HttpRequest) -> HttpResponse:
 
 @role_required("volunteer")
 def score(request: HttpRequest) -> HttpResponse:
-    standard = Standard.objects.filter(key=default_standard_key()).first()
+    standard = selectors.scoring_page_standard(rater=request.user, key=request.GET.get("standard"))
     dims = [
         {
             "key": d.key,
@@ -85,6 +85,8 @@ def score(request: HttpRequest) -> HttpResponse:
             "guideline": d.guideline,
             "low_anchor": d.low_anchor,
             "high_anchor": d.high_anchor,
+            "asks_comment": d.asks_comment,
+            "comment_required": d.comment_required,
         }
         for d in Dimension.objects.filter(standard=standard).select_related("parent").order_by("order")
     ]
@@ -94,6 +96,7 @@ def score(request: HttpRequest) -> HttpResponse:
         "frontend/scoring/score.html",
         {
             "certified": _certified(request.user),
+            "standard": standard,
             "dims": dims,
             "progress": progress,
             "amend_minutes": progress["amend_window_s"] // 60,
