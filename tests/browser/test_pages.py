@@ -464,7 +464,9 @@ def test_an_artimuse_item_gets_its_attributes_and_a_comment_box_each(
         login(page, "volunteer1", DEMO_PASSWORD)
         page.goto("/score/")
         page.wait_for_selector("#subject[src]")
-        assert page.url.endswith("/score/?standard=" + artimuse.KEY), page.url
+        if width == VIEWPORTS[0][0]:  # served first on a default-standard page: it reloaded for ArtiMuse
+            assert page.url.endswith("/score/?standard=" + artimuse.KEY), page.url
+        # (later, the page renders the standard of the lease the rater holds)
         problems += _check_page(page, "volunteer1", f"/score/?standard={artimuse.KEY}", width, height, errors)
         assert page.locator("#workspace").get_attribute("data-standard") == artimuse.KEY
         rows = page.locator("#rating .rating-row")
