@@ -132,3 +132,30 @@ def test_amend_keeps_the_required_comments(
     assert changed.status_code == 200, changed.json()
     rating.refresh_from_db()
     assert rating.scores[0] == 0.7 and rating.comments == _comments()
+
+
+def test_the_campaign_page_creates_a_campaign_of_another_standard(client, make_user) -> None:
+    from annotation.scoring.models import Campaign
+
+    admin = make_user("admin")
+    client.force_login(admin)
+    page = client.get("/campaigns/").content.decode()
+    assert f'value="{artimuse.KEY}"' in page and 'value="humanbeauty-v1" selected' in page
+    form = {
+        "name": "Artworks",
+        "principles": "One artwork",
+        "target_count": 10,
+        "ratings_target": 3,
+        "ratings_step": 1,
+        "ratings_cap": 5,
+        "max_ci_half_width": 0.15,
+        "standard": artimuse.KEY,
+    }
+    r = client.post("/campaigns/", form)
+    assert r.status_code == 302, r.content.decode()[:500]
+    campaign = Campaign.objects.get(name="Artworks")
+    assert campaign.standard.key == artimuse.KEY
+    assert "ArtiMuse 8-attribute standard" in client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    # The standard's minimum still holds (3 for ArtiMuse; 9 for HumanBeauty).
+    client.post("/campaigns/", {**form, "name": "Too few", "standard": "humanbeauty-v1"})
+    assert not Campaign.objects.filter(name="Too few").exists()
