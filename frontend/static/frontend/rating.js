@@ -14,7 +14,8 @@
 //
 // Options: ``onChange(values, untouched)``; ``onSet(key, before, after)`` after every change (for undo);
 // ``onFocus(dim)`` when a scale gets focus (the page shows that dimension's level definitions);
-// ``compact`` (one line per dimension, for the scoring workspace).
+// ``compact`` (one line per dimension, for the scoring workspace); ``comments: false`` leaves out the comment
+// boxes (the amend dialog changes scores only; the stored comments stand).
 //
 // ``dims`` is the ``dimensions`` list of GET /api/standards/<key>/: [{key, name, parent, order, guideline,
 // low_anchor, high_anchor, asks_comment, comment_required}, ...]; a dimension that asks for a comment gets a
@@ -146,7 +147,7 @@
       cell.appendChild(value);
       row.appendChild(name);
       row.appendChild(cell);
-      if (dim.asks_comment || dim.comment_required) {
+      if ((dim.asks_comment || dim.comment_required) && options.comments !== false) {
         const box = document.createElement("input");
         box.type = "text";
         box.className = "rating-comment";

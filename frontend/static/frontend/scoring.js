@@ -301,7 +301,7 @@
   });
 
   let amending = null;
-  const amendRating = HB.mountRating($("amend-rating"), dims, { compact: true });
+  const amendRating = HB.mountRating($("amend-rating"), dims, { compact: true, comments: false });
   function timeLeft(until) {
     const s = Math.max(0, Math.round((Date.parse(until) - Date.now()) / 1000));
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
@@ -316,9 +316,9 @@
       const text = document.createElement("span");
       const when = new Date(h.created_at);
       text.textContent = when.toLocaleTimeString() + " · overall " + (h.scores.overall === null || h.scores.overall === undefined ? "—" : h.scores.overall.toFixed(2)) +
-        (h.amendable ? " · can be changed for " + timeLeft(h.amendable_until) : " · closed");
+        (h.amendable ? (ofThisStandard(h) ? " · can be changed for " + timeLeft(h.amendable_until) : " · another standard") : " · closed");
       li.append(thumb, text);
-      if (h.amendable) {
+      if (h.amendable && ofThisStandard(h)) {
         const edit = document.createElement("button");
         edit.type = "button";
         edit.className = "secondary small";
@@ -331,7 +331,10 @@
     }));
     if (!history.length) { const li = document.createElement("li"); li.textContent = "No ratings yet."; list.appendChild(li); }
   }
+  // A rating of another standard than the page's is listed but changed from a page of its own standard.
+  function ofThisStandard(h) { return Object.keys(h.scores).every((k) => amendRating.dim(k)); }
   function startAmend(h) {
+    if (!ofThisStandard(h)) return;
     amending = h;
     $("amend").hidden = false;
     $("amend-error").textContent = "";
