@@ -305,6 +305,11 @@ def _artimuse_ratings(raters: list[User], campaign: Campaign) -> int:
                 continue
             base = quality.setdefault(item.image.sha256, rng.uniform(0.3, 0.85, size=len(dims)))
             noisy = np.clip(base + rng.normal(0.0, 0.06, size=base.size), 0, 1)
+            # The comprehensive evaluation (the root) follows the attributes, as a rater's would.
+            roots = [i for i, d in enumerate(dims) if d.parent_id is None]
+            noisy[roots] = np.clip(
+                np.delete(noisy, roots).mean() + rng.normal(0.0, 0.03, size=len(roots)), 0, 1
+            )
             scores = {d.key: round(float(v), 2) for d, v in zip(dims, noisy, strict=True)}
             comments = {
                 d.key: f"{d.name}: {words[min(4, int(scores[d.key] * 5))]} in this piece." for d in dims
