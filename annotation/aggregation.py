@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse, stats
 
-from modeling.standard import DIMENSION_KEYS
+from annotation.standards.humanbeauty import DIMENSION_KEYS
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -1144,7 +1144,7 @@ def reliability_report(
 ) -> dict[str, dict[str, float | int | None]]:
     """Per-dimension reliability: split-half SRCC + Spearman-Brown, ICC(1,1), ICC(1,k), alpha.
 
-    Keys are the dimension keys of :mod:`modeling.standard` when D == 12. JSON-serialisable
+    Keys are the dimension keys of :mod:`annotation.standards.humanbeauty` when D == 12. JSON-serialisable
     (NaN -> None).
     """
     img, _, s = _validate_long(image_index, scores, None, rater_index, None)

@@ -87,6 +87,7 @@ class DimensionOutputSerializer(serializers.Serializer):
     low_anchor = serializers.CharField()
     high_anchor = serializers.CharField()
     asks_comment = serializers.BooleanField()
+    comment_required = serializers.BooleanField()
 
 
 class StandardOutputSerializer(serializers.Serializer):
@@ -95,6 +96,7 @@ class StandardOutputSerializer(serializers.Serializer):
     description = serializers.CharField()
     score_min = serializers.FloatField()
     score_max = serializers.FloatField()
+    min_ratings = serializers.IntegerField()
     dimensions = DimensionOutputSerializer(many=True, source="dimensions.all")
 
 
@@ -111,12 +113,16 @@ class StandardListApi(APIView):
             low_anchor = serializers.CharField(required=False, allow_blank=True)
             high_anchor = serializers.CharField(required=False, allow_blank=True)
             asks_comment = serializers.BooleanField(required=False, default=False)
+            comment_required = serializers.BooleanField(
+                required=False, default=False, help_text="A written comment is required with a score."
+            )
 
         key = serializers.SlugField(max_length=64)
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True)
         score_min = serializers.FloatField(required=False, default=0.0)
         score_max = serializers.FloatField(required=False, default=1.0)
+        min_ratings = serializers.IntegerField(required=False, min_value=1, max_value=100)
         dimensions = DimensionInput(many=True)
 
     @extend_schema(responses={200: StandardOutputSerializer(many=True)})

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from annotation.pass_rules import ExamMetrics, PassRule
-from modeling.standard import DIMENSION_KEYS
+from annotation.standards.humanbeauty import DIMENSION_KEYS
 
 FloatArray = npt.NDArray[np.float64]
 

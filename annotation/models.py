@@ -69,12 +69,20 @@ class Dimension(models.Model):
     )
     high_anchor = models.TextField(blank=True, help_text="What a score near the top of the range looks like.")
     asks_comment = models.BooleanField(default=False, help_text="Ask the rater for a short written comment.")
+    comment_required = models.BooleanField(
+        default=False,
+        help_text="A scored dimension must come with a written comment (ArtiMuse-style); implies asks_comment.",
+    )
 
     class Meta:
         ordering = ["standard", "order"]
         constraints = [
             models.UniqueConstraint(fields=["standard", "key"], name="dimension_unique_key"),
             models.UniqueConstraint(fields=["standard", "order"], name="dimension_unique_order"),
+            models.CheckConstraint(
+                condition=Q(comment_required=False) | Q(asks_comment=True),
+                name="dimension_required_comment_asked",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
 from .models import Dimension, Image, Job, Standard, User
@@ -15,6 +16,16 @@ def standard_list() -> QuerySet[Standard]:
 
 def standard_get(*, key: str) -> Standard:
     return standard_list().get(key=key)
+
+
+def default_standard_key() -> str:
+    """The key of the platform's default standard (``HB_DEFAULT_STANDARD``): the one way code names it."""
+    return settings.HB_DEFAULT_STANDARD
+
+
+def default_standard() -> Standard:
+    """The platform's default standard row (``Standard.DoesNotExist`` if it was never seeded)."""
+    return Standard.objects.get(key=default_standard_key())
 
 
 def standard_dimensions(*, standard: Standard) -> list[Dimension]:

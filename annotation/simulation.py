@@ -25,7 +25,7 @@ import numpy.typing as npt
 from scipy import special
 
 from annotation.exam_scoring import PassRule, draw_exam_form, hidden_gold_status, score_exam
-from modeling.standard import (
+from annotation.standards.humanbeauty import (
     APPEARANCE_INDEX,
     APPEARANCE_LEAF_INDICES,
     ENVIRONMENT_INDEX,

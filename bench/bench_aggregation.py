@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from annotation import aggregation as agg
-from modeling.standard import NUM_DIMENSIONS
+from annotation.standards.humanbeauty import NUM_DIMENSIONS
 
 
 def make_data(

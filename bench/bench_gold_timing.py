@@ -49,10 +49,11 @@ def seed_gold(n_gold: int, share: float) -> None:
     the given hidden-gold share for every bench rater."""
     import hashlib
 
-    from annotation.models import Image, Standard, User
+    from annotation.models import Image, User
     from annotation.qualification.models import Enrollment, GoldItem, Protocol
+    from annotation.selectors import default_standard
 
-    standard = Standard.objects.get(key="humanbeauty-v1")
+    standard = default_standard()
     images = []
     for i in range(n_gold):
         sha = hashlib.sha256(f"bench-gold-{i}".encode()).hexdigest()

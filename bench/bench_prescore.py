@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import hashlib
 
-    from annotation.models import Image, Standard
+    from annotation.models import Image
     from annotation.scoring.services.pool import pool_add
+    from annotation.selectors import default_standard
     from annotation.services.images import image_decode, image_ingest
     from modeling.demo import DEMO_TRAIN_CONFIG, release_from_images
     from modeling.models import Prediction
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     mv = model_version_activate(model_version=ModelVersion.objects.get(version="bench-tiny"), prescore=False)
     setup_s = time.perf_counter() - t0
 
-    standard = Standard.objects.get(key="humanbeauty-v1")
+    standard = default_standard()
     blobs = _photos(args.images)
     for k, data in enumerate(blobs):
         image, _ = image_ingest(data=data, provenance=Image.Provenance.COLLECTED, source_ref=f"bench-{k}")

@@ -32,6 +32,7 @@ from annotation.qualification.services.simulation import (  # noqa: E402
     qualification_simulate,
     simulation_gold_bank,
 )
+from annotation.selectors import default_standard_key  # noqa: E402
 
 
 class _Rollback(Exception):
@@ -76,7 +77,7 @@ def main() -> None:
             # simulation then finds it built (same seed) exactly as a second run with --keep would.
             t0, c0 = time.perf_counter(), _cpu()
             simulation_gold_bank(
-                standard=_sim_standard("humanbeauty-v1"), seed=args.seed, n_images=SIM_BANK_SIZE
+                standard=_sim_standard(default_standard_key()), seed=args.seed, n_images=SIM_BANK_SIZE
             )
             bank_wall, bank_cpu, bank_queries = time.perf_counter() - t0, _cpu() - c0, len(queries)
             t0, c0 = time.perf_counter(), _cpu()

@@ -4,7 +4,7 @@ Setup (not timed): a scratch database (PostgreSQL ``hb_bench_release`` created a
 SQLite under /tmp with ``--sqlite``), a media store of 108,000 distinct small JPEG files (as
 ``bench_release.py``), ``Image`` rows pointing at them, 368 raters and 9 raw ratings per 50K image
 (450,000 ``Rating`` rows), 50,000 completed scoring aggregates (12 MOS + SD + CI + SUREAL psi each) on
-``humanbeauty-v1`` with an aggregation run and the raters' SUREAL bias/inconsistency newer than the ratings
+the default standard (``HB_DEFAULT_STANDARD``) with an aggregation run and the raters' SUREAL bias/inconsistency newer than the ratings
 (the state after the platform's aggregation job, which has its own benchmark), and 58,000 kept, normalised
 public ``SourceItem`` rows over 6 sources.
 
@@ -39,8 +39,9 @@ def populate(work: Path, n50: int, n58: int) -> None:
     from bench_release import SOURCES, make_store
     from django.utils import timezone
 
-    from annotation.models import Image, Standard
+    from annotation.models import Image
     from annotation.scoring.models import ImageAggregate, PoolItem
+    from annotation.selectors import default_standard
     from curation.models import Source, SourceItem
 
     media = work / "media"
@@ -62,7 +63,7 @@ def populate(work: Path, n50: int, n58: int) -> None:
         for i, (sha, p) in enumerate(images)
     ]
     Image.objects.bulk_create(rows, batch_size=5000)
-    standard = Standard.objects.get(key="humanbeauty-v1")
+    standard = default_standard()
     rng = np.random.default_rng(0)
     dims = rng.uniform(0.02, 0.98, size=(n50, 12)).round(4)
     PoolItem.objects.bulk_create(

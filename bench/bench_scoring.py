@@ -69,11 +69,12 @@ def seed_queue(pool: int, n_raters: int) -> list[str]:
 
     from rest_framework.authtoken.models import Token
 
-    from annotation.models import Image, Standard, User
+    from annotation.models import Image, User
     from annotation.qualification.contract import volunteer_certify_by_admin
     from annotation.scoring.services.pool import pool_add_many
+    from annotation.selectors import default_standard
 
-    standard = Standard.objects.get(key="humanbeauty-v1")
+    standard = default_standard()
     images = []
     for i in range(pool):
         sha = hashlib.sha256(f"bench-{i}".encode()).hexdigest()
@@ -303,15 +304,16 @@ def bench_reaggregate(n_images: int, k: int, n_raters: int, crowd: str = "mixed"
     from django.db import connection
 
     from annotation import aggregation
-    from annotation.models import Dimension, Standard, User
+    from annotation.models import Dimension, User
     from annotation.scoring.models import Rating
     from annotation.scoring.services.aggregation import scoring_reaggregate
+    from annotation.selectors import default_standard
 
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_aggregation import make_data
     from crowd_sim import simulate
 
-    standard = Standard.objects.get(key="humanbeauty-v1")
+    standard = default_standard()
     d = Dimension.objects.filter(standard=standard).count()
     if crowd == "mixed":
         sim = simulate("mixed", n_images=n_images, n_dims=d, n_raters=n_raters, k=k, seed=0)

@@ -71,11 +71,12 @@ def seed(pool: int, n_http: int, media_root: Path) -> list[str]:
 
     from rest_framework.authtoken.models import Token
 
-    from annotation.models import Image, Standard, User
+    from annotation.models import Image, User
     from annotation.qualification.contract import volunteer_certify_by_admin
     from annotation.scoring.models import PoolItem
+    from annotation.selectors import default_standard
 
-    standard = Standard.objects.get(key="humanbeauty-v1")
+    standard = default_standard()
     images = []
     (media_root / "images").mkdir(parents=True, exist_ok=True)
     for payload in photographs(pool):

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from annotation.models import User
 from annotation.scoring.models import Campaign
 from annotation.scoring.services import collection
+from annotation.selectors import default_standard_key, standard_list
 from humanbeauty.errors import ApplicationError
 
 from .views import role_required
@@ -55,6 +56,10 @@ def _save(request: HttpRequest, campaign: Campaign | None) -> Campaign | None:
         fields = _fields_from(request.POST)
         volunteers = _volunteers_from(request.POST)
         if campaign is None:
+            key = request.POST.get("standard") or default_standard_key()
+            fields["standard"] = standard_list().filter(key=key).first()
+            if fields["standard"] is None:
+                raise ApplicationError(f"standard: no standard {key!r}.")
             return collection.campaign_create(created_by=request.user, volunteers=volunteers, **fields)
         return collection.campaign_update(campaign=campaign, volunteers=volunteers, **fields)
     except ApplicationError as exc:
@@ -73,11 +78,22 @@ def campaigns(request: HttpRequest) -> HttpResponse:
         if campaign is not None:
             messages.success(request, f"Campaign “{campaign.name}” created.")
             return redirect("frontend:campaign-edit", campaign_id=campaign.pk)
-    rows = Campaign.objects.order_by("-is_active", "-created_at").prefetch_related("volunteers")
+    rows = (
+        Campaign.objects.order_by("-is_active", "-created_at")
+        .select_related("standard")
+        .prefetch_related("volunteers")
+    )
     return render(
         request,
         "frontend/scoring/campaigns.html",
-        {"campaigns": rows, "volunteers": _certified_volunteers(), "campaign": None, "chosen": set()},
+        {
+            "campaigns": rows,
+            "volunteers": _certified_volunteers(),
+            "campaign": None,
+            "chosen": set(),
+            "standards": standard_list(),
+            "default_standard": default_standard_key(),
+        },
     )
 
 

@@ -15,8 +15,9 @@ from annotation.scoring import selectors
 from annotation.scoring.apis_examples import LevelExampleInputSerializer, example_rows
 from annotation.scoring.models import LevelExample
 from annotation.scoring.services import examples
+from annotation.selectors import default_standard_key
+from annotation.standards.humanbeauty import LEVELS
 from humanbeauty.errors import ApplicationError
-from modeling.standard import LEVELS, STANDARD_KEY
 
 from .views import role_required
 
@@ -41,7 +42,7 @@ def _back(dimension_key: str) -> HttpResponse:
 
 @role_required("admin")
 def level_examples(request: HttpRequest) -> HttpResponse:
-    standard = Standard.objects.filter(key=STANDARD_KEY).first()
+    standard = Standard.objects.filter(key=default_standard_key()).first()
     dims = list(Dimension.objects.filter(standard=standard).order_by("order"))
     if request.method == "POST":
         key = request.POST.get("dimension", "")
@@ -57,7 +58,7 @@ def level_examples(request: HttpRequest) -> HttpResponse:
             return _back(key)
         form = LevelExampleInputSerializer(
             data={
-                "standard": STANDARD_KEY,
+                "standard": default_standard_key(),
                 "dimension": key,
                 "level": request.POST.get("level", ""),
                 "image": request.POST.get("image", "").strip().lower(),

@@ -11,10 +11,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.models import User
+from annotation.standards.humanbeauty import LEVELS
 from humanbeauty.errors import ApplicationError
 from modeling import selectors
 from modeling.services import model_version_activate
-from modeling.standard import DIMENSIONS, LEVELS
 
 from .dashboard import register_panels
 from .views import role_required
@@ -41,7 +41,7 @@ def models_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "frontend/modeling/models.html",
-        {"versions": versions, "summary": selectors.modeling_summary(), "dimensions": DIMENSIONS},
+        {"versions": versions, "summary": selectors.modeling_summary(), "dimensions": _dimension_rows()},
     )
 
 
@@ -63,6 +63,19 @@ def models_activate(request: HttpRequest, version_id: int) -> HttpResponse:
     return redirect("frontend:models")
 
 
+def _dimension_names(version: Any) -> dict[str, str]:
+    """Dimension key -> name of the standard the (active) version predicts, in the standard's order."""
+    from annotation.selectors import default_standard, standard_dimensions
+
+    standard = selectors.prediction_standard(version) if version is not None else default_standard()
+    return {d.key: d.name for d in standard_dimensions(standard=standard)}
+
+
+def _dimension_rows() -> list[dict[str, str]]:
+    names = _dimension_names(selectors.model_version_active())
+    return [{"key": k, "name": n} for k, n in names.items()]
+
+
 @role_required("admin", "researcher")
 def models_score(request: HttpRequest) -> HttpResponse:
     return render(
@@ -71,7 +84,7 @@ def models_score(request: HttpRequest) -> HttpResponse:
         {
             "active": selectors.model_version_active(),
             "ready": selectors.model_version_list().filter(status="ready"),
-            "dimension_names": {d.key: d.name for d in DIMENSIONS},
+            "dimension_names": _dimension_names(selectors.model_version_active()),
             "levels": LEVELS,
         },
     )

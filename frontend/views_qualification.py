@@ -25,6 +25,7 @@ from annotation.qualification.rule_serializers import pass_rule_errors, pass_rul
 from annotation.qualification.services import gold as gold_services
 from annotation.qualification.services import protocols as protocol_services
 from annotation.qualification.services import states
+from annotation.selectors import default_standard
 from humanbeauty.errors import ApplicationError
 
 from .dashboard import register_panels
@@ -42,7 +43,7 @@ def _dims(standard: Standard) -> list[dict[str, Any]]:
 def _standard_for(enrollment: Enrollment | None) -> Standard:
     if enrollment is not None and enrollment.protocol is not None:
         return enrollment.protocol.standard
-    return Standard.objects.get(key="humanbeauty-v1")
+    return default_standard()
 
 
 # ------------------------------------------------------------------------------------------- volunteer
@@ -82,7 +83,7 @@ def qualification_result(request: HttpRequest, attempt_id: int) -> HttpResponse:
     )
     result = attempt.result
     keys = result.get("dimension_keys") or []
-    names = dict(Standard.objects.get(key="humanbeauty-v1").dimensions.values_list("key", "name"))
+    names = dict(default_standard().dimensions.values_list("key", "name"))
     rows = [
         {"key": k, "name": names.get(k, k), "mae": (result.get("mae_per_dim") or [None] * len(keys))[i],
          "bias": (result.get("bias_per_dim") or [None] * len(keys))[i],
@@ -216,7 +217,7 @@ def _protocol_save(request: HttpRequest, protocol: Protocol | None) -> Protocol 
         return None
     try:
         if protocol is None:
-            standard = Standard.objects.get(key="humanbeauty-v1")
+            standard = default_standard()
             protocol = protocol_services.protocol_create(standard=standard, created_by=request.user, **params)
         else:
             protocol = protocol_services.protocol_update(protocol=protocol, **params)
@@ -240,7 +241,7 @@ def admin_qualification(request: HttpRequest) -> HttpResponse:
     protocols = list(selectors.protocol_list()[:50])
     funnels = selectors.protocol_funnels(protocols=protocols)
     rows = [{"protocol": p, "funnel": funnels[p.pk]} for p in protocols]
-    coverage = selectors.gold_bank_coverage(standard=Standard.objects.get(key="humanbeauty-v1"))
+    coverage = selectors.gold_bank_coverage(standard=default_standard())
     return render(
         request,
         "frontend/qualification/admin_index.html",
@@ -398,7 +399,7 @@ def admin_volunteer(request: HttpRequest, user_id: int) -> HttpResponse:
 
 @role_required("admin")
 def admin_gold(request: HttpRequest) -> HttpResponse:
-    standard = Standard.objects.get(key="humanbeauty-v1")
+    standard = default_standard()
     if request.method == "POST":
         upload = request.FILES.get("file")
 

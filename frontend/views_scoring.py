@@ -16,8 +16,9 @@ from annotation.scoring import history, selectors
 from annotation.scoring.models import Campaign, PoolItem, Submission
 from annotation.scoring.services import aggregation as aggregation_services
 from annotation.scoring.services import collection
+from annotation.selectors import default_standard, default_standard_key
+from annotation.standards.humanbeauty import LEVELS
 from humanbeauty.errors import ApplicationError
-from modeling.standard import LEVELS, STANDARD_KEY
 
 from .dashboard import register_panels
 from .views import role_required
@@ -76,7 +77,7 @@ def collect(request: HttpRequest) -> HttpResponse:
 
 @role_required("volunteer")
 def score(request: HttpRequest) -> HttpResponse:
-    standard = Standard.objects.filter(key=STANDARD_KEY).first()
+    standard = selectors.scoring_page_standard(rater=request.user, key=request.GET.get("standard"))
     dims = [
         {
             "key": d.key,
@@ -86,6 +87,8 @@ def score(request: HttpRequest) -> HttpResponse:
             "guideline": d.guideline,
             "low_anchor": d.low_anchor,
             "high_anchor": d.high_anchor,
+            "asks_comment": d.asks_comment,
+            "comment_required": d.comment_required,
         }
         for d in Dimension.objects.filter(standard=standard).select_related("parent").order_by("order")
     ]
@@ -95,6 +98,7 @@ def score(request: HttpRequest) -> HttpResponse:
         "frontend/scoring/score.html",
         {
             "certified": _certified(request.user),
+            "standard": standard,
             "dims": dims,
             "progress": progress,
             "amend_minutes": progress["amend_window_s"] // 60,
@@ -242,7 +246,7 @@ def _line(points: list[tuple[str, int]], *, width: int = 560, height: int = 160)
 def scoring_progress(request: HttpRequest) -> HttpResponse:
     progress = selectors.scoring_progress()
     items = selectors.pool_items_with_aggregates(limit=100)
-    standard = Standard.objects.filter(key=STANDARD_KEY).first()
+    standard = Standard.objects.filter(key=default_standard_key()).first()
     keys = list(Dimension.objects.filter(standard=standard).order_by("order").values_list("key", flat=True))
     overall = keys.index("overall") if "overall" in keys else len(keys) - 1
     rows = []
@@ -277,7 +281,7 @@ def scoring_progress(request: HttpRequest) -> HttpResponse:
 @role_required("admin")
 def rater_quality(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        standard = Standard.objects.get(key=STANDARD_KEY)
+        standard = default_standard()
         job = aggregation_services.scoring_reaggregate_start(standard=standard, created_by=request.user)
         messages.success(request, f"Re-aggregation started (job #{job.pk}).")
         return redirect("frontend:rater-quality")

@@ -156,6 +156,9 @@ STORAGES = {
 }
 
 # --- Upload safety ---------------------------------------------------------------------------------------
+# The standard the platform uses when none is named (queue, ratings, pages, qualification, releases): the only
+# place outside migrations, the standards' own specs and tests where its key is written.
+HB_DEFAULT_STANDARD = env.str("HB_DEFAULT_STANDARD", default="humanbeauty-v1")
 HB_IMAGE_MAX_BYTES = env.int("HB_IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
 HB_IMAGE_MAX_PIXELS = env.int("HB_IMAGE_MAX_PIXELS", default=40_000_000)
 # Uploads to the image store above this many (header-declared) pixels are decoded on a worker (202 + job).

@@ -7,7 +7,7 @@ version. No route here is open to volunteers: predictions are never shown to rat
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 from annotation.services.images import upload_read
 from humanbeauty.api import ErrorSerializer, IsAdminOrResearcher, IsPlatformAdmin, NonBlankSlugField
 from humanbeauty.errors import NotFoundError
-from modeling.standard import DIMENSION_KEYS
 
 from . import selectors
 from .models import ModelVersion
@@ -197,8 +196,8 @@ class PredictApi(APIView):
         regression_score = serializers.FloatField()
         expert_overall = serializers.FloatField()
         heads_disagreement = serializers.FloatField()
-        dimensions = inline_serializer(
-            "PredictDimensions", {key: serializers.FloatField() for key in DIMENSION_KEYS}
+        dimensions = serializers.DictField(
+            child=serializers.FloatField(), help_text="Expert head's score per dimension key of the standard."
         )
 
     @extend_schema(
@@ -251,3 +250,47 @@ class PredictJobApi(APIView):
             "model_version": job.params["version"],
         }
         return Response(self.OutputSerializer(out).data, status=202)
+
+
+class PredictionDetailApi(APIView):
+    """A stored pre-score of one image (by the active version, or ``?version=``): the dimensions and heads by
+    key, with the standard they refer to. For the default standard the head scores are also given under
+    their former names (``lm_score``, ``regression_score``, ``expert_overall``, ``final_score``)."""
+
+    permission_classes = [IsAdminOrResearcher]
+
+    class OutputSerializer(serializers.Serializer):
+        image = serializers.CharField(source="image_id")
+        model_version = serializers.CharField(source="model_version.version")
+        standard = serializers.CharField(source="standard.key")
+        score = serializers.FloatField()
+        rating_level = serializers.CharField()
+        heads_disagreement = serializers.FloatField()
+        dimensions = serializers.DictField(
+            child=serializers.FloatField(), help_text="In the standard's order."
+        )
+        heads = serializers.DictField(
+            child=serializers.FloatField(allow_null=True),
+            source="head_scores",
+            help_text="Overall score per head.",
+        )
+        lm_score = serializers.FloatField(source="head_scores.lm", allow_null=True, default=None)
+        regression_score = serializers.FloatField(
+            source="head_scores.regression", allow_null=True, default=None
+        )
+        expert_overall = serializers.FloatField(source="head_scores.expert", allow_null=True, default=None)
+        final_score = serializers.FloatField(source="head_scores.final", allow_null=True, default=None)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", str, required=False, description="Version tag; default active.")
+        ],
+        responses={200: OutputSerializer, 404: ErrorSerializer},
+    )
+    def get(self, request: Request, sha256: str) -> Response:
+        prediction = selectors.prediction_for(
+            image_sha256=sha256, version=request.query_params.get("version")
+        )
+        if prediction is None:
+            raise NotFoundError("No prediction for this image by that version.")
+        return Response(self.OutputSerializer(prediction).data)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeling.standard import LEVELS
+from annotation.standards.humanbeauty import LEVELS
 
 CONFIG_FILE = "humanaesexpert_config.json"
 

@@ -30,9 +30,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from modeling.configuration import HumanAesExpertConfig
-from modeling.model import IGNORE_INDEX
-from modeling.standard import (
+from annotation.standards.humanbeauty import (
     DEFAULT_SCORE_QUESTION,
     EXPERT_QUESTIONS,
     NUM_DIMENSIONS,
@@ -42,6 +40,8 @@ from modeling.standard import (
     level_for,
     overall_answer,
 )
+from modeling.configuration import HumanAesExpertConfig
+from modeling.model import IGNORE_INDEX
 
 SUBSETS = ("HumanBeauty-58K", "HumanBeauty-50K")
 OVERALL_ANSWER_PREFIX = overall_answer(0.0).rsplit(" ", 1)[0]  # "The aesthetics of the human image is"

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from modeling.standard import DIMENSION_KEYS, LEVEL_CLASS_ID, OVERALL_INDEX, level_for
+from annotation.standards.humanbeauty import DIMENSION_KEYS, LEVEL_CLASS_ID, OVERALL_INDEX, level_for
 
 PAPER_EPS = 1e-8
 

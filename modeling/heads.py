@@ -24,8 +24,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from modeling.configuration import HumanAesExpertConfig
-from modeling.standard import (
+from annotation.standards.humanbeauty import (
     APPEARANCE_INDEX,
     APPEARANCE_LEAF_INDICES,
     ENVIRONMENT_INDEX,
@@ -35,6 +34,7 @@ from modeling.standard import (
     NUM_DIMENSIONS,
     OVERALL_INDEX,
 )
+from modeling.configuration import HumanAesExpertConfig
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
 
@@ -65,7 +65,9 @@ class HeadInput:
 
 @dataclass
 class HeadTargets:
-    scores: torch.Tensor  # [B, 12] in modeling.standard order (overall-only samples: overall at [11])
+    scores: (
+        torch.Tensor
+    )  # [B, 12] in annotation.standards.humanbeauty order (overall-only samples: overall at [11])
     is_expert: torch.Tensor  # [B] bool: the switch of paper Eq. 7
 
 

@@ -12,7 +12,7 @@ Read top-down:
    * the LM-head score (paper Eq. 4): softmax over the five level-word logits at the slot that predicts
      the overall rating word, dotted with ``config.level_weights`` (0, .25, .5, .75, 1 for bad..excellent);
    * the Regression-head score: ``Linear(hidden, 1)`` on the head token;
-   * the Expert-head scores: 12 values in ``modeling.standard`` order;
+   * the Expert-head scores: 12 values in ``annotation.standards.humanbeauty`` order;
    * the MetaVoter's final score from the three overall scores (once stage two has trained it);
    * the loss of paper Eq. 7 when targets are given: LM cross-entropy over the answer tokens for every
      sample, plus each head's own loss: ``lambda_reg`` x MSE(regression, overall) for overall-only
@@ -93,7 +93,9 @@ class HumanAesExpertOutput:
         return self.heads["regression"]["overall"]
 
     @property
-    def expert_scores(self) -> torch.Tensor:  # [B, 12], modeling.standard order; [:, 11] is S_exp
+    def expert_scores(
+        self,
+    ) -> torch.Tensor:  # [B, 12], annotation.standards.humanbeauty order; [:, 11] is S_exp
         return self.heads["expert"]["dimensions"]
 
     @property

@@ -15,8 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from annotation.models import Image, Job
-from modeling.standard import DIMENSION_KEYS
+from annotation.models import Image, Job, Standard
 
 
 class ModelVersion(models.Model):
@@ -77,31 +76,28 @@ class Evaluation(models.Model):
 
 
 class Prediction(models.Model):
-    """All heads' scores for one image by one model version (scores in [0, 1])."""
+    """All heads' scores for one image by one model version (scores in [0, 1]), stored by key.
+
+    ``dimension_scores`` maps the ``standard``'s dimension keys to the Expert head's scores; ``head_scores``
+    maps each head's name (``lm``, ``regression``, ``expert``, ``final``: the MetaVoter, null if untrained)
+    to its overall score. No column is tied to one standard or one model family.
+    """
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="predictions")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
-    # The 12 dimensions (Expert head), in modeling.standard.DIMENSION_KEYS order.
-    facial_brightness = models.FloatField()
-    facial_feature_clarity = models.FloatField()
-    facial_skin_tone = models.FloatField()
-    facial_structure = models.FloatField()
-    facial_contour_clarity = models.FloatField()
-    facial_aesthetic = models.FloatField()
-    outfit = models.FloatField()
-    body_shape = models.FloatField()
-    looks = models.FloatField()
-    environment = models.FloatField()
-    general_appearance = models.FloatField()
-    overall = models.FloatField()
-    # The heads' overall scores and the fused one.
-    lm_score = models.FloatField()
-    regression_score = models.FloatField()
-    expert_overall = models.FloatField()
-    final_score = models.FloatField(null=True, blank=True, help_text="MetaVoter; null if untrained.")
-    score = models.FloatField(help_text="final_score, or the heads' mean without a MetaVoter.")
+    standard = models.ForeignKey(
+        Standard,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The standard the dimensions belong to.",
+    )
+    dimension_scores = models.JSONField(
+        default=dict, help_text="{dimension key: score} (JSONB keeps no order: read .dimensions)."
+    )
+    head_scores = models.JSONField(default=dict, help_text="{head name: overall score or null}.")
+    score = models.FloatField(help_text="The MetaVoter's score, or the heads' mean without a MetaVoter.")
     rating_level = models.CharField(max_length=16)
-    heads_disagreement = models.FloatField(help_text="Population SD of the three heads' overall scores.")
+    heads_disagreement = models.FloatField(help_text="Population SD of the heads' overall scores.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -115,4 +111,6 @@ class Prediction(models.Model):
 
     @property
     def dimensions(self) -> dict[str, float]:
-        return {key: getattr(self, key) for key in DIMENSION_KEYS}
+        """``dimension_scores`` in the standard's order (one query for the standard's keys)."""
+        order = self.standard.dimensions.order_by("order").values_list("key", flat=True)
+        return {k: self.dimension_scores[k] for k in order if k in self.dimension_scores}

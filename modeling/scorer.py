@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from annotation.standards.humanbeauty import DIMENSION_KEYS, OVERALL_INDEX, level_for
 from modeling.data import BackboneProcessor, collate, encode_scoring_prompt, load_image
 from modeling.heads import HEADS
 from modeling.model import HumanAesExpert
-from modeling.standard import DIMENSION_KEYS, OVERALL_INDEX, level_for
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import Exists, F, OuterRef, QuerySet
 
-from annotation.models import Image
+from annotation.models import Image, Standard
+from annotation.selectors import default_standard_key
 
 from .models import Evaluation, ModelVersion, Prediction
 
@@ -37,6 +38,20 @@ def prediction_get(*, image: Image, model_version: ModelVersion) -> Prediction |
 
 def prediction_list(*, model_version: ModelVersion) -> QuerySet[Prediction]:
     return Prediction.objects.filter(model_version=model_version).select_related("image")
+
+
+def prediction_standard(model_version: ModelVersion) -> Standard:
+    """The standard a version's dimensions belong to: ``config["standard_key"]`` when the version names one,
+    else the platform's default standard."""
+    key = (model_version.config or {}).get("standard_key") or default_standard_key()
+    return Standard.objects.get(key=key)
+
+
+def prediction_for(*, image_sha256: str, version: str | None = None) -> Prediction | None:
+    """The prediction of one image by the version tagged ``version`` (default: the active one)."""
+    qs = Prediction.objects.select_related("model_version", "standard").filter(image_id=image_sha256)
+    qs = qs.filter(model_version__version=version) if version else qs.filter(model_version__is_active=True)
+    return qs.first()
 
 
 def prescore_pending_items(*, model_version: ModelVersion) -> QuerySet[Any]:

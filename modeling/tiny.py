@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from modeling.standard import (
+from annotation.standards.humanbeauty import (
     DEFAULT_SCORE_QUESTION,
     EXPERT_QUESTIONS,
     LEVEL_CUTS,

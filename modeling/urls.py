@@ -18,4 +18,5 @@ urlpatterns = [
     path("prescore/", apis.PrescoreStartApi.as_view(), name="prescore"),
     path("predict/", apis.PredictApi.as_view(), name="predict"),
     path("predict/jobs/", apis.PredictJobApi.as_view(), name="predict-job"),
+    path("predictions/<str:sha256>/", apis.PredictionDetailApi.as_view(), name="prediction-detail"),
 ]

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from annotation.models import Standard, User
 from annotation.pass_rules import PASS_RULES
+from annotation.selectors import default_standard, default_standard_key
 from humanbeauty.api import IsPlatformAdmin, IsVolunteer
 from humanbeauty.bounds import bound_kwargs
 from humanbeauty.errors import ApplicationError, NotFoundError
@@ -374,7 +375,7 @@ class ProtocolListApi(APIView):
         data = ProtocolSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = dict(data.validated_data)
-        standard = params.pop("standard", None) or Standard.objects.get(key="humanbeauty-v1")
+        standard = params.pop("standard", None) or default_standard()
         protocol = protocols.protocol_create(standard=standard, created_by=request.user, **params)
         return Response(ProtocolSerializer(protocol).data, status=201)
 
@@ -538,7 +539,9 @@ class GoldListApi(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
-        standard = get_object_or_404(Standard, key=request.query_params.get("standard", "humanbeauty-v1"))
+        standard = get_object_or_404(
+            Standard, key=request.query_params.get("standard") or default_standard_key()
+        )
         items = [
             {"id": g.id, "image": g.image_id, "n_experts": g.n_experts, "is_active": g.is_active,
              "mean": g.expert_mean, "sd": g.expert_sd, "rationale": g.rationale}
@@ -556,7 +559,7 @@ class GoldImportApi(APIView):
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField()
         images = serializers.ListField(child=serializers.FileField(), required=False)
-        standard = serializers.SlugField(required=False, default="humanbeauty-v1")
+        standard = serializers.SlugField(required=False, default=default_standard_key)
 
     @extend_schema(request=InputSerializer, responses={201: dict})
     def post(self, request: Request) -> Response:

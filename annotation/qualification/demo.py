@@ -18,6 +18,7 @@ from django.db import transaction
 from PIL import Image as PILImage
 
 from annotation.models import Image, Standard, User
+from annotation.selectors import default_standard
 from annotation.services.images import image_ingest
 from annotation.simulation import synthetic_gold_bank
 
@@ -103,7 +104,7 @@ def demo_gold_bank(*, standard: Standard) -> int:
 
 @transaction.atomic
 def demo_load() -> dict[str, Any]:
-    standard = Standard.objects.get(key="humanbeauty-v1")
+    standard = default_standard()
     gold_created = demo_gold_bank(standard=standard)
     admin = User.objects.filter(username="admin").first()
     protocol = Protocol.objects.filter(name=DEMO_PROTOCOL).first()

@@ -16,8 +16,8 @@ from django.db.models.signals import post_delete, post_save
 
 from annotation.exam_scoring import gold_coverage
 from annotation.models import Standard, User
+from annotation.selectors import default_standard
 from humanbeauty.errors import NotFoundError
-from modeling.standard import STANDARD_KEY
 
 from .models import (
     Attempt,
@@ -241,7 +241,7 @@ def protocol_of(*, enrollment: Enrollment) -> Protocol:
     """The enrollment's protocol, or the default parameters (admin-certified raters have no protocol)."""
     if enrollment.protocol is not None:
         return enrollment.protocol
-    return Protocol(name="defaults", standard=Standard.objects.get(key=STANDARD_KEY))
+    return Protocol(name="defaults", standard=default_standard())
 
 
 def training_done_count(*, enrollment: Enrollment) -> int:

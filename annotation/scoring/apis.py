@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Standard, User
+from annotation.selectors import default_standard_key
 from humanbeauty.api import IsPlatformAdmin, IsVolunteer, NonBlankSlugRelatedField, role_permission
 from humanbeauty.bounds import bound_kwargs
 from humanbeauty.errors import ApplicationError, NotFoundError
@@ -460,7 +461,7 @@ class ReaggregateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         standard = (
-            data.validated_data.get("standard") or Standard.objects.filter(key="humanbeauty-v1").first()
+            data.validated_data.get("standard") or Standard.objects.filter(key=default_standard_key()).first()
         )
         if standard is None:
             raise ApplicationError("standard: no such standard.")

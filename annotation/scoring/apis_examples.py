@@ -11,9 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Dimension, Image, Standard
+from annotation.selectors import default_standard_key
+from annotation.standards.humanbeauty import LEVELS
 from humanbeauty.api import IsPlatformAdmin
 from humanbeauty.errors import NotFoundError
-from modeling.standard import LEVELS, STANDARD_KEY
 
 from . import selectors
 from .models import LevelExample
@@ -30,7 +31,7 @@ def _urls(sha: str) -> dict[str, str]:
 class LevelChoiceSerializer(serializers.Serializer):
     """A standard's dimension and a level, named by keys; unknown ones are field errors."""
 
-    standard = serializers.CharField(required=False, default=STANDARD_KEY)
+    standard = serializers.CharField(required=False, default=default_standard_key)
     dimension = serializers.CharField()
     level = serializers.ChoiceField(
         choices=list(LEVELS),
@@ -107,7 +108,9 @@ def example_rows(*, standard: Standard, dimension: Dimension | None = None) -> l
     return [example_payload(r, mos.get((r.dimension_id, r.image_id))) for r in rows]
 
 
-STANDARD_PARAM = OpenApiParameter("standard", str, description=f"Standard key (default {STANDARD_KEY}).")
+STANDARD_PARAM = OpenApiParameter(
+    "standard", str, description="Standard key (default: the platform's default standard)."
+)
 
 
 class LevelExampleListApi(APIView):
@@ -117,7 +120,7 @@ class LevelExampleListApi(APIView):
 
     @extend_schema(parameters=[STANDARD_PARAM], responses={200: LevelExampleOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        key = request.query_params.get("standard") or STANDARD_KEY
+        key = request.query_params.get("standard") or default_standard_key()
         standard = Standard.objects.filter(key=key).first()
         if standard is None:
             raise NotFoundError(f"No standard {key!r}.")

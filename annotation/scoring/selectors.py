@@ -92,6 +92,20 @@ def rater_gold_skip_rows() -> list:
     return contract.hidden_gold_skip_rows(pool_counts=rater_pool_counts(), holding=rater_holding())
 
 
+def scoring_page_standard(*, rater: User, key: str | None = None) -> Standard:
+    """The standard the scoring page renders: ``key`` when it names a standard (the page reloads itself with
+    the key of a served item of another standard), else the standard of the rater's leased pool item, else
+    the default standard."""
+    from annotation.selectors import default_standard
+
+    if key and (standard := Standard.objects.filter(key=key).first()) is not None:
+        return standard
+    lease = Lease.objects.filter(rater=rater).select_related("pool_item__standard").first()
+    if lease is not None and lease.pool_item is not None:
+        return lease.pool_item.standard
+    return default_standard()
+
+
 def scoring_progress(*, standard: Standard | None = None, days: int = 14) -> dict[str, Any]:
     """Images by number of ratings, completion over time, skip counts."""
     items = PoolItem.objects.all()
@@ -197,7 +211,7 @@ def level_examples_by_dimension(*, standard: Standard) -> dict[str, dict[str, li
 
 def level_centre(*, standard: Standard, level: str) -> float:
     """The middle of ``level``'s fifth of the standard's score range (0.1, 0.3, … on [0, 1])."""
-    from modeling.standard import LEVELS
+    from annotation.standards.humanbeauty import LEVELS
 
     i = LEVELS.index(level)
     return standard.score_min + (i + 0.5) / len(LEVELS) * (standard.score_max - standard.score_min)

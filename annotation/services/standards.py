@@ -18,7 +18,8 @@ def standard_create_from_spec(*, spec: dict[str, Any]) -> Standard:
 
     ``spec = {"key", "name", "description"?, "score_min"?, "score_max"?, "dimensions": [{"key", "name",
     "parent"? (key of an earlier or later dimension), "guideline"?, "low_anchor"?, "high_anchor"?,
-    "asks_comment"?}, ...]}``; a dimension's ``order`` is its position in the list.
+    "asks_comment"?, "comment_required"? (implies asks_comment)}, ...], "min_ratings"?}``; a dimension's
+    ``order`` is its position in the list.
     """
     dims = spec.get("dimensions") or []
     if not isinstance(dims, list) or not dims:
@@ -34,6 +35,7 @@ def standard_create_from_spec(*, spec: dict[str, Any]) -> Standard:
         description=spec.get("description", ""),
         score_min=spec.get("score_min", 0.0),
         score_max=spec.get("score_max", 1.0),
+        min_ratings=spec.get("min_ratings") or Standard._meta.get_field("min_ratings").default,
     )
     standard.full_clean()
     standard.save()
@@ -47,7 +49,8 @@ def standard_create_from_spec(*, spec: dict[str, Any]) -> Standard:
             guideline=d.get("guideline", ""),
             low_anchor=d.get("low_anchor", ""),
             high_anchor=d.get("high_anchor", ""),
-            asks_comment=bool(d.get("asks_comment", False)),
+            asks_comment=bool(d.get("asks_comment", False) or d.get("comment_required", False)),
+            comment_required=bool(d.get("comment_required", False)),
         )
         dim.full_clean(exclude=["parent"])
         dim.save()
@@ -122,18 +125,24 @@ def standard_validate_scores(
         else:
             cleaned[key] = number
     clean_comments: dict[str, str] = {}
-    if comments:
-        if not isinstance(comments, dict):
-            field_errors["comments"] = ["Expected an object mapping dimension keys to text."]
-        else:
-            allowed = {d.key for d in dimensions if d.asks_comment}
-            for key, text in comments.items():
-                if key not in allowed:
-                    field_errors[f"comments.{key}"] = ["This dimension does not take a comment."]
-                elif not isinstance(text, str) or len(text) > 2000:
-                    field_errors[f"comments.{key}"] = ["Must be text of at most 2000 characters."]
-                elif text.strip():
-                    clean_comments[key] = text.strip()
+    if comments and not isinstance(comments, dict):
+        field_errors["comments"] = ["Expected an object mapping dimension keys to text."]
+    elif comments:
+        allowed = {d.key for d in dimensions if d.asks_comment}
+        for key, text in comments.items():
+            if key not in allowed:
+                field_errors[f"comments.{key}"] = ["This dimension does not take a comment."]
+            elif not isinstance(text, str) or len(text) > 2000:
+                field_errors[f"comments.{key}"] = ["Must be text of at most 2000 characters."]
+            elif text.strip():
+                clean_comments[key] = text.strip()
+    if "comments" not in field_errors:
+        # ArtiMuse-style standards: every dimension that was scored (not "can't judge") needs its comment.
+        for d in dimensions:
+            if d.comment_required and cleaned.get(d.key) is not None and d.key not in clean_comments:
+                field_errors.setdefault(
+                    f"comments.{d.key}", ["A written comment is required for this attribute."]
+                )
     if field_errors:
         first = next(iter(field_errors))
         raise ApplicationError(f"{first}: {field_errors[first][0]}", extra={"fields": field_errors})

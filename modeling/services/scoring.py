@@ -24,11 +24,12 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from annotation.imaging import sha256_hex
-from annotation.models import Image, Job, User
+from annotation.models import Image, Job, Standard, User
 from annotation.services.images import image_decode, image_probe
 from annotation.services.jobs import job_create, job_enqueue, job_running, job_succeed
 from humanbeauty.errors import ApplicationError, ConflictError
 
+from .. import selectors
 from ..models import ModelVersion, Prediction
 
 PRESCORE_LOCK_KEY = 0x4842_4D50  # "HBMP": the advisory lock id of pre-scoring
@@ -183,19 +184,24 @@ def score_paths(
 # ------------------------------------------------------------------------------------------------ pre-scoring
 
 
-def prediction_fields(result: dict[str, Any]) -> dict[str, Any]:
-    """Scorer result dict -> Prediction column values."""
-    fields = dict(result["dimensions"])
-    fields.update(
-        lm_score=result["lm_score"],
-        regression_score=result["regression_score"],
-        expert_overall=result["expert_overall"],
-        final_score=result["final_score"],
-        score=result["score"],
-        rating_level=result["rating_level"],
-        heads_disagreement=result["heads_disagreement"],
-    )
-    return fields
+HEAD_KEYS = {
+    "lm": "lm_score",
+    "regression": "regression_score",
+    "expert": "expert_overall",
+    "final": "final_score",
+}
+
+
+def prediction_fields(result: dict[str, Any], *, standard: Standard) -> dict[str, Any]:
+    """Scorer result dict -> Prediction field values (dimensions and heads by key)."""
+    return {
+        "standard": standard,
+        "dimension_scores": {k: float(v) for k, v in result["dimensions"].items()},
+        "head_scores": {head: result[name] for head, name in HEAD_KEYS.items()},
+        "score": result["score"],
+        "rating_level": result["rating_level"],
+        "heads_disagreement": result["heads_disagreement"],
+    }
 
 
 @contextlib.contextmanager
@@ -280,6 +286,7 @@ def prescore_pending(*, job_id: int | None = None, limit: int | None = None) -> 
         ) as report:
             started = time.perf_counter()
             scorer = scorer_for(version)
+            standard = selectors.prediction_standard(version)
             batch = max(1, scorer.batch_size)
             scored, unreadable = 0, []
             for start in range(0, len(items), batch):
@@ -296,7 +303,11 @@ def prescore_pending(*, job_id: int | None = None, limit: int | None = None) -> 
                     )
                     Prediction.objects.bulk_create(
                         [
-                            Prediction(image_id=it.image_id, model_version=version, **prediction_fields(res))
+                            Prediction(
+                                image_id=it.image_id,
+                                model_version=version,
+                                **prediction_fields(res, standard=standard),
+                            )
                             for (it, _), res in zip(loaded, results, strict=True)
                         ],
                         ignore_conflicts=True,

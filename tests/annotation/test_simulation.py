@@ -22,7 +22,7 @@ from annotation.simulation import (
     simulate_protocol,
     synthetic_gold_bank,
 )
-from modeling.standard import LEAF_INDICES, NUM_DIMENSIONS, OVERALL_INDEX
+from annotation.standards.humanbeauty import LEAF_INDICES, NUM_DIMENSIONS, OVERALL_INDEX
 
 
 def test_gold_bank_is_spread_and_structured() -> None:

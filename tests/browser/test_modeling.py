@@ -33,13 +33,13 @@ def release_metrics(trained_checkpoint):
 def test_admin_uploads_an_image_and_sees_the_12_dimensions(
     page, make_user, trained_checkpoint, release_metrics, tmp_path
 ) -> None:
+    from annotation.standards.humanbeauty import DIMENSIONS
     from modeling.services import (
         json_safe,
         model_version_activate,
         model_version_create,
         model_version_register,
     )
-    from modeling.standard import DIMENSIONS
 
     mv = model_version_register(
         model_version=model_version_create(version="browser-tiny"),

@@ -434,3 +434,69 @@ def test_pages_touched_by_charts_and_undo_at_three_sizes(browser, live_server) -
     assert sub.status == Submission.Status.PASSED
     assert page.locator(f"section.review-item[data-submission='{sub.pk}']").count() == 1
     context.close()
+
+
+def test_an_artimuse_item_gets_its_attributes_and_a_comment_box_each(
+    browser, live_server, monkeypatch
+) -> None:
+    """The scoring page follows the served item's standard: an ArtiMuse image reloads the page with its 8
+    attributes and a comment box per attribute; it still fits 1280×720 with no page scroll (the every-page
+    checks: CSP, hidden, overflow, axe), Submit waits for every comment, and the comments are stored."""
+    from annotation.models import Image, Standard, User
+    from annotation.qualification.services import monitoring
+    from annotation.scoring.models import PoolItem, Rating
+    from annotation.scoring.services.pool import pool_add
+    from annotation.standards import artimuse
+
+    _load_demo()
+    monkeypatch.setattr(monitoring._random, "random", lambda: 0.999)  # no hidden gold draw: the pool item
+    # Only the ArtiMuse item is open (the HumanBeauty pool is paused), on an image with real bytes.
+    PoolItem.objects.exclude(standard__key=artimuse.KEY).update(active=False)
+    image = Image.objects.filter(source="demo-nonhuman", pool_item__isnull=True).order_by("sha256").first()
+    pool_add(image=image, standard=Standard.objects.get(key=artimuse.KEY), target=3)
+    rater = User.objects.get(username="volunteer1")
+    problems: list[str] = []
+    for width, height in VIEWPORTS:
+        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+        context.set_default_timeout(20000)
+        context.add_init_script(CSP_LISTENER)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        login(page, "volunteer1", DEMO_PASSWORD)
+        page.goto("/score/")
+        page.wait_for_selector("#subject[src]")
+        if width == VIEWPORTS[0][0]:  # served first on a default-standard page: it reloaded for ArtiMuse
+            assert page.url.endswith("/score/?standard=" + artimuse.KEY), page.url
+        # (later, the page renders the standard of the lease the rater holds)
+        problems += _check_page(page, "volunteer1", f"/score/?standard={artimuse.KEY}", width, height, errors)
+        assert page.locator("#workspace").get_attribute("data-standard") == artimuse.KEY
+        rows = page.locator("#rating .rating-row")
+        assert rows.count() == 8
+        assert [rows.nth(i).get_attribute("data-dim") for i in range(8)][-1] == "comprehensive"
+        assert page.locator("#rating .rating-comment").count() == 8
+        if width > 900:
+            for selector in ("[data-testid=submit]", "#rating [data-dim=comprehensive] .rating-comment"):
+                assert _in_view(page, selector), f"{selector} not in view at {width}x{height}"
+        context.close()
+    assert not problems, "\n".join(problems)
+
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 720})
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    login(page, "volunteer1", DEMO_PASSWORD)
+    page.goto(f"/score/?standard={artimuse.KEY}")
+    page.wait_for_selector("#subject[src]")
+    for _ in range(8):
+        page.keyboard.press("4")  # each attribute Good's middle, moving on
+    assert page.locator("[data-testid=submit]").is_disabled()
+    assert "8 comments left" in page.locator("[data-testid=todo]").inner_text()
+    for key in artimuse.ATTRIBUTE_KEYS:
+        page.locator(f"#rating [data-dim={key}] .rating-comment").fill(f"Why {key} is good.")
+    assert page.locator("[data-testid=submit]").is_enabled()
+    page.locator("[data-testid=submit]").click()
+    page.wait_for_selector("[data-testid=empty]:not([hidden])")
+    rating = Rating.objects.get(rater=rater, image=image)
+    assert rating.scores == [0.7] * 8
+    assert rating.comments == {k: f"Why {k} is good." for k in artimuse.ATTRIBUTE_KEYS}
+    context.close()

@@ -20,8 +20,8 @@ NOT_FOUND = {"message": "No such image.", "extra": {}}
 def images(make_user, admin_user):
     from annotation.qualification.services.gold import gold_item_upsert
     from annotation.scoring.models import PoolItem
+    from annotation.standards.humanbeauty import DIMENSION_KEYS
     from curation.models import Release, ReleaseMember
-    from modeling.standard import DIMENSION_KEYS
 
     def ingest(seed: int, provenance: str, **kw):
         return image_ingest(data=jpeg_bytes(40, 40, seed=seed), provenance=provenance, **kw)[0]
@@ -118,7 +118,7 @@ def test_volunteer_sees_its_lease_its_uploads_and_its_qualification_items(
     standard = Standard.objects.get(key="humanbeauty-v1")
     for i in range(12):
         from annotation.qualification.services.gold import gold_item_upsert
-        from modeling.standard import DIMENSION_KEYS
+        from annotation.standards.humanbeauty import DIMENSION_KEYS
 
         extra = image_ingest(data=jpeg_bytes(40, 40, seed=50 + i), provenance="gold")[0]
         gold_item_upsert(image=extra, standard=standard, mean=dict.fromkeys(DIMENSION_KEYS, 0.5))

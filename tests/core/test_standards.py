@@ -7,8 +7,8 @@ import pytest
 from annotation.models import Standard
 from annotation.selectors import standard_dimensions
 from annotation.services.standards import standard_validate_scores
+from annotation.standards.humanbeauty import DIMENSION_KEYS
 from humanbeauty.errors import ApplicationError
-from modeling.standard import DIMENSION_KEYS
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from annotation.standards.humanbeauty import level_for
 from modeling.configuration import HumanAesExpertConfig
 from modeling.data import BackboneProcessor
 from modeling.model import HumanAesExpert
-from modeling.standard import level_for
 from modeling.tiny import build_tiny_backbone
 
 

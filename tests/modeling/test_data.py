@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from annotation.standards.humanbeauty import EXPERT_QUESTIONS, LEVELS, OVERALL_QUESTIONS
 from modeling.configuration import HumanAesExpertConfig
 from modeling.data import (
     OVERALL_ANSWER_PREFIX,
@@ -16,7 +17,6 @@ from modeling.data import (
     read_subset,
 )
 from modeling.model import IGNORE_INDEX
-from modeling.standard import EXPERT_QUESTIONS, LEVELS, OVERALL_QUESTIONS
 
 
 def test_load_release_layout(release_dir):

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from annotation.standards.humanbeauty import OVERALL_INDEX
 from modeling.configuration import HumanAesExpertConfig
 from modeling.heads import (
     HEADS,
@@ -20,7 +21,6 @@ from modeling.heads import (
     ScoreHead,
     register_head,
 )
-from modeling.standard import OVERALL_INDEX
 
 B, T, H, V = 4, 6, 8, 20
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modeling.data import Sample, collate, encode_training_sample, load_image, read_label_file
-from modeling.model import ExpertHead, HumanAesExpert
-from modeling.standard import (
+from annotation.standards.humanbeauty import (
     APPEARANCE_INDEX,
     ENVIRONMENT_INDEX,
     EXPERT_QUESTIONS,
@@ -16,6 +14,8 @@ from modeling.standard import (
     OVERALL_INDEX,
     OVERALL_QUESTIONS,
 )
+from modeling.data import Sample, collate, encode_training_sample, load_image, read_label_file
+from modeling.model import ExpertHead, HumanAesExpert
 
 
 def _batch(processor, release_dir, kinds: str):

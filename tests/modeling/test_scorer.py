@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from annotation.standards.humanbeauty import DIMENSION_KEYS, LEVELS
 from modeling import scorer as scorer_module
 from modeling.data import load_release
 from modeling.evaluate import evaluate_records, evaluate_release
 from modeling.scorer import Scorer
-from modeling.standard import DIMENSION_KEYS, LEVELS
 
 
 @pytest.fixture(scope="module")

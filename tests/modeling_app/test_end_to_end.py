@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.models import Job
+from annotation.standards.humanbeauty import DIMENSION_KEYS, LEVELS
 from modeling.models import Evaluation, ModelVersion, Prediction
-from modeling.standard import DIMENSION_KEYS, LEVELS
 
 from .conftest import TINY_CONFIG, photo_jpegs
 
@@ -78,7 +78,9 @@ def test_release_to_predict_api(
         item.refresh_from_db()
         pred = predictions[item.image_id]
         assert item.priority == pytest.approx(pred.heads_disagreement)
-        assert pred.rating_level in LEVELS and pred.final_score is not None
+        assert pred.rating_level in LEVELS and pred.head_scores["final"] is not None
+        assert set(pred.head_scores) == {"lm", "regression", "expert", "final"}
+        assert list(pred.dimensions) == list(DIMENSION_KEYS) and pred.standard.key == "humanbeauty-v1"
         assert all(0.0 <= v <= 1.0 for v in pred.dimensions.values())
 
     # Idempotent: nothing left to score, no duplicate rows.

@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from annotation.models import Job
+from annotation.standards.humanbeauty import DIMENSION_KEYS, LEVELS
 from humanbeauty.errors import ApplicationError, ConflictError
 from modeling.models import Evaluation, ModelVersion, Prediction
-from modeling.standard import DIMENSION_KEYS, LEVELS
 from tests.conftest import png_bytes
 
 from .conftest import TINY_CONFIG
@@ -217,6 +217,26 @@ def test_prescore_is_idempotent_and_sets_priority(ready_version, pool_images) ->
     from annotation.scoring.models import PoolItem
 
     assert PoolItem.objects.filter(priority__gt=0).count() == len(pool_images)
+
+
+def test_prediction_api_gives_dimensions_and_heads_by_key(ready_version, pool_images, client_for) -> None:
+    from modeling.services import prescore_pending
+
+    prescore_pending()
+    pred = Prediction.objects.get(model_version=ready_version, image_id=pool_images[0].image_id)
+    researcher = client_for("researcher")
+    body = researcher.get(f"/api/modeling/predictions/{pred.image_id}/").json()
+    assert body["standard"] == "humanbeauty-v1" and body["model_version"] == ready_version.version
+    assert list(body["dimensions"]) == list(DIMENSION_KEYS)
+    assert body["dimensions"] == pytest.approx(pred.dimension_scores)
+    assert set(body["heads"]) == {"lm", "regression", "expert", "final"}
+    # The former flat names stay, for the default standard's clients.
+    assert body["lm_score"] == pytest.approx(body["heads"]["lm"])
+    assert body["expert_overall"] == pytest.approx(body["heads"]["expert"])
+    same = researcher.get(f"/api/modeling/predictions/{pred.image_id}/?version={ready_version.version}")
+    assert same.json() == body
+    assert researcher.get(f"/api/modeling/predictions/{pred.image_id}/?version=nope").status_code == 404
+    assert client_for("volunteer").get(f"/api/modeling/predictions/{pred.image_id}/").status_code == 403
 
 
 def test_prescore_without_active_version_does_nothing(pool_images) -> None:

@@ -32,4 +32,10 @@ MATRIX: list[Route] = [
     Route("api/modeling/prescore/", "POST", allowed(ADM, ok={409})),
     Route("api/modeling/predict/", "POST", allowed(ADM, RES, ok={400}), fmt="multipart"),
     Route("api/modeling/predict/jobs/", "POST", allowed(ADM, RES, ok={400}), fmt="multipart"),
+    Route(
+        "api/modeling/predictions/<str:sha256>/",
+        "GET",
+        allowed(ADM, RES, ok={404}),
+        kwargs=lambda ctx: {"sha256": "0" * 64},
+    ),
 ]

@@ -16,7 +16,7 @@ def make_gold_bank(n: int = 30, seed: int = 0) -> list[Any]:
     from annotation.qualification.services.gold import gold_item_upsert
     from annotation.services.images import image_ingest
     from annotation.simulation import synthetic_gold_bank
-    from modeling.standard import DIMENSION_KEYS, STANDARD_KEY
+    from annotation.standards.humanbeauty import DIMENSION_KEYS, STANDARD_KEY
 
     standard = Standard.objects.get(key=STANDARD_KEY)
     bank = synthetic_gold_bank(n_images=n, seed=seed)

@@ -148,7 +148,7 @@ def test_admin_protocol_rounds_invitations_join_funnel_export(client_for, admin_
 
 
 def test_gold_import_csv_and_json_and_coverage(client_for, admin_user) -> None:
-    from modeling.standard import DIMENSION_KEYS
+    from annotation.standards.humanbeauty import DIMENSION_KEYS
 
     admin = client_for(None, user=admin_user)
     header = ["image", "n_experts"] + [
@@ -189,7 +189,7 @@ def test_gold_import_csv_and_json_and_coverage(client_for, admin_user) -> None:
 def test_gold_import_command(tmp_path, gold_items) -> None:
     from django.core.management import call_command
 
-    from modeling.standard import DIMENSION_KEYS
+    from annotation.standards.humanbeauty import DIMENSION_KEYS
 
     (tmp_path / "x.jpg").write_bytes(jpeg_bytes(seed=901))
     rows = [{"image": "x.jpg", "mean": dict.fromkeys(DIMENSION_KEYS, 0.4), "rationale": {"overall": "ok"}}]

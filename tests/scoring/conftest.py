@@ -45,7 +45,7 @@ def make_pool(
 
 
 def valid_scores(seed: int = 0, value: float | None = None) -> dict[str, float]:
-    from modeling.standard import DIMENSION_KEYS
+    from annotation.standards.humanbeauty import DIMENSION_KEYS
 
     rng = np.random.default_rng(seed)
     return {
@@ -86,10 +86,11 @@ def no_gold(monkeypatch):
 
 
 def ensure_seeded_standard() -> None:
-    """Transactional tests flush the database; put the migration-seeded standard back if it is gone
+    """Transactional tests flush the database; put the migration-seeded standards back if they are gone
     (idempotent: the migration's own ``seed``)."""
     import importlib
 
     from django.apps import apps
 
     importlib.import_module("annotation.migrations.0002_seed_humanbeauty_standard").seed(apps, None)
+    importlib.import_module("annotation.migrations.0006_seed_artimuse_standard").seed(apps, None)

@@ -36,7 +36,7 @@ def _stored_images(n: int, provenance: str, seed: int) -> list[Image]:
 def world(admin_user):
     """A pool of stored images and a gold bank of images made the same way (same size, same encoder)."""
     from annotation.qualification.services.gold import gold_item_upsert
-    from modeling.standard import DIMENSION_KEYS
+    from annotation.standards.humanbeauty import DIMENSION_KEYS
 
     standard = Standard.objects.get(key="humanbeauty-v1")
     for image in _stored_images(6, Image.Provenance.COLLECTED, seed=100):

@@ -30,6 +30,7 @@ class Command(BaseCommand):
             self.stdout.write(f"demo {label}: {result}")
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo ready. Sign in as admin / researcher / volunteer1..18 with password {DEMO_PASSWORD!r}."
+                f"Demo ready. Sign in as admin / researcher / volunteer1..18 (ArtiMuse raters: artimuse1..3) "
+                f"with password {DEMO_PASSWORD!r}."
             )
         )

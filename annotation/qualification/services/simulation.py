@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from annotation.exam_scoring import PassRule
 from annotation.models import Image, Standard
+from annotation.selectors import default_standard_key
 from annotation.services.images import image_ingest
 from annotation.services.standards import standard_create_from_spec
 from annotation.simulation import (
@@ -183,7 +184,7 @@ def qualification_simulate(
     *,
     n_volunteers: int = 455,
     seed: int = 0,
-    base_standard: str = "humanbeauty-v1",
+    base_standard: str | None = None,
     protocol_params: dict[str, Any] | None = None,
     scoring_days: int = 120,
     items_per_day: int = 4,
@@ -205,7 +206,7 @@ def qualification_simulate(
     now = now or timezone.now()
     learning = learning or LearningModel()
     drift_model = drift_model or DriftModel()
-    standard = _sim_standard(base_standard)
+    standard = _sim_standard(base_standard or default_standard_key())
     simulation_gold_bank(standard=standard, seed=seed, n_images=SIM_BANK_SIZE)
     # Every active item of the standard may be served as hidden gold: banks of other seeds (kept runs) too.
     gold_by_sha = {it.image_id: it for it in GoldItem.objects.filter(standard=standard, is_active=True)}

@@ -60,10 +60,11 @@ def rating_amend(*, rater: User, rating_id: int, scores: Any, comments: Any = No
                 extra={"amendable_until": until.isoformat()},
             )
         dims = _dimensions(rating.standard_id)
-        cleaned, clean_comments = _validate(dims, standard_cached(rating.standard_id), scores, comments)
+        # Without new comments the stored ones stand (and still satisfy a standard that requires them).
+        kept = comments if comments is not None else rating.comments
+        cleaned, clean_comments = _validate(dims, standard_cached(rating.standard_id), scores, kept)
         rating.scores = _round(cleaned)
-        if comments is not None:
-            rating.comments = clean_comments
+        rating.comments = clean_comments
         rating.save(update_fields=["scores", "comments"])
         if ImageAggregate.objects.filter(image_id=rating.image_id).exists():
             image_aggregate_recompute(pool_item=rating.pool_item)

@@ -26,7 +26,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.imaging import DecodedImage, sha256_hex
-from annotation.models import Image, Standard, User
+from annotation.models import Image, User
+from annotation.selectors import default_standard
 from annotation.services.images import image_decode, image_ingest, image_probe
 from annotation.services.jobs import job_create, job_enqueue, job_running, job_succeed
 from humanbeauty.errors import ApplicationError, ConflictError
@@ -74,7 +75,7 @@ def campaign_create(*, created_by: User, volunteers: list[User] | None = None, *
     if unknown:
         raise ApplicationError(f"Unknown campaign fields: {', '.join(sorted(unknown))}.")
     if fields.get("standard") is None:
-        fields["standard"] = Standard.objects.get(key="humanbeauty-v1")
+        fields["standard"] = default_standard()
     campaign = Campaign(created_by=created_by, **fields)
     _check_min_ratings(campaign)
     campaign.full_clean()

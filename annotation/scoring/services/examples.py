@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.db import transaction
 
 from annotation.models import Dimension, Image, User
+from annotation.standards.humanbeauty import LEVELS
 from humanbeauty.errors import ApplicationError, ConflictError
-from modeling.standard import LEVELS
 
 from ..models import ImageAggregate, LevelExample, PoolItem
 

@@ -13,9 +13,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Image, Standard, User
+from annotation.selectors import default_standard
 from humanbeauty.db import prepared_cursor
 from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
-from modeling.standard import STANDARD_KEY
 
 from .. import config
 from ..models import Lease, PoolItem, Rating, Skip
@@ -90,7 +90,7 @@ def eligible_items(*, rater: User, now: datetime | None = None) -> QuerySet[Pool
 
 
 def _default_standard() -> Standard:
-    return Standard.objects.get(key=STANDARD_KEY)
+    return default_standard()
 
 
 _LEASE_COLUMNS = "rater_id, pool_item_id, image_id, is_gold, created_at, heartbeat_at, expires_at"

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from annotation import aggregation
 from annotation.models import Dimension, Standard, User
+from annotation.selectors import default_standard_key
 from annotation.services.standards import standard_validate_scores
 from humanbeauty.db import prepared_cursor
 from humanbeauty.errors import ApplicationError, ConflictError
-from modeling.standard import STANDARD_KEY
 
 from ..models import ImageAggregate, PoolItem, Rating
 
@@ -120,7 +120,7 @@ _DEFAULT_STANDARD: list[int] = []
 def _default_standard_id() -> int:
     """The default standard's id, cached per process (so the gold branch costs no extra statement)."""
     if not _DEFAULT_STANDARD:
-        _DEFAULT_STANDARD.append(Standard.objects.only("id").get(key=STANDARD_KEY).pk)
+        _DEFAULT_STANDARD.append(Standard.objects.only("id").get(key=default_standard_key()).pk)
     return _DEFAULT_STANDARD[0]
 
 

@@ -9,13 +9,17 @@
 //   rating.reset()      -> clears every slider (no thumb again)
 //   rating.setDisabled(bool)
 //   rating.set(key, v) / rating.clear(key) / rating.focus(key) / rating.order() (keys in visual order)
+//   rating.comments()   -> { key: text }            (non-empty comments of dimensions that ask for one)
+//   rating.missingComments() -> [key, ...]          (scored dimensions whose required comment is empty)
 //
 // Options: ``onChange(values, untouched)``; ``onSet(key, before, after)`` after every change (for undo);
 // ``onFocus(dim)`` when a scale gets focus (the page shows that dimension's level definitions);
-// ``compact`` (one line per dimension, for the scoring workspace).
+// ``compact`` (one line per dimension, for the scoring workspace); ``comments: false`` leaves out the comment
+// boxes (the amend dialog changes scores only; the stored comments stand).
 //
 // ``dims`` is the ``dimensions`` list of GET /api/standards/<key>/: [{key, name, parent, order, guideline,
-// low_anchor, high_anchor}, ...]. Keyboard: arrows ±0.01, Shift+arrows or PageUp/PageDown ±0.05,
+// low_anchor, high_anchor, asks_comment, comment_required}, ...]; a dimension that asks for a comment gets a
+// one-line text box under its scale (ArtiMuse-style standards require one per scored attribute). Keyboard: arrows ±0.01, Shift+arrows or PageUp/PageDown ±0.05,
 // Home 0, End 1; the first arrow press places the thumb at 0.50.
 "use strict";
 (function () {
@@ -54,7 +58,9 @@
           loose.push(child);
         }
       });
-      loose.forEach((child) => groups.push({ title: child.name, dims: [child] }));
+      // Several childless attributes (ArtiMuse's seven) form one group with no heading (their names say it).
+      if (loose.length > 1) groups.push({ title: "", dims: loose });
+      else loose.forEach((child) => groups.push({ title: child.name, dims: [child] }));
       groups.push({ title: root.name, dims: [root], root: true });
     });
     return groups;
@@ -68,6 +74,7 @@
     const order = [];
     const values = {};
     const scales = {};
+    const comments = {};
     container.innerHTML = "";
     container.classList.add("rating");
     if (options.compact) container.classList.add("compact");
@@ -140,6 +147,23 @@
       cell.appendChild(value);
       row.appendChild(name);
       row.appendChild(cell);
+      if ((dim.asks_comment || dim.comment_required) && options.comments !== false) {
+        const box = document.createElement("input");
+        box.type = "text";
+        box.className = "rating-comment";
+        box.maxLength = 2000;
+        box.dataset.key = dim.key;
+        box.placeholder = dim.comment_required ? "Why? (a comment is required)" : "Comment (optional)";
+        box.setAttribute("aria-label", "Comment on " + dim.name + (dim.comment_required ? " (required)" : ""));
+        box.addEventListener("input", emit);
+        box.addEventListener("focus", () => {
+          Object.values(scales).forEach((s) => s.closest(".rating-row").classList.toggle("active", s.closest(".rating-row") === row));
+          onFocus(byKey[dim.key]);
+        });
+        row.classList.add("has-comment");
+        row.appendChild(box);
+        comments[dim.key] = box;
+      }
       scales[dim.key] = scale;
       values[dim.key] = null;
       order.push(dim.key);
@@ -186,9 +210,11 @@
     groupDims(dims).forEach((group) => {
       const fieldset = document.createElement("fieldset");
       fieldset.className = "rating-group" + (group.root ? " rating-root" : "");
-      const legend = document.createElement("legend");
-      legend.textContent = group.title;
-      fieldset.appendChild(legend);
+      if (group.title) {
+        const legend = document.createElement("legend");
+        legend.textContent = group.title;
+        fieldset.appendChild(legend);
+      }
       group.dims.forEach((d) => fieldset.appendChild(build(d)));
       container.appendChild(fieldset);
     });
@@ -197,6 +223,14 @@
       el: container,
       values() { return Object.assign({}, values); },
       untouched() { return Object.keys(values).filter((k) => values[k] === null); },
+      comments() {
+        const out = {};
+        Object.entries(comments).forEach(([k, box]) => { if (box.value.trim()) out[k] = box.value.trim(); });
+        return out;
+      },
+      missingComments() {
+        return Object.keys(comments).filter((k) => byKey[k].comment_required && values[k] !== null && !comments[k].value.trim());
+      },
       complete() { return api.untouched().length === 0; },
       reset() {
         Object.keys(values).forEach((k) => {
@@ -207,6 +241,7 @@
           s.setAttribute("aria-valuetext", UNRATED);
           s.parentElement.querySelector(".value").textContent = "";
         });
+        Object.values(comments).forEach((box) => { box.value = ""; });
         emit();
       },
       clear(key) { clearValue(key); },
@@ -215,6 +250,7 @@
       dim(key) { return byKey[key]; },
       setDisabled(flag) {
         Object.values(scales).forEach((s) => { s.setAttribute("aria-disabled", flag ? "true" : "false"); s.tabIndex = flag ? -1 : 0; });
+        Object.values(comments).forEach((box) => { box.disabled = flag; });
       },
       set(key, v) { setValue(key, v); },
     };

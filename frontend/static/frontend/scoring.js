@@ -10,6 +10,8 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const dims = JSON.parse($("dims-data").textContent);
+  // The page renders one standard's dimensions; an item of another standard reloads it for that one.
+  const pageStandard = $("workspace").dataset.standard;
   const img = $("subject");
   const stage = $("stage");
   const viewer = $("viewer");
@@ -31,11 +33,14 @@
   let activeKey = null;
 
   // ------------------------------------------------------------------ scales and level definitions
-  const rating = HB.mountRating($("rating"), dims, {
+  let rating = null;  // assigned just below; onChange may run before (it checks)
+  rating = HB.mountRating($("rating"), dims, {
     compact: true,
     onChange(values, untouched) {
-      submitBtn.disabled = busy || !current || untouched.length > 0;
-      todo.textContent = !current ? "" : untouched.length ? untouched.length + " of " + dims.length + " dimensions left · 1–5 sets a level, ? lists the keys" : "All set: Enter submits.";
+      const uncommented = rating ? rating.missingComments().length : 0;
+      submitBtn.disabled = busy || !current || untouched.length > 0 || uncommented > 0;
+      todo.textContent = !current ? "" : untouched.length ? untouched.length + " of " + dims.length + " dimensions left · 1–5 sets a level, ? lists the keys"
+        : uncommented ? uncommented + (uncommented === 1 ? " comment" : " comments") + " left: each scored attribute needs one." : "All set: Enter submits.";
     },
     onSet(key, before) { if (!undoing) undoStack.push({ key, before }); },
     onFocus(dim) { activeKey = dim.key; showDefinition(dim); },
@@ -206,6 +211,10 @@
 
   // ------------------------------------------------------------------ the queue
   function show(item) {
+    if (item && pageStandard && item.standard !== pageStandard) {
+      window.location.replace("?standard=" + encodeURIComponent(item.standard));  // the lease is kept
+      return;
+    }
     current = item;
     undoStack = [];
     rating.reset();
@@ -244,13 +253,13 @@
   }
 
   async function submit() {
-    if (!current || busy || rating.untouched().length) return;
+    if (!current || busy || rating.untouched().length || rating.missingComments().length) return;
     setBusy(true);
     errorBox.textContent = "";
     try {
       const r = await HB.api("/api/scoring/ratings/", {
         method: "POST",
-        body: { image: current.image, scores: rating.values(), dwell_ms: Math.round(performance.now() - shownAt), next: true },
+        body: { image: current.image, scores: rating.values(), comments: rating.comments(), dwell_ms: Math.round(performance.now() - shownAt), next: true },
       });
       if (r.created) $("session-count").textContent = String(Number($("session-count").textContent) + 1);
       show(r.next.item);
@@ -292,7 +301,7 @@
   });
 
   let amending = null;
-  const amendRating = HB.mountRating($("amend-rating"), dims, { compact: true });
+  const amendRating = HB.mountRating($("amend-rating"), dims, { compact: true, comments: false });
   function timeLeft(until) {
     const s = Math.max(0, Math.round((Date.parse(until) - Date.now()) / 1000));
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
@@ -307,9 +316,9 @@
       const text = document.createElement("span");
       const when = new Date(h.created_at);
       text.textContent = when.toLocaleTimeString() + " · overall " + (h.scores.overall === null || h.scores.overall === undefined ? "—" : h.scores.overall.toFixed(2)) +
-        (h.amendable ? " · can be changed for " + timeLeft(h.amendable_until) : " · closed");
+        (h.amendable ? (ofThisStandard(h) ? " · can be changed for " + timeLeft(h.amendable_until) : " · another standard") : " · closed");
       li.append(thumb, text);
-      if (h.amendable) {
+      if (h.amendable && ofThisStandard(h)) {
         const edit = document.createElement("button");
         edit.type = "button";
         edit.className = "secondary small";
@@ -322,7 +331,10 @@
     }));
     if (!history.length) { const li = document.createElement("li"); li.textContent = "No ratings yet."; list.appendChild(li); }
   }
+  // A rating of another standard than the page's is listed but changed from a page of its own standard.
+  function ofThisStandard(h) { return Object.keys(h.scores).every((k) => amendRating.dim(k)); }
   function startAmend(h) {
+    if (!ofThisStandard(h)) return;
     amending = h;
     $("amend").hidden = false;
     $("amend-error").textContent = "";

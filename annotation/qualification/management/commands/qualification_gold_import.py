@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from annotation.models import Standard
+from annotation.selectors import default_standard_key
 from humanbeauty.errors import ApplicationError
 
 from ...services.gold import gold_bank_import, gold_rows_from_csv, gold_rows_from_json
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--images", default=".", help="directory holding the image files named in the bank"
         )
-        parser.add_argument("--standard", default="humanbeauty-v1")
+        parser.add_argument("--standard", default=None, help="Standard key (default: HB_DEFAULT_STANDARD).")
         parser.add_argument("--apply", action="store_true", help="write (default: dry run, rolled back)")
 
     def handle(self, *args: object, **options: object) -> None:
@@ -42,9 +43,9 @@ class Command(BaseCommand):
             for row in rows
             if row.get("image") and (folder / row["image"]).is_file()
         }
-        standard = Standard.objects.filter(key=options["standard"]).first()
+        standard = Standard.objects.filter(key=options["standard"] or default_standard_key()).first()
         if standard is None:
-            raise CommandError(f"No standard {options['standard']!r}.")
+            raise CommandError(f"No standard {options['standard'] or default_standard_key()!r}.")
         try:
             with transaction.atomic():
                 result = gold_bank_import(standard=standard, rows=rows, files=files)

@@ -7,17 +7,18 @@ from django.core.management.base import BaseCommand, CommandParser
 from annotation.models import Standard
 from annotation.scoring.models import Rating
 from annotation.scoring.services.aggregation import scoring_reaggregate
+from annotation.selectors import default_standard_key
 
 
 class Command(BaseCommand):
     help = "Recompute per-image aggregates, rater quality and the reliability report (use --apply to write)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--standard", default="humanbeauty-v1")
+        parser.add_argument("--standard", default=None, help="Standard key (default: HB_DEFAULT_STANDARD).")
         parser.add_argument("--apply", action="store_true", help="write the results (default: dry run)")
 
     def handle(self, *args: object, **options: object) -> None:
-        standard = Standard.objects.get(key=options["standard"])
+        standard = Standard.objects.get(key=options["standard"] or default_standard_key())
         n = Rating.objects.filter(standard=standard).count()
         if not options["apply"]:
             self.stdout.write(f"dry run: would re-aggregate {n} ratings of {standard.key} (use --apply)")
