@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -119,7 +119,7 @@ def _reorder(values: list[Any] | None, perm: list[int]) -> tuple[float, ...] | N
 
 def _aggregate_rows(standard: Standard) -> Iterator[tuple]:
     """(image_id, mos, sd, ci, n_ratings, psi, psi_se, n) of completed pool images. PostgreSQL: the six
-    JSON lists arrive as one JSON text per row (one ``json.loads`` instead of six field conversions)."""
+    JSON lists arrive as one JSON text per row, parsed with one ``json.loads`` for all rows."""
     from annotation.scoring.models import ImageAggregate, PoolItem
 
     if connection.vendor == "postgresql":
@@ -133,9 +133,10 @@ def _aggregate_rows(standard: Standard) -> Iterator[tuple]:
         """  # table names come from the models; values are bound
         with connection.cursor() as cursor:
             cursor.execute(sql, [standard.pk])
-            for image_id, n, lists in cursor.fetchall():
-                mos, sd, ci, psi, psi_se, dim_n = json.loads(lists)
-                yield image_id, mos, sd, ci, n, psi, psi_se, dim_n
+            rows = cursor.fetchall()
+        lists = json.loads("[" + ",".join(r[2] for r in rows) + "]")
+        for (image_id, n, _t), (mos, sd, ci, psi, psi_se, dim_n) in zip(rows, lists, strict=True):
+            yield image_id, mos, sd, ci, n, psi, psi_se, dim_n
         return
     rows = (
         ImageAggregate.objects.filter(standard=standard, image__pool_item__completed_at__isnull=False)
@@ -145,25 +146,24 @@ def _aggregate_rows(standard: Standard) -> Iterator[tuple]:
     yield from rows.iterator(chunk_size=5000)
 
 
-def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Aggregate50K]:
-    """Per-image MOS/SD/CI of *completed* scoring-pool images on the standard (read-only view of
-    ``annotation.scoring``). Vectors are re-ordered from the standard's dimension order to
-    ``modeling.standard.DIMENSIONS``; images whose aggregate is incomplete or out of [0, 1] are left out."""
-
-    standard = Standard.objects.filter(key=standard_key).first()
-    if standard is None:
-        return []
+def _dimension_perm(standard: Standard) -> list[int] | None:
+    """Index of each ``modeling.standard`` dimension in the standard's own order (None: other dimensions)."""
     order = list(standard.dimensions.order_by("order").values_list("key", flat=True))
     if sorted(order) != sorted(DIMENSION_KEYS):
-        return []
-    perm = [order.index(k) for k in DIMENSION_KEYS]
-    span = standard.score_max - standard.score_min
+        return None
+    return [order.index(k) for k in DIMENSION_KEYS]
+
+
+def _aggregates(standard: Standard, perm: list[int], rows: Iterable[tuple]) -> list[Aggregate50K]:
+    """Aggregate rows (as :func:`_aggregate_rows` yields them) re-ordered and scaled to [0, 1]; incomplete
+    or out of range aggregates are left out."""
+    lo, span = standard.score_min, standard.score_max - standard.score_min
     out = []
-    for image_id, mos, sd, ci, n, psi, psi_se, dim_n in _aggregate_rows(standard):
+    for image_id, mos, sd, ci, n, psi, psi_se, dim_n in rows:
         dims = _reorder(mos, perm)
         if dims is None:
             continue
-        dims = tuple((v - standard.score_min) / span for v in dims)
+        dims = tuple((v - lo) / span for v in dims)
         if not all(0.0 <= v <= 1.0 for v in dims):
             continue
         sds = _reorder(sd, perm)
@@ -171,7 +171,7 @@ def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Agg
         psis = _reorder(psi, perm)
         ses = _reorder(psi_se, perm)
         ns = _reorder(dim_n, perm)
-        psis = tuple((v - standard.score_min) / span for v in psis) if psis else None
+        psis = tuple((v - lo) / span for v in psis) if psis else None
         if span != 1.0:
             sds = tuple(v / span for v in sds) if sds else None
             cis = tuple(v / span for v in cis) if cis else None
@@ -182,6 +182,82 @@ def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Agg
             )
         )
     return out
+
+
+def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Aggregate50K]:
+    """Per-image MOS/SD/CI of *completed* scoring-pool images on the standard (read-only view of
+    ``annotation.scoring``). Vectors are re-ordered from the standard's dimension order to
+    ``modeling.standard.DIMENSIONS``; images whose aggregate is incomplete or out of [0, 1] are left out."""
+
+    standard = Standard.objects.filter(key=standard_key).first()
+    if standard is None:
+        return []
+    perm = _dimension_perm(standard)
+    if perm is None:
+        return []
+    return _aggregates(standard, perm, _aggregate_rows(standard))
+
+
+@dataclass(frozen=True)
+class RatedAggregates:
+    """What the release freeze reads of the scoring app: the complete aggregates, the raw ratings per image
+    up to the cutoff, the cutoff (max rating id) and the newest rating's time."""
+
+    aggregates: list[Aggregate50K]
+    counts: dict[str, int]
+    cutoff: int
+    newest: Any
+
+
+def scoring_aggregates_rated(*, standard: Standard) -> RatedAggregates:
+    """:func:`scoring_aggregates_complete` with each image's number of raw ratings and the rating cutoff.
+
+    PostgreSQL: one statement scans the ratings once (count, max id and newest time per image in a CTE)
+    and joins the aggregates to it; one snapshot, so the counts are exactly those up to the cutoff."""
+    from annotation.scoring.models import ImageAggregate, PoolItem, Rating
+
+    perm = _dimension_perm(standard)
+    if connection.vendor != "postgresql":
+        cutoff, newest = ratings_newest_of_standard(standard=standard)
+        counts = dict(
+            Rating.objects.filter(standard=standard, id__lte=cutoff)
+            .order_by()
+            .values_list("image_id")
+            .annotate(n=Count("id"))
+            .values_list("image_id", "n")
+        )
+        aggs = [] if perm is None else _aggregates(standard, perm, _aggregate_rows(standard))
+        return RatedAggregates(aggs, counts, cutoff, newest)
+    sql = f"""
+        WITH r AS (
+            SELECT image_id, count(*) AS n, max(id) AS max_id, max(created_at) AS newest
+            FROM {Rating._meta.db_table} WHERE standard_id = %s GROUP BY image_id
+        )
+        SELECT a.image_id, a.n_ratings,
+               json_build_array(a.mos, a.sd, a.ci_half_width, a.psi, a.psi_se, a.n)::text,
+               COALESCE(r.n, 0), (SELECT max(max_id) FROM r), (SELECT max(newest) FROM r)
+        FROM {ImageAggregate._meta.db_table} a
+        JOIN {PoolItem._meta.db_table} p ON p.image_id = a.image_id AND p.completed_at IS NOT NULL
+        LEFT JOIN r ON r.image_id = a.image_id
+        WHERE a.standard_id = %s
+        ORDER BY a.image_id
+    """  # table names come from the models; values are bound
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [standard.pk, standard.pk])
+        rows = cursor.fetchall()
+    if not rows:
+        cutoff, newest = ratings_newest_of_standard(standard=standard)
+        return RatedAggregates([], {}, cutoff, newest)
+    cutoff, newest = int(rows[0][4] or 0), rows[0][5]
+    counts = {r[0]: r[3] for r in rows}
+    if perm is None:
+        return RatedAggregates([], counts, cutoff, newest)
+    lists = json.loads("[" + ",".join(r[2] for r in rows) + "]")  # one parse for all rows
+    agg_rows = (
+        (r[0], mos, sd, ci, r[1], psi, psi_se, dim_n)
+        for r, (mos, sd, ci, psi, psi_se, dim_n) in zip(rows, lists, strict=True)
+    )
+    return RatedAggregates(_aggregates(standard, perm, agg_rows), counts, cutoff, newest)
 
 
 def latest_aggregation_run(*, standard_key: str = STANDARD_KEY):
@@ -208,6 +284,7 @@ def release_rater_ids(*, release: Release, max_rating_id: int) -> list[int]:
             image__release_members__release=release,
             image__release_members__part=ReleaseMember.Part.P50K,
         )
+        .order_by()  # else Rating's default ordering joins the DISTINCT (one row per rating, not rater)
         .values_list("rater_id", flat=True)
         .distinct()
     )

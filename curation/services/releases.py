@@ -34,7 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from annotation.models import Image, Job, User
@@ -188,21 +188,15 @@ def _candidates(*, refresh_psi: bool) -> dict[str, Any]:
     minimum of raw ratings; main score psi), 58K members (kept public items), the rating cutoff and what
     was left out. ``refresh_psi`` re-runs the aggregation first when psi is missing or older than a rating."""
     from annotation.models import Standard
-    from annotation.scoring.models import Rating
 
     standard = Standard.objects.filter(key=STANDARD_KEY).first()
     minimum = standard.min_ratings if standard is not None else None
     cutoff, newest = 0, None
     counts: dict[str, int] = {}
-    if standard is not None:
-        cutoff, newest = selectors.ratings_newest_of_standard(standard=standard)
-        counts = dict(
-            Rating.objects.filter(standard=standard, id__lte=cutoff)
-            .values_list("image_id")
-            .annotate(n=Count("id"))
-            .values_list("image_id", "n")
-        )
-    aggs = selectors.scoring_aggregates_complete(standard_key=STANDARD_KEY)
+    aggs: list[selectors.Aggregate50K] = []
+    if standard is not None:  # one scan of the ratings and aggregates (counts, cutoff, newest, aggregates)
+        rated = selectors.scoring_aggregates_rated(standard=standard)
+        aggs, counts, cutoff, newest = rated.aggregates, rated.counts, rated.cutoff, rated.newest
     run = selectors.latest_aggregation_run()
     stale = bool(aggs) and (
         run is None or (newest is not None and run.created_at < newest) or any(a.psi is None for a in aggs)
