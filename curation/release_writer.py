@@ -41,14 +41,13 @@ from modeling.standard import (
     STANDARD_KEY,
 )
 
-from . import card as card_mod
-
 __all__ = [
     "DIM_COLUMNS",
     "DIM_STATS",
     "LEVEL_RULES",
     "PARTS",
     "SPLITS",
+    "ExportContext",
     "PreviousRelease",
     "RatingsTable",
     "ReleaseError",
@@ -56,6 +55,7 @@ __all__ = [
     "ReleaseResult",
     "ReleaseSpec",
     "assign_split",
+    "export_context",
     "level_of",
     "load_previous_release",
     "question_for",
@@ -707,237 +707,7 @@ def _parquet_schema():
     return pa.schema(fields, metadata=meta)
 
 
-def _shards(recs: list[_Rec], max_shard_bytes: int) -> list[list[_Rec]]:
-    shards: list[list[_Rec]] = [[]]
-    size = 0
-    for x in recs:
-        n = os.stat(x.r.image_path).st_size
-        if shards[-1] and size + n > max_shard_bytes:
-            shards.append([])
-            size = 0
-        shards[-1].append(x)
-        size += n
-    return shards
-
-
-def _write_parquet(
-    ctx: _Ctx, *, row_group_bytes: int = 64 << 20, row_group_rows: int = 4096
-) -> tuple[dict[str, str], dict[str, int]]:
-    """One Arrow table of the scalar columns (built once), sliced per row group beside the image bytes."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = _parquet_schema()
-    image_type = schema.field("image").type
-    scalar = pa.Table.from_pydict(
-        {name: ctx.cols.data[name] for name, _dt in _scalar_columns()}, schema=pa.schema(list(schema)[1:])
-    )
-    patterns: dict[str, str] = {}
-    split_bytes: dict[str, int] = {}
-    tree, verify = ctx.tree, ctx.verify
-    for split in SPLITS:
-        idx = ctx.by_split.get(split) or []
-        if not idx:
-            continue
-        recs = [ctx.recs[i] for i in idx]
-        table = scalar.take(pa.array(idx, type=pa.int64()))
-        shards = _shards(recs, ctx.max_shard_bytes)
-        patterns[split] = f"data/{split}-*"
-        total = 0
-        pos = 0  # row of ``table`` of the next image
-        for k, shard in enumerate(shards):
-            rel = f"data/{split}-{k:05d}-of-{len(shards):05d}.parquet"
-            path = tree._mkparent(rel)
-            writer = pq.ParquetWriter(
-                path,
-                schema,
-                compression="zstd",
-                use_dictionary=["source", "part", "rating_level", "score_kind"],
-                write_statistics=["score", "n_ratings"],
-                data_page_version="1.0",
-            )
-            datas: list[bytes] = []
-            paths: list[str] = []
-            nbytes = 0
-
-            def flush(datas=datas, paths=paths, writer=writer, table=table) -> None:
-                nonlocal pos
-                if datas:
-                    image = pa.StructArray.from_arrays(
-                        [pa.array(datas, pa.binary()), pa.array(paths, pa.string())], fields=list(image_type)
-                    )
-                    rows = table.slice(pos, len(datas))
-                    writer.write_table(pa.Table.from_arrays([image, *rows.columns], schema=schema))
-                    pos += len(datas)
-                    datas.clear()
-                    paths.clear()
-
-            for x in shard:
-                r = x.r
-                with open(r.image_path, "rb") as fh:
-                    data = fh.read()
-                if verify and hashlib.sha256(data).hexdigest() != r.image_id:
-                    writer.close()
-                    raise ReleaseError(f"{r.image_path}: bytes do not hash to image_id {r.image_id}")
-                datas.append(data)
-                paths.append(x.name)
-                nbytes += len(data)
-                total += len(data)
-                if nbytes >= row_group_bytes or len(datas) >= row_group_rows:
-                    flush()
-                    nbytes = 0
-            flush()
-            writer.close()
-            tree.register(rel)
-        split_bytes[split] = total
-    return patterns, split_bytes
-
-
 # --------------------------------------------------------------------------- stats
-
-
-def _hist(values: Sequence[float], bins: int = 50) -> list[int]:
-    import numpy as np
-
-    if not len(values):
-        return [0] * bins
-    idx = np.clip((np.asarray(values, dtype=np.float64) * bins).astype(np.int64), 0, bins - 1)
-    return np.bincount(idx, minlength=bins).tolist()
-
-
-def _describe(values: Sequence[float], rule: str = "lower_inclusive") -> dict:
-    n = len(values)
-    if not n:
-        return {"n": 0}
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / n
-    return {
-        "n": n,
-        "mean": round(mean, 6),
-        "std": round(math.sqrt(var), 6),
-        "min": round(min(values), 6),
-        "max": round(max(values), 6),
-        "levels": dict(zip(LEVELS, _level_counts(values, rule), strict=True)),
-    }
-
-
-def _level_counts(values: Sequence[float], rule: str) -> list[int]:
-    c = Counter(_level_index(values, rule))
-    return [c.get(k, 0) for k in range(len(LEVELS))]
-
-
-def _stats(ctx: _Ctx) -> dict:
-    import numpy as np
-
-    rule = ctx.spec.level_rule
-    data = ctx.cols.data
-    overall, sources, parts, splits = data["score"], data["source"], data["part"], ctx.splits
-    h = _hist(overall)
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, src in enumerate(sources):
-        groups[src].append(i)
-    per_source: dict[str, dict] = {}
-    for src in sorted(groups):
-        idx = groups[src]
-        vals = _take(overall, idx)
-        in_split = Counter(_take(splits, idx))
-        per_source[src] = _describe(vals, rule) | {
-            "part": sorted(set(_take(parts, idx))),
-            "hist_0.02": _hist(vals),
-            "train": in_split["train"],
-            "test": in_split["test"],
-        }
-    expert = [x.r.dims for x in ctx.recs if x.r.dims is not None]
-    arr = np.asarray(expert, dtype=np.float64).reshape(len(expert), NUM_DIMENSIONS)
-    per_dim = {}
-    for d in DIMENSIONS:
-        vals = arr[:, d.index].tolist()
-        per_dim[d.key] = _describe(vals, rule) | {
-            "name": d.name,
-            "column": DIM_COLUMNS[d.index],
-            "hist_0.02": _hist(vals),
-        }
-    per_part = {p: _describe(_take(overall, ctx.by_part[p]), rule) for p in PARTS}
-    return {
-        "n_images": len(ctx.recs),
-        "overall": _describe(overall, rule)
-        | {"hist_0.02": h, "max_bin_fraction": round(max(h) / len(ctx.recs), 6)},
-        "per_part": per_part,
-        "per_source": per_source,
-        "per_dimension_50K": per_dim,
-        "bins": "50 equal bins of width 0.02 over [0, 1]; the last bin includes 1.0",
-    }
-
-
-def _plots(tree: _Tree, stats: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    def save(fig, rel):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
-        plt.close(fig)
-        tree.write_bytes(rel, buf.getvalue())
-
-    with matplotlib.rc_context({"svg.hashsalt": "humanbeauty", "font.size": 8}):
-        srcs = list(stats["per_source"])
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        tr = [stats["per_source"][s]["train"] for s in srcs]
-        te = [stats["per_source"][s]["test"] for s in srcs]
-        ax.bar(srcs, tr, label="train")
-        ax.bar(srcs, te, bottom=tr, label="test")
-        ax.set_title("Images per source and split")
-        ax.legend()
-        fig.autofmt_xdate(rotation=30)
-        save(fig, "stats/sources_split.png")
-
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        width = 0.4
-        for k, p in enumerate(PARTS):
-            lv = stats["per_part"][p].get("levels", {})
-            ax.bar(
-                [i + (k - 0.5) * width for i in range(len(LEVELS))],
-                [lv.get(x, 0) for x in LEVELS],
-                width,
-                label=p,
-            )
-        ax.set_xticks(range(len(LEVELS)), LEVELS)
-        ax.set_title("Overall rating levels per part")
-        ax.legend()
-        save(fig, "stats/levels.png")
-
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        h = stats["overall"]["hist_0.02"]
-        n = max(1, stats["n_images"])
-        ax.bar([i * 0.02 + 0.01 for i in range(len(h))], [100 * c / n for c in h], width=0.018)
-        ax.axhline(4.0, color="red", linewidth=0.8, linestyle="--")
-        ax.set_xlabel("overall score")
-        ax.set_ylabel("% of images")
-        ax.set_title("Overall score distribution (0.02 bins)")
-        save(fig, "stats/scores.png")
-
-        fig, axes = plt.subplots(3, 4, figsize=(12, 7), sharey=True)
-        for ax, d in zip(axes.flat, DIMENSIONS, strict=True):
-            lv = stats["per_dimension_50K"][d.key].get("levels", {})
-            ax.bar(range(len(LEVELS)), [lv.get(x, 0) for x in LEVELS])
-            ax.set_xticks(range(len(LEVELS)), [x[:4] for x in LEVELS])
-            ax.set_title(d.name, fontsize=7)
-        fig.suptitle("Rating levels per dimension (50K)")
-        fig.tight_layout()
-        save(fig, "stats/dimensions_levels.png")
-
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        for s in srcs:
-            hs = stats["per_source"][s]["hist_0.02"]
-            tot = max(1, sum(hs))
-            ax.plot([i * 0.02 + 0.01 for i in range(len(hs))], [100 * c / tot for c in hs], label=s)
-        ax.set_xlabel("overall score")
-        ax.set_ylabel("% of source")
-        ax.set_title("Score distribution per source")
-        ax.legend(fontsize=6)
-        save(fig, "stats/sources_scores.png")
 
 
 # --------------------------------------------------------------------------- the release
@@ -967,9 +737,11 @@ def _counts(recs: list[_Rec]) -> dict:
 
 
 @dataclass
-class _Ctx:
-    """What the stages of :func:`write_release` share: the validated records (sorted by image id), their
-    columns, the index lists per split and part, the file tree, and what earlier stages computed."""
+class ExportContext:
+    """What the exporters (:mod:`curation.exporters`) share: the validated records (sorted by image id),
+    their columns, the index lists per split and part, the file tree, the raw ratings, and what earlier
+    exporters left (``rating_facts``, ``patterns``/``split_bytes``, ``stats``, ``diff``). Build one with
+    :func:`export_context`."""
 
     spec: ReleaseSpec
     recs: list[_Rec]
@@ -986,7 +758,6 @@ class _Ctx:
     split_bytes: dict[str, int] = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
     diff: dict = field(default_factory=dict)
-    facts: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cols = _Columns(self.spec, self.recs)
@@ -999,6 +770,21 @@ class _Ctx:
     @functools.cached_property
     def names(self) -> list[str]:
         return [x.name for x in self.recs]
+
+    @functools.cached_property
+    def csv_names(self) -> list[str]:
+        names = self.names
+        return [_csv_str(n) for n in names] if any("," in n or '"' in n for n in names) else names
+
+    @functools.cached_property
+    def counts(self) -> dict:
+        """Images per part, split, source and their crossings (stats.json, card, release.json)."""
+        return _counts(self.recs)
+
+    @functools.cached_property
+    def facts(self) -> dict:
+        """Everything the card, Croissant and release.json state (after the ratings exporter ran)."""
+        return _facts(self.spec, self.recs, self.counts, self.rating_facts)
 
     @functools.cached_property
     def name_json(self) -> list[str]:
@@ -1034,276 +820,7 @@ def _take(col: Sequence, idx: Sequence[int]) -> list:
     return [col[i] for i in idx]
 
 
-def _stage_link_images(ctx: _Ctx) -> None:
-    """Canonical copy (hard link from the store) + hard links for every per-format folder layout.
-
-    Design: the target folders are known up front, so they are made once and opened; each link is then one
-    ``linkat`` relative to two open folders (no path walk from the release root per link)."""
-    tree, recs = ctx.tree, ctx.recs
-    root = tree._root_str
-    sums = tree.sums
-    hae = {p: f"{HAE_ROOT}/{PART_DIRS[p]}/images" for p in PARTS}
-    targets = {"images", *(f"imagefolder/{s}/images" for s in SPLITS if ctx.by_split[s])}
-    targets |= {hae[p] for p in PARTS if ctx.by_part[p]}
-    if ctx.by_split["test"]:
-        targets.add(f"{ARTIMUSE_DIR}/images")
-    for d in sorted(targets):
-        os.makedirs(os.path.join(root, d), exist_ok=True)
-        tree._dirs.add(d)
-    use_fd = os.link in os.supports_dir_fd
-    fds = {d: os.open(os.path.join(root, d), os.O_RDONLY | os.O_DIRECTORY) for d in targets} if use_fd else {}
-    try:
-        link = os.link
-        canon_fd = fds.get("images")
-        split_dirs = {s: f"imagefolder/{s}/images" for s in SPLITS}
-        art = f"{ARTIMUSE_DIR}/images"
-        for x in recs:
-            iid, name = x.r.image_id, x.name
-            canon = "images/" + name
-            try:
-                link(x.r.image_path, os.path.join(root, canon))
-            except OSError:
-                shutil.copyfile(x.r.image_path, os.path.join(root, canon))
-            sums[canon] = iid
-            dirs = (split_dirs[x.split], hae[x.r.part], art) if x.split == "test" else (
-                split_dirs[x.split], hae[x.r.part])  # fmt: skip
-            for d in dirs:
-                try:
-                    if use_fd:
-                        link(name, name, src_dir_fd=canon_fd, dst_dir_fd=fds[d])
-                    else:
-                        link(os.path.join(root, canon), os.path.join(root, d, name))
-                except OSError:
-                    shutil.copyfile(os.path.join(root, canon), os.path.join(root, d, name))
-                sums[d + "/" + name] = iid
-    finally:
-        for fd in fds.values():
-            os.close(fd)
-
-
-def _stage_imagefolder(ctx: _Ctx) -> None:
-    """HF imagefolder metadata (the main and MOS columns; every statistic is in scores.csv and Parquet)."""
-    keys = ["file_name", *IMAGEFOLDER_COLUMNS]
-    fmt = "{" + ", ".join(f"{_json_key(k)}: %s" for k in keys) + "}\n"
-    files = ['"images/' + n[1:] for n in ctx.name_json]
-    cols = [files, *(ctx.cols.json(c) for c in IMAGEFOLDER_COLUMNS)]
-    for split in SPLITS:
-        idx = ctx.by_split[split]
-        if idx:
-            ctx.tree.write_text(
-                f"imagefolder/{split}/metadata.jsonl", _jsonl(fmt, [_take(c, idx) for c in cols])
-            )
-
-
-def _stage_humanaesexpert(ctx: _Ctx) -> None:
-    """HumanAesExpert layout (upstream key names: image_name, score, text_level)."""
-    tree, cols = ctx.tree, ctx.cols
-    score, level, source = cols.json("score"), cols.json("rating_level"), cols.json("source")
-    names, dims = ctx.name_json, ctx.dims_json
-    f58 = '{"image_name": %s, "score": %s, "text_level": %s, "source": %s}\n'
-    f50 = '{"image_name": %s, "score": %s, "source": %s}\n'
-    for part in PARTS:
-        idx = ctx.by_part[part]
-        if not idx:
-            continue
-        if part == "58K":
-            text = _jsonl(f58, [_take(names, idx), _take(score, idx), _take(level, idx), _take(source, idx)])
-        else:
-            text = _jsonl(f50, [_take(names, idx), _take(dims, idx), _take(source, idx)])
-        tree.write_text(f"{HAE_ROOT}/{PART_DIRS[part]}/label.jsonl", text)
-    splits = ctx.splits
-    for split in SPLITS:
-        out = []
-        for part in PARTS:
-            idx = [i for i in ctx.by_part[part] if splits[i] == split]
-            img = [f'"{PART_DIRS[part]}/images/' + n[1:] for n in _take(names, idx)]
-            if part == "58K":
-                fmt = '{"image_name": %s, "score": %s, "text_level": %s, "source": %s, "is_expert": false}\n'
-                out.append(_jsonl(fmt, [img, _take(score, idx), _take(level, idx), _take(source, idx)]))
-            else:
-                fmt = '{"image_name": %s, "score": %s, "source": %s, "is_expert": true}\n'
-                out.append(_jsonl(fmt, [img, _take(dims, idx), _take(source, idx)]))
-        tree.write_text(f"{HAE_ROOT}/{split}_label.jsonl", "".join(out))
-
-
-def _stage_swift_qa(ctx: _Ctx) -> None:
-    """ms-swift messages + QA pairs (expert answer for 50K images first, then the overall one)."""
-    esc = [[_json_str(f"{d.index + 1}. {d.name} : {lv}")[1:-1] for lv in LEVELS] for d in DIMENSIONS]
-    overall_by_level = {lv: _json_str(f"The aesthetics of the human image is {lv}") for lv in LEVELS}
-    q_user = {e: [_json_str("<image>\n" + q) for q in (EXPERT_QUESTIONS if e else OVERALL_QUESTIONS)]
-              for e in (True, False)}  # fmt: skip
-    q_plain = {
-        e: [_json_str(q) for q in (EXPERT_QUESTIONS if e else OVERALL_QUESTIONS)] for e in (True, False)
-    }
-    levels = ctx.cols.data["rating_level"]
-    dim_levels = ctx.dim_levels
-    swift_fmt = ('{"messages": [{"role": "user", "content": %s}, {"role": "assistant", "content": %s}], '
-                 '"images": [%s]}\n')  # fmt: skip
-    qa_fmt = ('{"image": %s, "image_id": "%s", "part": %s, "kind": "%s", "is_expert": %s, "question": %s, '
-              '"answer": %s}\n')  # fmt: skip
-    part_json = {p: _json_str(p) for p in PARTS}
-    for split in SPLITS:
-        swift_rows, qa_rows = [], []
-        for i in ctx.by_split[split]:
-            x = ctx.recs[i]
-            r = x.r
-            img = f'"{HAE_ROOT}/{PART_DIRS[r.part]}/images/{x.name}"'
-            h = int(r.image_id[:8], 16)
-            a_overall = overall_by_level[levels[i]]
-            k_o = h % len(OVERALL_QUESTIONS)
-            if r.part == "50K":
-                k_e = h % len(EXPERT_QUESTIONS)
-                a_expert = '"' + "\\n".join([esc[d][lv] for d, lv in enumerate(dim_levels[i])]) + '"'
-                swift_rows.append(swift_fmt % (q_user[True][k_e], a_expert, img))
-                qa_rows.append(qa_fmt % (img, r.image_id, part_json[r.part], "expert", "true", q_plain[True][k_e],
-                                         a_expert))  # fmt: skip
-            else:
-                swift_rows.append(swift_fmt % (q_user[False][k_o], a_overall, img))
-            qa_rows.append(qa_fmt % (img, r.image_id, part_json[r.part], "overall", "false", q_plain[False][k_o],
-                                     a_overall))  # fmt: skip
-        ctx.tree.write_text(f"swift/{split}.jsonl", "".join(swift_rows))
-        ctx.tree.write_text(f"qa/{split}.jsonl", "".join(qa_rows))
-
-
-def _stage_csv_pyiqa_artimuse(ctx: _Ctx) -> None:
-    """scores.csv (named columns), the pyiqa meta CSV and ArtiMuse's test list."""
-    tree, cols, recs = ctx.tree, ctx.cols, ctx.recs
-    scalar_names = [name for name, _dt in _scalar_columns()]
-    header = ["image_name", *scalar_names[:7], "official_split", *scalar_names[7:]]
-    names = [_csv_str(n) for n in ctx.names] if any("," in n or '"' in n for n in ctx.names) else ctx.names
-    columns = [
-        names,
-        *(cols.csv(c) for c in scalar_names[:7]),
-        ctx.splits,
-        *(cols.csv(c) for c in scalar_names[7:]),
-    ]
-    fmt = ",".join(["%s"] * len(columns)) + "\n"
-    tree.write_text("scores.csv", _csv_text(header, ()) + _jsonl(fmt, columns))
-    tree.write_text(
-        PYIQA_CSV,
-        _csv_text(["image_name", "mos", "official_split"], ())
-        + _jsonl("%s,%s,%s\n", [names, cols.csv("score"), ctx.splits]),
-    )
-    tree.write_text(
-        f"{ARTIMUSE_DIR}/test.json",
-        json.dumps(
-            [{"image": recs[i].name, "gt_score": float(recs[i].r.mos)} for i in ctx.by_split["test"]],
-            indent=1,
-        )
-        + "\n",
-    )
-
-
-def _stage_ratings(ctx: _Ctx) -> None:
-    """Raw ratings and raters (Parquet + CSV) and the figures computed from them."""
-    ctx.rating_facts = _write_ratings(ctx.tree, ctx.rtab) if ctx.rtab is not None else None
-
-
-def _stage_parquet(ctx: _Ctx) -> None:
-    """Parquet shards per split (embedded bytes; verifies each image_id while reading the bytes)."""
-    ctx.patterns, ctx.split_bytes = _write_parquet(ctx)
-
-
-def _stage_stats_plots(ctx: _Ctx) -> None:
-    stats = _stats(ctx)
-    stats["counts"] = _counts(ctx.recs)
-    ctx.stats = stats
-    ctx.tree.write_json("stats/stats.json", stats)
-    if ctx.plots:
-        _plots(ctx.tree, stats)
-
-
-def _stage_diff_changelog(ctx: _Ctx) -> None:
-    spec, recs = ctx.spec, ctx.recs
-    diff = ctx.diff = _diff(spec, recs)
-    ctx.tree.write_json("diff.json", diff)
-    c = diff["counts"]
-    entry = (
-        f"## {spec.version} ({spec.created_at})\n\n"
-        f"- from: {diff['from'] or 'initial release'}\n"
-        f"- images: {len(recs)} ({', '.join(f'{p} {n}' for p, n in ctx.stats['counts']['per_part'].items())})\n"
-        f"- added {c['added']}, removed {c['removed']}, relabelled {c['relabelled']}, "
-        f"split moved {c['split_moved']}\n"
-        f"- split salt `{spec.split_salt}`, test fraction {spec.test_fraction}, level cuts {spec.level_rule}\n"
-    )
-    if spec.changelog_notes:
-        entry += f"\n{spec.changelog_notes.strip()}\n"
-    old = spec.previous.changelog if spec.previous else ""
-    old_body = old.split("\n", 2)[2] if old.startswith("# Changelog\n") else old
-    ctx.tree.write_text(
-        "CHANGELOG.md", "# Changelog\n\n" + entry + ("\n" + old_body.lstrip("\n") if old_body else "")
-    )
-
-
-def _stage_card_croissant(ctx: _Ctx) -> None:
-    """Facts, card and Croissant: every figure comes from the records and ratings written before."""
-    spec, recs, tree = ctx.spec, ctx.recs, ctx.tree
-    counts = ctx.stats["counts"]
-    facts = ctx.facts = _facts(spec, recs, counts, ctx.rating_facts)
-    _feats, card_features = _hf_features()
-    tree.write_text(
-        "README.md",
-        card_mod.render_card(
-            version=spec.version,
-            license_id=spec.license,
-            card=spec.card,
-            created_at=spec.created_at,
-            features=card_features,
-            split_counts={s: len(ctx.by_split[s]) for s in ctx.patterns},
-            split_bytes=ctx.split_bytes,
-            data_files=ctx.patterns,
-            counts=counts,
-            aggregation=spec.aggregation,
-            split_salt=spec.split_salt,
-            test_fraction=spec.test_fraction,
-            detector=spec.detector,
-            stats_summary={"max_bin_fraction": ctx.stats["overall"]["max_bin_fraction"]},
-            facts=facts,
-        ),
-    )
-    exts = sorted({x.ext for x in recs})
-    sc_type = {"string": "sc:Text", "float64": "sc:Float", "int32": "sc:Integer"}
-    score_cols = [
-        ("image_name", "sc:Text"),
-        *[(name, sc_type[dt]) for name, dt in _scalar_columns()],
-        ("official_split", "sc:Text"),
-    ]
-    fobjs = [("scores.csv", "text/csv", tree.sums["scores.csv"])]
-    fobjs += [(p, "application/x-parquet", tree.sums[p]) for p in sorted(tree.sums) if p.startswith("data/")]
-    extra_sets = []
-    if ctx.rtab is not None:
-        fobjs += [
-            (RATINGS_CSV, "text/csv", tree.sums[RATINGS_CSV]),
-            (RATERS_CSV, "text/csv", tree.sums[RATERS_CSV]),
-        ]
-        fobjs += [
-            (RATINGS_PARQUET, "application/x-parquet", tree.sums[RATINGS_PARQUET]),
-            (RATERS_PARQUET, "application/x-parquet", tree.sums[RATERS_PARQUET]),
-        ]
-        extra_sets = [
-            ("ratings", RATINGS_CSV, [(n, sc_type[dt]) for n, dt in _ratings_columns()], _RATINGS_DOC),
-            ("raters", RATERS_CSV, [(n, sc_type[dt]) for n, dt in _raters_columns()], _RATERS_DOC),
-        ]
-    croissant = card_mod.render_croissant(
-        name=spec.name,
-        version=spec.version,
-        license_id=spec.license,
-        card=spec.card,
-        created_at=spec.created_at,
-        file_objects=fobjs,
-        image_glob="images/*" if len(exts) > 1 else f"images/*{exts[0]}",
-        image_format=_MIME.get(exts[0], "image/jpeg") if len(exts) == 1 else "image/jpeg",
-        score_columns=score_cols,
-        split_salt=spec.split_salt,
-        detector=spec.detector,
-        aggregation=spec.aggregation,
-        facts=facts,
-        extra_record_sets=extra_sets,
-    )
-    tree.write_json("croissant.json", croissant)
-
-
-def _manifest(ctx: _Ctx, release_sha256: str) -> dict:
+def _manifest(ctx: ExportContext, release_sha256: str) -> dict:
     spec = ctx.spec
     has_ratings = ctx.rtab is not None
     return {
@@ -1330,7 +847,7 @@ def _manifest(ctx: _Ctx, release_sha256: str) -> dict:
         "license": spec.license,
         "previous_version": spec.previous.version if spec.previous else None,
         "previous_release_sha256": spec.previous.release_sha256 if spec.previous else None,
-        "counts": ctx.stats["counts"],
+        "counts": ctx.counts,
         "facts": ctx.facts,
         "columns": _column_doc(),
         "formats": {
@@ -1352,19 +869,30 @@ def _manifest(ctx: _Ctx, release_sha256: str) -> dict:
     }
 
 
-# (name, stage): run in this order; each stage's time is reported under its name
-_STAGES: tuple[tuple[str, Callable[[_Ctx], None]], ...] = (
-    ("link_images", _stage_link_images),
-    ("imagefolder", _stage_imagefolder),
-    ("humanaesexpert", _stage_humanaesexpert),
-    ("swift_qa", _stage_swift_qa),
-    ("csv_pyiqa_artimuse", _stage_csv_pyiqa_artimuse),
-    ("ratings", _stage_ratings),
-    ("parquet", _stage_parquet),
-    ("stats_plots", _stage_stats_plots),
-    ("diff_changelog", _stage_diff_changelog),
-    ("card_croissant", _stage_card_croissant),
-)
+VALIDATE_WEIGHT = 2.2  # relative costs of the writer's own steps, as the exporters' weights
+MANIFEST_WEIGHT = 1.6
+
+
+def export_context(
+    spec: ReleaseSpec,
+    records: Iterable[ReleaseRecord],
+    root: Path,
+    *,
+    ratings: RatingsTable | None = None,
+    verify_image_hashes: bool = True,
+    max_shard_bytes: int = 500 << 20,
+    plots: bool = True,
+) -> ExportContext:
+    """Validate the spec, records and ratings and make an empty ``root`` to export into (an existing
+    ``root`` is removed first: it is a ``.partial`` build directory)."""
+    recs = _validate(spec, records)
+    rtab = _ratings_frame(ratings, recs)
+    _check_minimum(spec, recs, rtab)
+    root = Path(root)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    return ExportContext(spec, recs, _Tree(root), rtab, verify_image_hashes, max_shard_bytes, plots)
 
 
 def write_release(
@@ -1389,30 +917,37 @@ def write_release(
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists: releases are immutable (write a new version)")
+    from .exporters import REGISTRY
+
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
-    n_stages = len(_STAGES) + 2  # validate, the stages, manifest
+    total_weight = VALIDATE_WEIGHT + sum(e.weight for e in REGISTRY) + MANIFEST_WEIGHT
+    done = 0.0
 
-    def stage(name: str, k: int, t0: float) -> float:
+    def stage(name: str, weight: float, t0: float) -> float:
+        nonlocal done
         t1 = time.perf_counter()
         timings[name] = round(t1 - t0, 4)
+        done += weight
         if progress:
-            progress(name, k / n_stages)
+            progress(name, min(1.0, done / total_weight))
         return t1
 
     t = time.perf_counter()
-    recs = _validate(spec, records)
-    rtab = _ratings_frame(ratings, recs)
-    _check_minimum(spec, recs, rtab)
     tmp = out_dir.with_name(out_dir.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    ctx = _Ctx(spec, recs, _Tree(tmp), rtab, verify_image_hashes, max_shard_bytes, plots)
-    t = stage("validate", 1, t)
-    for k, (name, fn) in enumerate(_STAGES, start=2):
-        fn(ctx)
-        t = stage(name, k, t)
+    ctx = export_context(
+        spec,
+        records,
+        tmp,
+        ratings=ratings,
+        verify_image_hashes=verify_image_hashes,
+        max_shard_bytes=max_shard_bytes,
+        plots=plots,
+    )
+    t = stage("validate", VALIDATE_WEIGHT, t)
+    for exporter in REGISTRY:
+        exporter.export(ctx)
+        t = stage(exporter.name, exporter.weight, t)
 
     # manifest: release_sha256 over the sorted SHA256SUMS lines (without release.json)
     tree = ctx.tree
@@ -1423,7 +958,7 @@ def write_release(
     lines = sorted(f"{h}  {p}\n" for p, h in tree.sums.items())
     (tmp / "SHA256SUMS").write_text("".join(lines), encoding="utf-8")
     os.replace(tmp, out_dir)
-    stage("manifest", n_stages, t)
+    stage("manifest", MANIFEST_WEIGHT, t)
     timings["total"] = round(time.perf_counter() - t_all, 4)
     return ReleaseResult(out_dir, release_sha256, manifest, ctx.diff, timings, len(tree.sums) + 1)
 
