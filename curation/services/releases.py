@@ -179,10 +179,6 @@ def _content_date(release: Release) -> str:
     return day.strftime("%Y-%m-%dT00:00:00Z")
 
 
-def _clip01(v: float) -> float:
-    return min(1.0, max(0.0, v))
-
-
 def _candidates(*, refresh_psi: bool) -> dict[str, Any]:
     """What a release built now would hold: 50K members (complete aggregates with at least the standard's
     minimum of raw ratings; main score psi), 58K members (kept public items), the rating cutoff and what
@@ -215,9 +211,10 @@ def _candidates(*, refresh_psi: bool) -> dict[str, Any]:
         if minimum and n < minimum:
             below += 1
             continue
-        main = agg.psi if agg.psi is not None else agg.dims
-        dims = [_clip01(v) for v in main]
-        clipped += int(any(v != w for v, w in zip(dims, main, strict=True)))
+        main = list(agg.psi if agg.psi is not None else agg.dims)
+        dims = [1.0 if v > 1.0 else (0.0 if v < 0.0 else v) for v in main]  # clipped to [0, 1] (finite)
+        clipped += dims != main
+        # the aggregate's tuples as they are (JSON lists when stored): 50k images x 6 vectors
         members[agg.image_id] = {
             "part": ReleaseMember.Part.P50K,
             "source": "humanbeauty",
@@ -225,12 +222,12 @@ def _candidates(*, refresh_psi: bool) -> dict[str, Any]:
             "dims": dims,
             "n_ratings": n,
             "mos_std": agg.dim_sd[-1] if agg.dim_sd else None,
-            "dim_sd": list(agg.dim_sd) if agg.dim_sd else None,
-            "dim_ci": list(agg.dim_ci) if agg.dim_ci else None,
-            "dim_mos": list(agg.dims),
-            "dim_n": list(agg.dim_n) if agg.dim_n else None,
-            "psi": list(agg.psi) if agg.psi is not None else None,
-            "psi_se": list(agg.psi_se) if agg.psi_se else None,
+            "dim_sd": agg.dim_sd or None,
+            "dim_ci": agg.dim_ci or None,
+            "dim_mos": agg.dims,
+            "dim_n": agg.dim_n or None,
+            "psi": agg.psi,
+            "psi_se": agg.psi_se or None,
         }
     n50 = len(members)
     duplicates = 0
