@@ -424,13 +424,15 @@ def _dims_dict(x: _Rec) -> dict:
 # are exactly those of the per-row writers.
 
 
-def _num_tokens(col: Sequence[float | int | None], null: str) -> list[str]:
-    """Text of each number of ``col`` as ``json.dumps`` writes it (``null`` for None)."""
+def _num_tokens(col: Sequence[float | int | None], null: str, *, as_json: bool = True) -> list[str]:
+    """Text of each number of ``col`` (``null`` for None): ``repr``, which is what ``json.dumps`` writes
+    for finite numbers; non-finite floats as ``json.dumps`` (NaN, Infinity) or, in CSV, ``repr`` (nan)."""
     if not col:
         return []
     text = repr(list(col))[1:-1]
-    if "n" in text.replace("None", ""):  # nan / inf: json.dumps spells them NaN / Infinity
-        return [null if v is None else json.dumps(v) for v in col]
+    if "n" in text.replace("None", ""):  # nan / inf somewhere: value by value
+        enc = json.dumps if as_json else repr
+        return [null if v is None else enc(v) for v in col]
     toks = text.split(", ")
     if null != "None" and "None" in text:
         toks = [null if t == "None" else t for t in toks]
@@ -488,7 +490,7 @@ class _Columns:
             if self.dtypes.get(name, "string") == "string":
                 out = _str_tokens(col, _csv_str, "")
             else:
-                out = _num_tokens(col, "")
+                out = _num_tokens(col, "", as_json=False)
             self._csv[name] = out
         return out
 

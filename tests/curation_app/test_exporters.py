@@ -224,3 +224,21 @@ def test_croissant(inputs, tmp_path):
     files = {d.get("contentUrl"): d.get("sha256") for d in doc["distribution"] if "contentUrl" in d}
     assert files["scores.csv"] == ctx.tree.sums["scores.csv"]
     assert {"ratings", "raters"} <= {rs.get("name") for rs in doc["recordSet"]}
+
+
+def test_column_encoding_matches_json_and_csv_writers():
+    """The columnar encoders write exactly what json.dumps / csv.writer write, value by value."""
+    from curation.release_writer import _csv_str, _json_str, _num_tokens, _str_tokens
+
+    nums = [0.1, None, 1e-05, 2.5e20, 3, -0.0, 1.0, float("nan"), float("inf")]
+    assert _num_tokens(nums, "null") == ["null" if v is None else json.dumps(v) for v in nums]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(
+        ["" if v is None else (repr(v) if isinstance(v, float) else v) for v in nums]
+    )
+    assert ",".join(_num_tokens(nums, "", as_json=False)) + "\n" == buf.getvalue()
+    strs = ["plain", 'a "quoted", comma', "new\nline", "ünïcode", "100 %", None, "plain"]
+    assert _str_tokens(strs, _json_str, "null") == [json.dumps(s, ensure_ascii=False) for s in strs]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(["" if s is None else s for s in strs])
+    assert ",".join(_str_tokens(strs, _csv_str, "")) + "\n" == buf.getvalue()
