@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse, stats
+from scipy import sparse  # scipy.stats is imported where used (about 1 s to import)
 
 from annotation.standards.humanbeauty import DIMENSION_KEYS
 
@@ -120,6 +120,8 @@ def _t975(df: npt.ArrayLike) -> FloatArray:
     ok = df_arr >= 1
     if ok.any():
         uniq, inv = np.unique(df_arr[ok], return_inverse=True)
+        from scipy import stats
+
         out[ok] = stats.t.ppf(0.975, uniq)[inv]
     return out
 
@@ -180,6 +182,8 @@ def _spearman(x: FloatArray, y: FloatArray) -> float:
     """SRCC of two 1-D arrays (NaN for < 3 points, 0 if either is constant)."""
     if x.size < 3:
         return float("nan")
+    from scipy import stats
+
     rx, ry = stats.rankdata(x), stats.rankdata(y)
     return float(_grouped_pearson(np.zeros(x.size, np.int64), rx, ry, 1)[0])
 
@@ -549,6 +553,8 @@ def _sureal_sorted(
     lo_f = np.full(n_raters, np.nan)
     hi_f = np.full(n_raters, np.nan)
     if has_i.any():
+        from scipy import stats
+
         uniq, inv = np.unique(n_i[has_i], return_inverse=True)
         lo_f[has_i] = np.sqrt(uniq / stats.chi2.ppf(0.975, uniq))[inv]
         hi_f[has_i] = np.sqrt(uniq / stats.chi2.ppf(0.025, uniq))[inv]

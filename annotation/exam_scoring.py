@@ -13,12 +13,20 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from annotation.pass_rules import ExamMetrics, PassRule
 from annotation.standards.humanbeauty import DIMENSION_KEYS
 
 FloatArray = npt.NDArray[np.float64]
+
+
+def _rankdata(a: npt.ArrayLike, axis: int | None = None) -> FloatArray:
+    """``scipy.stats.rankdata``, imported on first use: scipy.stats costs about a second to import, and
+    most importers of this module (qualification selectors, the release freeze) never rank."""
+    from scipy import stats
+
+    return stats.rankdata(a) if axis is None else stats.rankdata(a, axis=axis)
+
 
 __all__ = [
     "ExamForm",
@@ -68,7 +76,7 @@ def _spearman(x: FloatArray, y: FloatArray) -> float:
     """SRCC (Pearson of average ranks); 0.0 for constant input so a straight-liner fails."""
     if x.size < 2:
         return 0.0
-    return _pearson(stats.rankdata(x), stats.rankdata(y))
+    return _pearson(_rankdata(x), _rankdata(y))
 
 
 def _check_matrix(name: str, a: npt.ArrayLike, *, allow_nan: bool) -> FloatArray:
@@ -152,7 +160,7 @@ def score_exam(
     mae = float(np.abs(err).sum() / valid.sum())
     if valid.all():  # the common case: every column at once (same values as the per-column path)
         plcc = _pearson_columns(r, g)
-        srcc = _pearson_columns(stats.rankdata(r, axis=0), stats.rankdata(g, axis=0))
+        srcc = _pearson_columns(_rankdata(r, axis=0), _rankdata(g, axis=0))
     else:
         plcc = [_pearson(r[valid[:, k], k], g[valid[:, k], k]) for k in range(d)]
         srcc = [_spearman(r[valid[:, k], k], g[valid[:, k], k]) for k in range(d)]

@@ -230,9 +230,9 @@ def main() -> None:
     print(f"  create (validate, job row)       {t1 - t0:8.2f} s")
     print(f"  freeze (selectors, members rows)  {t2 - t1:8.2f} s")
     print(f"  records from frozen rows + publish {records_and_publish:6.2f} s")
-    stages = ("validate", "link_images", "imagefolder", "humanaesexpert", "swift_qa", "csv_pyiqa_artimuse")
-    stages += ("ratings", "parquet", "stats_plots", "diff_changelog", "card_croissant", "manifest")
-    for k in stages:
+    from curation.exporters import REGISTRY
+
+    for k in ("validate", *(e.name for e in REGISTRY), "manifest"):  # the writer's steps in order
         print(f"    writer {k:<22} {writer.get(k, 0.0):8.2f} s")
     print(f"  write_release total              {writer['total']:8.2f} s")
     total = t3 - t0

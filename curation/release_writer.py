@@ -15,16 +15,18 @@ Pure module: no Django.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
 import math
+import operator
 import os
 import re
 import shutil
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,14 +41,13 @@ from modeling.standard import (
     STANDARD_KEY,
 )
 
-from . import card as card_mod
-
 __all__ = [
     "DIM_COLUMNS",
     "DIM_STATS",
     "LEVEL_RULES",
     "PARTS",
     "SPLITS",
+    "ExportContext",
     "PreviousRelease",
     "RatingsTable",
     "ReleaseError",
@@ -54,6 +55,7 @@ __all__ = [
     "ReleaseResult",
     "ReleaseSpec",
     "assign_split",
+    "export_context",
     "level_of",
     "load_previous_release",
     "question_for",
@@ -242,16 +244,6 @@ def level_of(score: float, rule: str = "lower_inclusive") -> str:
     return LEVELS[-1]
 
 
-def _overall_answer(score: float, rule: str) -> str:
-    return f"The aesthetics of the human image is {level_of(score, rule)}"
-
-
-def _expert_answer(scores: Sequence[float], rule: str) -> str:
-    return "\n".join(
-        f"{d.index + 1}. {d.name} : {level_of(v, rule)}" for d, v in zip(DIMENSIONS, scores, strict=True)
-    )
-
-
 def question_for(image_id: str, expert: bool) -> str:
     """Deterministic paraphrase choice from the image id."""
     qs = EXPERT_QUESTIONS if expert else OVERALL_QUESTIONS
@@ -261,15 +253,14 @@ def question_for(image_id: str, expert: bool) -> str:
 # --------------------------------------------------------------------------- validation
 
 
-@dataclass(frozen=True)
 class _Rec:
-    r: ReleaseRecord
-    ext: str
-    split: str
+    """A validated record with its extension, split and file name (a slotted class: 108k of them)."""
 
-    @property
-    def name(self) -> str:
-        return self.r.image_id + self.ext
+    __slots__ = ("ext", "name", "r", "split")
+
+    def __init__(self, r: ReleaseRecord, ext: str, split: str):
+        self.r, self.ext, self.split = r, ext, split
+        self.name = r.image_id + ext
 
 
 def _fin(x, what: str) -> float:
@@ -289,6 +280,7 @@ def _validate(spec: ReleaseSpec, records: Iterable[ReleaseRecord]) -> list[_Rec]
     frozen = dict(spec.previous.splits) if spec.previous else {}
     out: list[tuple[ReleaseRecord, str, str | None]] = []
     seen: set[str] = set()
+    exts: dict[str, str] = {}  # checked extensions
     for r in records:
         iid = r.image_id
         if not isinstance(iid, str) or not _HEX64.match(iid):
@@ -304,15 +296,23 @@ def _validate(spec: ReleaseSpec, records: Iterable[ReleaseRecord]) -> list[_Rec]
         if r.part == "50K":
             if r.dims is None or len(r.dims) != NUM_DIMENSIONS:
                 raise ReleaseError(f"{iid}: 50K records need {NUM_DIMENSIONS} dims")
-            for d in r.dims:
-                if not 0.0 <= _fin(d, f"{iid} dims") <= 1.0:
-                    raise ReleaseError(f"{iid}: dim score {d} outside [0, 1]")
+            try:
+                fine = all(0.0 <= d <= 1.0 for d in r.dims)  # False for NaN and infinities too
+            except TypeError:
+                fine = False
+            if not fine:  # the slow path names the problem
+                for d in r.dims:
+                    if not 0.0 <= _fin(d, f"{iid} dims") <= 1.0:
+                        raise ReleaseError(f"{iid}: dim score {d} outside [0, 1]")
         elif r.dims is not None:
             raise ReleaseError(f"{iid}: 58K records carry the overall score only (dims must be None)")
-        ext = r.ext if r.ext.startswith(".") else "." + r.ext
-        ext = ext.lower()
-        if not re.match(r"^\.[a-z0-9]{1,5}$", ext):
-            raise ReleaseError(f"{iid}: bad extension {r.ext!r}")
+        ext = exts.get(r.ext)
+        if ext is None:
+            ext = r.ext if r.ext.startswith(".") else "." + r.ext
+            ext = ext.lower()
+            if not re.match(r"^\.[a-z0-9]{1,5}$", ext):
+                raise ReleaseError(f"{iid}: bad extension {r.ext!r}")
+            exts[r.ext] = ext
         if r.split is not None and r.split not in SPLITS:
             raise ReleaseError(f"{iid}: split {r.split!r} not in {SPLITS}")
         out.append((r, ext, frozen.get(iid) or r.split))
@@ -413,6 +413,159 @@ def _dims_dict(x: _Rec) -> dict:
             v = None if values is None else values[i]
             out[name] = None if v is None else (int(v) if j == 4 else float(v))
     return out
+
+
+# --------------------------------------------------------------------------- columnar encoding
+#
+# Design: the release's tables are written column by column. Every value of a column is encoded once (JSON
+# text, CSV text) and the rows are then put together with one ``%`` format per row, instead of a dict per
+# row through ``json.dumps``/``csv.writer``. Float and int columns are encoded with one ``repr`` of the
+# whole list (C speed; ``repr`` of a float is what ``json.dumps`` and the old CSV code wrote), so the bytes
+# are exactly those of the per-row writers.
+
+
+def _num_tokens(col: Sequence[float | int | None], null: str, *, as_json: bool = True) -> list[str]:
+    """Text of each number of ``col`` (``null`` for None): ``repr``, which is what ``json.dumps`` writes
+    for finite numbers; non-finite floats as ``json.dumps`` (NaN, Infinity) or, in CSV, ``repr`` (nan)."""
+    if not col:
+        return []
+    text = repr(list(col))[1:-1]
+    if "n" in text.replace("None", ""):  # nan / inf somewhere: value by value
+        enc = json.dumps if as_json else repr
+        return [null if v is None else enc(v) for v in col]
+    toks = text.split(", ")
+    if null != "None" and "None" in text:
+        toks = [null if t == "None" else t for t in toks]
+    return toks
+
+
+def _str_tokens(col: Sequence[str | None], enc: Callable[[str], str], null: str) -> list[str]:
+    """Encoded text of each string of ``col`` (encoded once per distinct value)."""
+    cache: dict = {None: null}
+    out = []
+    for v in col:
+        t = cache.get(v)
+        if t is None:
+            t = cache[v] = enc(v)
+        out.append(t)
+    return out
+
+
+def _json_str(v: str) -> str:
+    return json.dumps(v, ensure_ascii=False)
+
+
+def _csv_str(v: str) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([v, ""])  # two fields: an empty string is not quoted
+    return buf.getvalue()[:-2]
+
+
+class _Columns:
+    """The scalar columns of every record (:func:`_scalar_columns` order, release order), with their JSON
+    and CSV texts computed once per column on first use."""
+
+    def __init__(self, spec: ReleaseSpec, recs: list[_Rec]):
+        self.n = len(recs)
+        self.data: dict[str, list] = _scalar_data(spec, recs)
+        self.dtypes = dict(_scalar_columns())
+        self._json: dict[str, list[str]] = {}
+        self._csv: dict[str, list[str]] = {}
+
+    def json(self, name: str) -> list[str]:
+        out = self._json.get(name)
+        if out is None:
+            col = self.data[name]
+            if self.dtypes.get(name, "string") == "string":
+                out = _str_tokens(col, _json_str, "null")
+            else:
+                out = _num_tokens(col, "null")
+            self._json[name] = out
+        return out
+
+    def csv(self, name: str) -> list[str]:
+        out = self._csv.get(name)
+        if out is None:
+            col = self.data[name]
+            if self.dtypes.get(name, "string") == "string":
+                out = _str_tokens(col, _csv_str, "")
+            else:
+                out = _num_tokens(col, "", as_json=False)
+            self._csv[name] = out
+        return out
+
+
+def _level_index(values: Sequence[float], rule: str) -> list[int]:
+    """Index into LEVELS of :func:`level_of` for many finite scores at once (same cuts, same side)."""
+    import numpy as np
+
+    if not len(values):
+        return []
+    side = "left" if rule == "upper_inclusive" else "right"
+    cuts = np.asarray(LEVEL_CUTS, dtype=np.float64)
+    return np.searchsorted(cuts, np.asarray(values, dtype=np.float64), side).tolist()
+
+
+def _levels(values: Sequence[float], rule: str) -> list[str]:
+    return [LEVELS[i] for i in _level_index(values, rule)]
+
+
+def _scalar_data(spec: ReleaseSpec, recs: list[_Rec]) -> dict[str, list]:
+    """Column name -> values (None: null) of :func:`_scalar_columns`, in release order."""
+    import numpy as np
+
+    n = len(recs)
+    rs = [x.r for x in recs]
+    data: dict[str, list] = {
+        "image_id": [r.image_id for r in rs],
+        "source": [r.source for r in rs],
+        "part": [r.part for r in rs],
+        "score": [float(r.mos) for r in rs],
+        "score_kind": [_score_kind(spec, x) for x in recs],
+    }
+    data["rating_level"] = _levels(data["score"], spec.level_rule)
+    data["n_ratings"] = [int(r.n_ratings) for r in rs]
+    data["score_std"] = [None if r.mos_std is None else float(r.mos_std) for r in rs]
+    # per statistic: each record's tuple (or None), as _dims_dict picks them
+    stats: list[list] = [[], [], [], [], [], []]  # DIM_STATS order
+    for r in rs:
+        if r.dims is None and r.dim_psi is None and r.dim_mos is None:
+            for s in stats:
+                s.append(None)
+            continue
+        psi = r.dim_psi if r.dim_psi is not None else (r.dims if r.dim_mos is None else None)
+        mos = r.dim_mos if r.dim_mos is not None else (r.dims if r.dim_psi is None else None)
+        for s, v in zip(stats, (psi, r.psi_se, mos, r.dim_sd, r.dim_n, r.dim_ci), strict=True):
+            s.append(v)
+    for j, (st, rows) in enumerate(zip(DIM_STATS, stats, strict=True)):
+        have = [i for i, v in enumerate(rows) if v is not None]
+        vals = [rows[i] for i in have]
+        try:
+            arr = np.asarray(vals, dtype=np.int64 if j == 4 else np.float64)
+            ok = arr.shape == (len(have), NUM_DIMENSIONS)
+        except (TypeError, ValueError):  # a None inside a tuple: the per-value path below
+            ok = False
+        for d, key in enumerate(DIMENSION_KEYS):
+            if ok:
+                col = np.full(n, None, dtype=object)
+                col[have] = arr[:, d].tolist()
+                data[f"{key}_{st}"] = col.tolist()
+                continue
+            out: list = [None] * n
+            for i, v in zip(have, vals, strict=True):
+                x = v[d]
+                out[i] = None if x is None else (int(x) if j == 4 else float(x))
+            data[f"{key}_{st}"] = out
+    return data
+
+
+def _jsonl(fmt: str, columns: Sequence[Sequence[str]]) -> str:
+    """Rows of ``fmt % (one token per column)``, each ending in a newline."""
+    return "".join([fmt % t for t in zip(*columns, strict=True)])
+
+
+def _json_key(name: str) -> str:
+    return json.dumps(name, ensure_ascii=False).replace("%", "%%")
 
 
 # --------------------------------------------------------------------------- previous releases
@@ -532,21 +685,6 @@ def _scalar_columns() -> list[tuple[str, str]]:
     ]
 
 
-def _scalar_row(spec: ReleaseSpec, x: _Rec) -> dict:
-    r = x.r
-    return {
-        "image_id": r.image_id,
-        "source": r.source,
-        "part": r.part,
-        "score": float(r.mos),
-        "score_kind": _score_kind(spec, x),
-        "rating_level": level_of(r.mos, spec.level_rule),
-        "n_ratings": int(r.n_ratings),
-        "score_std": None if r.mos_std is None else float(r.mos_std),
-        **_dims_dict(x),
-    }
-
-
 def _hf_features() -> tuple[dict, list[tuple[str, str]]]:
     """(the ``huggingface`` schema metadata features, [(name, card dtype)])."""
     cols: list[tuple[str, str]] = [("image", "image"), *_scalar_columns()]
@@ -571,216 +709,7 @@ def _parquet_schema():
     return pa.schema(fields, metadata=meta)
 
 
-def _shards(recs: list[_Rec], max_shard_bytes: int) -> list[list[_Rec]]:
-    shards: list[list[_Rec]] = [[]]
-    size = 0
-    for x in recs:
-        n = os.stat(x.r.image_path).st_size
-        if shards[-1] and size + n > max_shard_bytes:
-            shards.append([])
-            size = 0
-        shards[-1].append(x)
-        size += n
-    return shards
-
-
-def _write_parquet(
-    table_rows: Mapping[str, dict],
-    tree: _Tree,
-    by_split: Mapping[str, list[_Rec]],
-    *,
-    verify: bool,
-    max_shard_bytes: int,
-    row_group_bytes: int = 64 << 20,
-    row_group_rows: int = 4096,
-) -> tuple[dict[str, str], dict[str, int]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = _parquet_schema()
-    patterns: dict[str, str] = {}
-    split_bytes: dict[str, int] = {}
-    for split in SPLITS:
-        recs = by_split.get(split) or []
-        if not recs:
-            continue
-        shards = _shards(recs, max_shard_bytes)
-        patterns[split] = f"data/{split}-*"
-        total = 0
-        for k, shard in enumerate(shards):
-            rel = f"data/{split}-{k:05d}-of-{len(shards):05d}.parquet"
-            path = tree._mkparent(rel)
-            writer = pq.ParquetWriter(
-                path,
-                schema,
-                compression="zstd",
-                use_dictionary=["source", "part", "rating_level", "score_kind"],
-                write_statistics=["score", "n_ratings"],
-                data_page_version="1.0",
-            )
-            cols: dict[str, list] = defaultdict(list)
-            nbytes = 0
-
-            def flush(cols=cols, writer=writer):
-                if cols["image"]:
-                    writer.write_table(pa.Table.from_pydict(dict(cols), schema=schema))
-                    cols.clear()
-
-            for x in shard:
-                r = x.r
-                with open(r.image_path, "rb") as fh:
-                    data = fh.read()
-                if verify and hashlib.sha256(data).hexdigest() != r.image_id:
-                    writer.close()
-                    raise ReleaseError(f"{r.image_path}: bytes do not hash to image_id {r.image_id}")
-                cols["image"].append({"bytes": data, "path": x.name})
-                for name, value in table_rows[r.image_id].items():
-                    cols[name].append(value)
-                nbytes += len(data)
-                total += len(data)
-                if nbytes >= row_group_bytes or len(cols["image"]) >= row_group_rows:
-                    flush()
-                    nbytes = 0
-            flush()
-            writer.close()
-            tree.register(rel)
-        split_bytes[split] = total
-    return patterns, split_bytes
-
-
 # --------------------------------------------------------------------------- stats
-
-
-def _hist(values: Sequence[float], bins: int = 50) -> list[int]:
-    h = [0] * bins
-    for v in values:
-        h[min(bins - 1, max(0, int(v * bins)))] += 1
-    return h
-
-
-def _describe(values: Sequence[float], rule: str = "lower_inclusive") -> dict:
-    n = len(values)
-    if not n:
-        return {"n": 0}
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / n
-    return {
-        "n": n,
-        "mean": round(mean, 6),
-        "std": round(math.sqrt(var), 6),
-        "min": round(min(values), 6),
-        "max": round(max(values), 6),
-        "levels": dict(zip(LEVELS, _level_counts(values, rule), strict=True)),
-    }
-
-
-def _level_counts(values: Iterable[float], rule: str) -> list[int]:
-    c = Counter(level_of(v, rule) for v in values)
-    return [c.get(lv, 0) for lv in LEVELS]
-
-
-def _stats(recs: list[_Rec], rule: str = "lower_inclusive") -> dict:
-    overall = [float(x.r.mos) for x in recs]
-    h = _hist(overall)
-    per_source: dict[str, dict] = {}
-    for src in sorted({x.r.source for x in recs}):
-        vals = [float(x.r.mos) for x in recs if x.r.source == src]
-        per_source[src] = _describe(vals, rule) | {
-            "part": sorted({x.r.part for x in recs if x.r.source == src}),
-            "hist_0.02": _hist(vals),
-            "train": sum(1 for x in recs if x.r.source == src and x.split == "train"),
-            "test": sum(1 for x in recs if x.r.source == src and x.split == "test"),
-        }
-    expert = [x for x in recs if x.r.dims is not None]
-    per_dim = {}
-    for d in DIMENSIONS:
-        vals = [float(x.r.dims[d.index]) for x in expert]
-        per_dim[d.key] = _describe(vals, rule) | {
-            "name": d.name,
-            "column": DIM_COLUMNS[d.index],
-            "hist_0.02": _hist(vals),
-        }
-    per_part = {p: _describe([float(x.r.mos) for x in recs if x.r.part == p], rule) for p in PARTS}
-    return {
-        "n_images": len(recs),
-        "overall": _describe(overall, rule)
-        | {"hist_0.02": h, "max_bin_fraction": round(max(h) / len(recs), 6)},
-        "per_part": per_part,
-        "per_source": per_source,
-        "per_dimension_50K": per_dim,
-        "bins": "50 equal bins of width 0.02 over [0, 1]; the last bin includes 1.0",
-    }
-
-
-def _plots(tree: _Tree, stats: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    def save(fig, rel):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
-        plt.close(fig)
-        tree.write_bytes(rel, buf.getvalue())
-
-    with matplotlib.rc_context({"svg.hashsalt": "humanbeauty", "font.size": 8}):
-        srcs = list(stats["per_source"])
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        tr = [stats["per_source"][s]["train"] for s in srcs]
-        te = [stats["per_source"][s]["test"] for s in srcs]
-        ax.bar(srcs, tr, label="train")
-        ax.bar(srcs, te, bottom=tr, label="test")
-        ax.set_title("Images per source and split")
-        ax.legend()
-        fig.autofmt_xdate(rotation=30)
-        save(fig, "stats/sources_split.png")
-
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        width = 0.4
-        for k, p in enumerate(PARTS):
-            lv = stats["per_part"][p].get("levels", {})
-            ax.bar(
-                [i + (k - 0.5) * width for i in range(len(LEVELS))],
-                [lv.get(x, 0) for x in LEVELS],
-                width,
-                label=p,
-            )
-        ax.set_xticks(range(len(LEVELS)), LEVELS)
-        ax.set_title("Overall rating levels per part")
-        ax.legend()
-        save(fig, "stats/levels.png")
-
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        h = stats["overall"]["hist_0.02"]
-        n = max(1, stats["n_images"])
-        ax.bar([i * 0.02 + 0.01 for i in range(len(h))], [100 * c / n for c in h], width=0.018)
-        ax.axhline(4.0, color="red", linewidth=0.8, linestyle="--")
-        ax.set_xlabel("overall score")
-        ax.set_ylabel("% of images")
-        ax.set_title("Overall score distribution (0.02 bins)")
-        save(fig, "stats/scores.png")
-
-        fig, axes = plt.subplots(3, 4, figsize=(12, 7), sharey=True)
-        for ax, d in zip(axes.flat, DIMENSIONS, strict=True):
-            lv = stats["per_dimension_50K"][d.key].get("levels", {})
-            ax.bar(range(len(LEVELS)), [lv.get(x, 0) for x in LEVELS])
-            ax.set_xticks(range(len(LEVELS)), [x[:4] for x in LEVELS])
-            ax.set_title(d.name, fontsize=7)
-        fig.suptitle("Rating levels per dimension (50K)")
-        fig.tight_layout()
-        save(fig, "stats/dimensions_levels.png")
-
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        for s in srcs:
-            hs = stats["per_source"][s]["hist_0.02"]
-            tot = max(1, sum(hs))
-            ax.plot([i * 0.02 + 0.01 for i in range(len(hs))], [100 * c / tot for c in hs], label=s)
-        ax.set_xlabel("overall score")
-        ax.set_ylabel("% of source")
-        ax.set_title("Score distribution per source")
-        ax.legend(fontsize=6)
-        save(fig, "stats/sources_scores.png")
 
 
 # --------------------------------------------------------------------------- the release
@@ -806,277 +735,97 @@ def _counts(recs: list[_Rec]) -> dict:
     }
 
 
-def write_release(
-    spec: ReleaseSpec,
-    records: Iterable[ReleaseRecord],
-    out_dir: Path,
-    *,
-    verify_image_hashes: bool = True,
-    max_shard_bytes: int = 500 << 20,
-    plots: bool = True,
-    progress: Callable[[str, float], None] | None = None,
-    ratings: RatingsTable | None = None,
-) -> ReleaseResult:
-    """Write the whole release into ``out_dir`` (must not exist: releases are write-once).
+# --------------------------------------------------------------------------- the release, stage by stage
 
-    ``ratings`` (the raw ratings of the 50K part) adds ``ratings/`` and the figures computed from them
-    (raters, ratings per image, reliability) to the card, Croissant and release.json.
 
-    Built in ``<out_dir>.partial`` and renamed at the end, so a crash never leaves a half release under
-    the final name. ``progress(stage, fraction)`` is called between stages (for Celery ``update_state``).
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        raise FileExistsError(f"{out_dir} exists: releases are immutable (write a new version)")
-    t_all = time.perf_counter()
-    timings: dict[str, float] = {}
-    stages = 11
+@dataclass
+class ExportContext:
+    """What the exporters (:mod:`curation.exporters`) share: the validated records (sorted by image id),
+    their columns, the index lists per split and part, the file tree, the raw ratings, and what earlier
+    exporters left (``rating_facts``, ``patterns``/``split_bytes``, ``stats``, ``diff``). Build one with
+    :func:`export_context`."""
 
-    def stage(name: str, k: int, t0: float) -> float:
-        t1 = time.perf_counter()
-        timings[name] = round(t1 - t0, 4)
-        if progress:
-            progress(name, k / stages)
-        return t1
+    spec: ReleaseSpec
+    recs: list[_Rec]
+    tree: _Tree
+    rtab: _RatingsFrame | None
+    verify: bool = True
+    max_shard_bytes: int = 500 << 20
+    plots: bool = True
+    cols: _Columns = field(init=False)
+    by_split: dict[str, list[int]] = field(init=False)
+    by_part: dict[str, list[int]] = field(init=False)
+    rating_facts: dict | None = None
+    patterns: dict[str, str] = field(default_factory=dict)
+    split_bytes: dict[str, int] = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
+    diff: dict = field(default_factory=dict)
 
-    t = time.perf_counter()
-    recs = _validate(spec, records)
-    rule = spec.level_rule
-    rtab = _ratings_frame(ratings, {x.r.image_id for x in recs if x.r.part == "50K"})
-    _check_minimum(spec, recs, rtab)
-    by_split: dict[str, list[_Rec]] = {s: [x for x in recs if x.split == s] for s in SPLITS}
-    by_part: dict[str, list[_Rec]] = {p: [x for x in recs if x.r.part == p] for p in PARTS}
-    t = stage("validate", 1, t)
+    def __post_init__(self) -> None:
+        self.cols = _Columns(self.spec, self.recs)
+        self.by_split = {s: [] for s in SPLITS}
+        self.by_part = {p: [] for p in PARTS}
+        for i, x in enumerate(self.recs):
+            self.by_split[x.split].append(i)
+            self.by_part[x.r.part].append(i)
 
-    tmp = out_dir.with_name(out_dir.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    tree = _Tree(tmp)
+    @functools.cached_property
+    def names(self) -> list[str]:
+        return [x.name for x in self.recs]
 
-    # 1. images: canonical copy + hard links for every per-format folder layout
-    tmp_str = os.fspath(tmp)
-    for x in recs:
-        iid, name = x.r.image_id, x.name
-        canon = f"images/{name}"
-        tree.link(x.r.image_path, canon, iid)
-        src = os.path.join(tmp_str, canon)
-        tree.link(src, f"imagefolder/{x.split}/images/{name}", iid)
-        tree.link(src, f"{HAE_ROOT}/{PART_DIRS[x.r.part]}/images/{name}", iid)
-        if x.split == "test":
-            tree.link(src, f"{ARTIMUSE_DIR}/images/{name}", iid)
-    t = stage("link_images", 2, t)
+    @functools.cached_property
+    def csv_names(self) -> list[str]:
+        names = self.names
+        return [_csv_str(n) for n in names] if any("," in n or '"' in n for n in names) else names
 
-    # 2. HF imagefolder metadata (the main and MOS columns; every statistic is in scores.csv and Parquet)
-    table_rows = {x.r.image_id: _scalar_row(spec, x) for x in recs}  # computed once for every table
-    for split in SPLITS:
-        rows = [
-            {"file_name": f"images/{x.name}", **{c: table_rows[x.r.image_id][c] for c in IMAGEFOLDER_COLUMNS}}
-            for x in by_split[split]
-        ]
-        if rows:
-            tree.write_jsonl(f"imagefolder/{split}/metadata.jsonl", rows)
-    t = stage("imagefolder", 3, t)
+    @functools.cached_property
+    def counts(self) -> dict:
+        """Images per part, split, source and their crossings (stats.json, card, release.json)."""
+        return _counts(self.recs)
 
-    # 3. HumanAesExpert layout (upstream key names: image_name, score, text_level)
-    for part in PARTS:
-        rows = []
-        for x in by_part[part]:
-            if part == "58K":
-                rows.append(
-                    {
-                        "image_name": x.name,
-                        "score": float(x.r.mos),
-                        "text_level": level_of(x.r.mos, rule),
-                        "source": x.r.source,
-                    }
-                )
+    @functools.cached_property
+    def facts(self) -> dict:
+        """Everything the card, Croissant and release.json state (after the ratings exporter ran)."""
+        return _facts(self.spec, self.recs, self.counts, self.rating_facts)
+
+    @functools.cached_property
+    def name_json(self) -> list[str]:
+        # names are a hex digest + a checked extension ([a-z0-9.]): nothing to escape in JSON
+        return ['"' + n + '"' for n in self.names]
+
+    @functools.cached_property
+    def splits(self) -> list[str]:
+        return [x.split for x in self.recs]
+
+    @functools.cached_property
+    def dims_json(self) -> list[str | None]:
+        """JSON text of each 50K record's 12 main scores (None for 58K)."""
+        return [None if x.r.dims is None else repr([float(v) for v in x.r.dims]) for x in self.recs]
+
+    @functools.cached_property
+    def dim_levels(self) -> list[list[int] | None]:
+        """Level index (into LEVELS) of each 50K record's 12 main scores (None for 58K)."""
+        flat = [float(v) for x in self.recs if x.r.dims is not None for v in x.r.dims]
+        lv = _level_index(flat, self.spec.level_rule)
+        out: list[list[int] | None] = []
+        k = 0
+        for x in self.recs:
+            if x.r.dims is None:
+                out.append(None)
             else:
-                rows.append(
-                    {"image_name": x.name, "score": [float(v) for v in x.r.dims], "source": x.r.source}
-                )
-        if rows:
-            tree.write_jsonl(f"{HAE_ROOT}/{PART_DIRS[part]}/label.jsonl", rows)
-    for split in SPLITS:
-        rows = []
-        for part in PARTS:
-            for x in by_part[part]:
-                if x.split != split:
-                    continue
-                row: dict = {"image_name": f"{PART_DIRS[part]}/images/{x.name}"}
-                if part == "58K":
-                    row |= {"score": float(x.r.mos), "text_level": level_of(x.r.mos, rule)}
-                else:
-                    row |= {"score": [float(v) for v in x.r.dims]}
-                row |= {"source": x.r.source, "is_expert": part == "50K"}
-                rows.append(row)
-        tree.write_jsonl(f"{HAE_ROOT}/{split}_label.jsonl", rows)
-    t = stage("humanaesexpert", 4, t)
+                out.append(lv[k : k + NUM_DIMENSIONS])
+                k += NUM_DIMENSIONS
+        return out
 
-    # 4. ms-swift messages + QA pairs
-    for split in SPLITS:
-        swift_rows, qa_rows = [], []
-        for x in by_split[split]:
-            r = x.r
-            img = f"{HAE_ROOT}/{PART_DIRS[r.part]}/images/{x.name}"
-            expert = r.part == "50K"
-            pairs = []
-            if expert:
-                pairs.append(("expert", question_for(r.image_id, True), _expert_answer(r.dims, rule)))
-            pairs.append(("overall", question_for(r.image_id, False), _overall_answer(r.mos, rule)))
-            kind, q, a = pairs[0]
-            swift_rows.append(
-                {
-                    "messages": [
-                        {"role": "user", "content": "<image>\n" + q},
-                        {"role": "assistant", "content": a},
-                    ],
-                    "images": [img],
-                }
-            )
-            for kind, q, a in pairs:
-                qa_rows.append(
-                    {
-                        "image": img,
-                        "image_id": r.image_id,
-                        "part": r.part,
-                        "kind": kind,
-                        "is_expert": kind == "expert",
-                        "question": q,
-                        "answer": a,
-                    }
-                )
-        tree.write_jsonl(f"swift/{split}.jsonl", swift_rows)
-        tree.write_jsonl(f"qa/{split}.jsonl", qa_rows)
-    t = stage("swift_qa", 5, t)
 
-    # 5. scores.csv (named columns), pyiqa, ArtiMuse
-    scalar_names = [name for name, _dt in _scalar_columns()]
-    header = ["image_name", *scalar_names[:7], "official_split", *scalar_names[7:]]
-    tree.write_text(
-        "scores.csv",
-        _csv_text(header, _scores_rows(recs, table_rows)),
-    )
-    tree.write_text(
-        PYIQA_CSV,
-        _csv_text(["image_name", "mos", "official_split"], ([x.name, float(x.r.mos), x.split] for x in recs)),
-    )
-    tree.write_text(
-        f"{ARTIMUSE_DIR}/test.json",
-        json.dumps([{"image": x.name, "gt_score": float(x.r.mos)} for x in by_split["test"]], indent=1)
-        + "\n",
-    )
-    t = stage("csv_pyiqa_artimuse", 6, t)
+def _take(col: Sequence, idx: Sequence[int]) -> list:
+    return [col[i] for i in idx]
 
-    # 6. raw ratings and raters (Parquet + CSV)
-    rating_facts = _write_ratings(tree, rtab) if rtab is not None else None
-    t = stage("ratings", 7, t)
 
-    # 7. Parquet (embedded bytes; verifies image_id while reading)
-    patterns, split_bytes = _write_parquet(
-        table_rows, tree, by_split, verify=verify_image_hashes, max_shard_bytes=max_shard_bytes
-    )
-    t = stage("parquet", 8, t)
-
-    # 8. stats + plots
-    stats = _stats(recs, rule)
-    stats["counts"] = _counts(recs)
-    tree.write_json("stats/stats.json", stats)
-    if plots:
-        _plots(tree, stats)
-    t = stage("stats_plots", 9, t)
-
-    # 9. diff + changelog
-    diff = _diff(spec, recs)
-    tree.write_json("diff.json", diff)
-    c = diff["counts"]
-    entry = (
-        f"## {spec.version} ({spec.created_at})\n\n"
-        f"- from: {diff['from'] or 'initial release'}\n"
-        f"- images: {len(recs)} ({', '.join(f'{p} {n}' for p, n in stats['counts']['per_part'].items())})\n"
-        f"- added {c['added']}, removed {c['removed']}, relabelled {c['relabelled']}, "
-        f"split moved {c['split_moved']}\n"
-        f"- split salt `{spec.split_salt}`, test fraction {spec.test_fraction}, level cuts {spec.level_rule}\n"
-    )
-    if spec.changelog_notes:
-        entry += f"\n{spec.changelog_notes.strip()}\n"
-    old = spec.previous.changelog if spec.previous else ""
-    old_body = old.split("\n", 2)[2] if old.startswith("# Changelog\n") else old
-    tree.write_text(
-        "CHANGELOG.md", "# Changelog\n\n" + entry + ("\n" + old_body.lstrip("\n") if old_body else "")
-    )
-    t = stage("diff_changelog", 10, t)
-
-    # 10. facts, card + croissant: every figure comes from the records and ratings written above
-    counts = stats["counts"]
-    facts = _facts(spec, recs, counts, rating_facts)
-    _feats, card_features = _hf_features()
-    tree.write_text(
-        "README.md",
-        card_mod.render_card(
-            version=spec.version,
-            license_id=spec.license,
-            card=spec.card,
-            created_at=spec.created_at,
-            features=card_features,
-            split_counts={s: len(by_split[s]) for s in patterns},
-            split_bytes=split_bytes,
-            data_files=patterns,
-            counts=counts,
-            aggregation=spec.aggregation,
-            split_salt=spec.split_salt,
-            test_fraction=spec.test_fraction,
-            detector=spec.detector,
-            stats_summary={"max_bin_fraction": stats["overall"]["max_bin_fraction"]},
-            facts=facts,
-        ),
-    )
-    exts = sorted({x.ext for x in recs})
-    sc_type = {"string": "sc:Text", "float64": "sc:Float", "int32": "sc:Integer"}
-    score_cols = [
-        ("image_name", "sc:Text"),
-        *[(name, sc_type[dt]) for name, dt in _scalar_columns()],
-        ("official_split", "sc:Text"),
-    ]
-    fobjs = [("scores.csv", "text/csv", tree.sums["scores.csv"])]
-    fobjs += [(p, "application/x-parquet", tree.sums[p]) for p in sorted(tree.sums) if p.startswith("data/")]
-    extra_sets = []
-    if rtab is not None:
-        fobjs += [
-            (RATINGS_CSV, "text/csv", tree.sums[RATINGS_CSV]),
-            (RATERS_CSV, "text/csv", tree.sums[RATERS_CSV]),
-        ]
-        fobjs += [
-            (RATINGS_PARQUET, "application/x-parquet", tree.sums[RATINGS_PARQUET]),
-            (RATERS_PARQUET, "application/x-parquet", tree.sums[RATERS_PARQUET]),
-        ]
-        extra_sets = [
-            ("ratings", RATINGS_CSV, [(n, sc_type[dt]) for n, dt in _ratings_columns()], _RATINGS_DOC),
-            ("raters", RATERS_CSV, [(n, sc_type[dt]) for n, dt in _raters_columns()], _RATERS_DOC),
-        ]
-    croissant = card_mod.render_croissant(
-        name=spec.name,
-        version=spec.version,
-        license_id=spec.license,
-        card=spec.card,
-        created_at=spec.created_at,
-        file_objects=fobjs,
-        image_glob="images/*" if len(exts) > 1 else f"images/*{exts[0]}",
-        image_format=_MIME.get(exts[0], "image/jpeg") if len(exts) == 1 else "image/jpeg",
-        score_columns=score_cols,
-        split_salt=spec.split_salt,
-        detector=spec.detector,
-        aggregation=spec.aggregation,
-        facts=facts,
-        extra_record_sets=extra_sets,
-    )
-    tree.write_json("croissant.json", croissant)
-    t = stage("card_croissant", 11, t)
-
-    # 11. manifest: release_sha256 over the sorted SHA256SUMS lines (without release.json)
-    lines = sorted(f"{h}  {p}\n" for p, h in tree.sums.items())
-    release_sha256 = hashlib.sha256("".join(lines).encode()).hexdigest()
-    manifest = {
+def _manifest(ctx: ExportContext, release_sha256: str) -> dict:
+    spec = ctx.spec
+    has_ratings = ctx.rtab is not None
+    return {
         "name": spec.name,
         "version": spec.version,
         "created_at": spec.created_at,
@@ -1100,8 +849,8 @@ def write_release(
         "license": spec.license,
         "previous_version": spec.previous.version if spec.previous else None,
         "previous_release_sha256": spec.previous.release_sha256 if spec.previous else None,
-        "counts": counts,
-        "facts": facts,
+        "counts": ctx.counts,
+        "facts": ctx.facts,
         "columns": _column_doc(),
         "formats": {
             "parquet": "data/",
@@ -1112,30 +861,111 @@ def write_release(
             "pyiqa": PYIQA_CSV + " (dataroot_target=<release root>/images)",
             "artimuse": ARTIMUSE_DIR + "/",
             "scores_csv": "scores.csv",
-            "ratings": f"{RATINGS_PARQUET}, {RATINGS_CSV}" if rtab is not None else None,
-            "raters": f"{RATERS_PARQUET}, {RATERS_CSV}" if rtab is not None else None,
+            "ratings": f"{RATINGS_PARQUET}, {RATINGS_CSV}" if has_ratings else None,
+            "raters": f"{RATERS_PARQUET}, {RATERS_CSV}" if has_ratings else None,
             "croissant": "croissant.json",
             "card": "README.md",
         },
-        "n_files": len(tree.sums) + 2,
+        "n_files": len(ctx.tree.sums) + 2,
         "release_sha256": release_sha256,
     }
+
+
+VALIDATE_WEIGHT = 2.2  # relative costs of the writer's own steps, as the exporters' weights
+MANIFEST_WEIGHT = 1.6
+
+
+def export_context(
+    spec: ReleaseSpec,
+    records: Iterable[ReleaseRecord],
+    root: Path,
+    *,
+    ratings: RatingsTable | None = None,
+    verify_image_hashes: bool = True,
+    max_shard_bytes: int = 500 << 20,
+    plots: bool = True,
+) -> ExportContext:
+    """Validate the spec, records and ratings and make an empty ``root`` to export into (an existing
+    ``root`` is removed first: it is a ``.partial`` build directory)."""
+    recs = _validate(spec, records)
+    rtab = _ratings_frame(ratings, recs)
+    _check_minimum(spec, recs, rtab)
+    root = Path(root)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    return ExportContext(spec, recs, _Tree(root), rtab, verify_image_hashes, max_shard_bytes, plots)
+
+
+def write_release(
+    spec: ReleaseSpec,
+    records: Iterable[ReleaseRecord],
+    out_dir: Path,
+    *,
+    verify_image_hashes: bool = True,
+    max_shard_bytes: int = 500 << 20,
+    plots: bool = True,
+    progress: Callable[[str, float], None] | None = None,
+    ratings: RatingsTable | None = None,
+) -> ReleaseResult:
+    """Write the whole release into ``out_dir`` (must not exist: releases are write-once).
+
+    ``ratings`` (the raw ratings of the 50K part) adds ``ratings/`` and the figures computed from them
+    (raters, ratings per image, reliability) to the card, Croissant and release.json.
+
+    Built in ``<out_dir>.partial`` and renamed at the end, so a crash never leaves a half release under
+    the final name. ``progress(stage, fraction)`` is called between stages (for Celery ``update_state``).
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise FileExistsError(f"{out_dir} exists: releases are immutable (write a new version)")
+    from .exporters import REGISTRY
+
+    t_all = time.perf_counter()
+    timings: dict[str, float] = {}
+    total_weight = VALIDATE_WEIGHT + sum(e.weight for e in REGISTRY) + MANIFEST_WEIGHT
+    done = 0.0
+
+    def stage(name: str, weight: float, t0: float) -> float:
+        nonlocal done
+        t1 = time.perf_counter()
+        timings[name] = round(t1 - t0, 4)
+        done += weight
+        if progress:
+            progress(name, min(1.0, done / total_weight))
+        return t1
+
+    t = time.perf_counter()
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    ctx = export_context(
+        spec,
+        records,
+        tmp,
+        ratings=ratings,
+        verify_image_hashes=verify_image_hashes,
+        max_shard_bytes=max_shard_bytes,
+        plots=plots,
+    )
+    t = stage("validate", VALIDATE_WEIGHT, t)
+    for exporter in REGISTRY:
+        exporter.export(ctx)
+        t = stage(exporter.name, exporter.weight, t)
+
+    # manifest: release_sha256 over the sorted SHA256SUMS lines (without release.json)
+    tree = ctx.tree
+    lines = sorted(f"{h}  {p}\n" for p, h in tree.sums.items())
+    release_sha256 = hashlib.sha256("".join(lines).encode()).hexdigest()
+    manifest = _manifest(ctx, release_sha256)
     tree.write_json("release.json", manifest)
     lines = sorted(f"{h}  {p}\n" for p, h in tree.sums.items())
     (tmp / "SHA256SUMS").write_text("".join(lines), encoding="utf-8")
     os.replace(tmp, out_dir)
-    stage("manifest", 11, t)
+    stage("manifest", MANIFEST_WEIGHT, t)
     timings["total"] = round(time.perf_counter() - t_all, 4)
-    return ReleaseResult(out_dir, release_sha256, manifest, diff, timings, len(tree.sums) + 1)
+    return ReleaseResult(out_dir, release_sha256, manifest, ctx.diff, timings, len(tree.sums) + 1)
 
 
 # --------------------------------------------------------------------------- tables, ratings, facts
-
-
-def _scores_rows(recs: list[_Rec], table_rows: Mapping[str, dict]) -> Iterator[list]:
-    for x in recs:
-        values = list(table_rows[x.r.image_id].values())
-        yield [x.name, *values[:7], x.split, *values[7:]]
 
 
 def _column_doc() -> dict:
@@ -1203,6 +1033,9 @@ def _raters_columns() -> list[tuple[str, str]]:
 
 @dataclass
 class _RatingsFrame:
+    """The raw ratings sorted by (image_id, rater), with integer codes: ``img`` is each row's position in
+    the validated records (sorted by image id), ``rat`` its rater's rank among the sorted pseudonyms."""
+
     image_id: list[str]
     rater: list[str]
     scores: object  # numpy [R, 12]
@@ -1210,10 +1043,23 @@ class _RatingsFrame:
     campaign: list[str]
     day: list[str]
     raters: Mapping[str, Mapping[str, Sequence[float | None]]]
+    img: object = None  # numpy int64 [R]
+    rat: object = None  # numpy int64 [R]
+    rater_names: list[str] = field(default_factory=list)  # sorted pseudonyms (``rat`` indexes them)
 
 
-def _ratings_frame(ratings: RatingsTable | None, images_50k: set[str]) -> _RatingsFrame | None:
-    """Validate the raw ratings and sort them by (image_id, rater)."""
+def _reordered(seq: Sequence, order: list[int]) -> list:
+    if len(order) > 1:
+        return list(operator.itemgetter(*order)(seq))
+    return [seq[i] for i in order]
+
+
+def _ratings_frame(ratings: RatingsTable | None, recs: list[_Rec]) -> _RatingsFrame | None:
+    """Validate the raw ratings and sort them by (image_id, rater).
+
+    Design: image ids and pseudonyms become integer codes whose order is the strings' order (positions
+    in the sorted records, ranks among the sorted pseudonyms), so one integer lexsort replaces a string
+    sort and every later count is a ``bincount``."""
     if ratings is None:
         return None
     import numpy as np
@@ -1231,24 +1077,31 @@ def _ratings_frame(ratings: RatingsTable | None, images_50k: set[str]) -> _Ratin
     }
     if lengths != {n}:
         raise ReleaseError("ratings: columns of different lengths")
-    unknown = set(ratings.image_id) - images_50k
-    if unknown:
-        raise ReleaseError(f"ratings: {len(unknown)} rows for images that are not in the 50K part")
+    pos = {x.r.image_id: k for k, x in enumerate(recs) if x.r.part == "50K"}
+    try:
+        img = np.fromiter(map(pos.__getitem__, ratings.image_id), np.int64, n)
+    except KeyError:
+        unknown = set(ratings.image_id) - pos.keys()
+        raise ReleaseError(f"ratings: {len(unknown)} rows for images that are not in the 50K part") from None
     finite = scores[~np.isnan(scores)]
     if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
         raise ReleaseError("ratings: scores outside [0, 1]")
-    # stable sort by (image_id, rater) in numpy (code-point order, as Python's str comparison)
-    order = np.lexsort(
-        (np.asarray(ratings.rater, dtype=str), np.asarray(ratings.image_id, dtype=str))
-    ).tolist()
+    rater_names = sorted(set(ratings.rater))
+    code = {r: k for k, r in enumerate(rater_names)}
+    rat = np.fromiter(map(code.__getitem__, ratings.rater), np.int64, n)
+    order_arr = np.lexsort((rat, img))  # stable: by image id, then pseudonym
+    order = order_arr.tolist()
     return _RatingsFrame(
-        image_id=[ratings.image_id[i] for i in order],
-        rater=[ratings.rater[i] for i in order],
-        scores=scores[order] if n else scores,
-        dwell_ms=[ratings.dwell_ms[i] for i in order],
-        campaign=[ratings.campaign[i] for i in order],
-        day=[ratings.day[i] for i in order],
+        image_id=_reordered(ratings.image_id, order),
+        rater=_reordered(ratings.rater, order),
+        scores=scores[order_arr] if n else scores,
+        dwell_ms=_reordered(ratings.dwell_ms, order),
+        campaign=_reordered(ratings.campaign, order),
+        day=_reordered(ratings.day, order),
         raters=ratings.raters,
+        img=img[order_arr],
+        rat=rat[order_arr],
+        rater_names=rater_names,
     )
 
 
@@ -1256,11 +1109,13 @@ def _check_minimum(spec: ReleaseSpec, recs: list[_Rec], rtab: _RatingsFrame | No
     """No 50K image below the standard's minimum: counted in the raw ratings when given."""
     if not spec.min_ratings:
         return
-    per_image = Counter(rtab.image_id) if rtab is not None else None
-    for x in recs:
+    import numpy as np
+
+    per_image = np.bincount(rtab.img, minlength=len(recs)).tolist() if rtab is not None else None
+    for k, x in enumerate(recs):
         if x.r.part != "50K":
             continue
-        n = per_image[x.r.image_id] if per_image is not None else x.r.n_ratings
+        n = per_image[k] if per_image is not None else x.r.n_ratings
         if n < spec.min_ratings:
             raise ReleaseError(
                 f"{x.r.image_id}: {n} ratings, below the standard's minimum of {spec.min_ratings}"
@@ -1301,9 +1156,10 @@ def _write_ratings(tree: _Tree, rtab: _RatingsFrame) -> dict:
     data |= {"dwell_ms": rtab.dwell_ms, "campaign": rtab.campaign, "day": rtab.day}
     _write_table(tree, _table(_ratings_columns(), data), RATINGS_PARQUET, RATINGS_CSV)
 
-    per_rater = Counter(rtab.rater)
-    raters = sorted(per_rater)
-    rdata: dict = {"rater": raters, "n_ratings": [per_rater[r] for r in raters]}
+    raters = rtab.rater_names
+    per_rater_counts = np.bincount(rtab.rat, minlength=len(raters)).tolist()
+    per_rater = dict(zip(raters, per_rater_counts, strict=True))
+    rdata: dict = {"rater": raters, "n_ratings": per_rater_counts}
     for kind, label in (("bias", "bias"), ("inconsistency", "inconsistency")):
         for j, k in enumerate(DIMENSION_KEYS):
             vals = []
@@ -1314,20 +1170,20 @@ def _write_ratings(tree: _Tree, rtab: _RatingsFrame) -> dict:
             rdata[f"{k}_{label}"] = vals
     _write_table(tree, _table(_raters_columns(), rdata), RATERS_PARQUET, RATERS_CSV)
 
-    per_image = Counter(rtab.image_id)
-    counts = sorted(per_image.values())
+    per_image_all = np.bincount(rtab.img) if len(rtab.img) else np.zeros(0, np.int64)
+    counts = sorted(per_image_all[per_image_all > 0].tolist())
     if rtab.image_id:
-        images = {iid: i for i, iid in enumerate(sorted(per_image))}
-        rater_idx = {r: i for i, r in enumerate(raters)}
-        img = np.fromiter((images[i] for i in rtab.image_id), np.int64, len(rtab.image_id))
-        rat = np.fromiter((rater_idx[r] for r in rtab.rater), np.int64, len(rtab.rater))
-        reliability = reliability_report(img, rat, scores, n_splits=20, rng=0, dimension_keys=DIMENSION_KEYS)
+        # dense codes in image id order, as the reliability figures have always been computed
+        img = np.unique(rtab.img, return_inverse=True)[1].astype(np.int64)
+        reliability = reliability_report(
+            img, rtab.rat, scores, n_splits=20, rng=0, dimension_keys=DIMENSION_KEYS
+        )
     else:
         reliability = {}
     return {
         "n_ratings": len(rtab.image_id),
         "n_raters": len(raters),
-        "n_images_rated": len(per_image),
+        "n_images_rated": len(counts),
         "ratings_per_image": {
             "min": counts[0] if counts else 0,
             "median": float(np.median(counts)) if counts else 0,

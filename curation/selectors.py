@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -107,19 +107,21 @@ class Aggregate50K:
     dim_n: tuple[int, ...] | None = None
 
 
-def _reorder(values: list[Any] | None, perm: list[int]) -> tuple[float, ...] | None:
+def _reorder(values: list[Any] | None, perm: list[int] | None) -> tuple[float, ...] | None:
+    """``values`` as floats in ``perm`` order (None: already in order); None unless 12 finite numbers."""
     if not values or len(values) != NUM_DIMENSIONS:
         return None
     try:
-        out = tuple(float(values[i]) for i in perm)
+        out = tuple(map(float, values)) if perm is None else tuple(float(values[i]) for i in perm)
     except (TypeError, ValueError):
         return None
-    return out if all(math.isfinite(v) for v in out) else None
+    # the sum is finite iff every value is (NaN and infinities propagate; scores are far from overflow)
+    return out if math.isfinite(sum(out)) else None
 
 
 def _aggregate_rows(standard: Standard) -> Iterator[tuple]:
     """(image_id, mos, sd, ci, n_ratings, psi, psi_se, n) of completed pool images. PostgreSQL: the six
-    JSON lists arrive as one JSON text per row (one ``json.loads`` instead of six field conversions)."""
+    JSON lists arrive as one JSON text per row, parsed with one ``json.loads`` for all rows."""
     from annotation.scoring.models import ImageAggregate, PoolItem
 
     if connection.vendor == "postgresql":
@@ -133,9 +135,10 @@ def _aggregate_rows(standard: Standard) -> Iterator[tuple]:
         """  # table names come from the models; values are bound
         with connection.cursor() as cursor:
             cursor.execute(sql, [standard.pk])
-            for image_id, n, lists in cursor.fetchall():
-                mos, sd, ci, psi, psi_se, dim_n = json.loads(lists)
-                yield image_id, mos, sd, ci, n, psi, psi_se, dim_n
+            rows = cursor.fetchall()
+        lists = json.loads("[" + ",".join(r[2] for r in rows) + "]")
+        for (image_id, n, _t), (mos, sd, ci, psi, psi_se, dim_n) in zip(rows, lists, strict=True):
+            yield image_id, mos, sd, ci, n, psi, psi_se, dim_n
         return
     rows = (
         ImageAggregate.objects.filter(standard=standard, image__pool_item__completed_at__isnull=False)
@@ -145,33 +148,37 @@ def _aggregate_rows(standard: Standard) -> Iterator[tuple]:
     yield from rows.iterator(chunk_size=5000)
 
 
-def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Aggregate50K]:
-    """Per-image MOS/SD/CI of *completed* scoring-pool images on the standard (read-only view of
-    ``annotation.scoring``). Vectors are re-ordered from the standard's dimension order to
-    ``modeling.standard.DIMENSIONS``; images whose aggregate is incomplete or out of [0, 1] are left out."""
-
-    standard = Standard.objects.filter(key=standard_key).first()
-    if standard is None:
-        return []
+def _dimension_perm(standard: Standard) -> list[int] | None:
+    """Index of each ``modeling.standard`` dimension in the standard's own order (None: other dimensions)."""
     order = list(standard.dimensions.order_by("order").values_list("key", flat=True))
     if sorted(order) != sorted(DIMENSION_KEYS):
-        return []
-    perm = [order.index(k) for k in DIMENSION_KEYS]
-    span = standard.score_max - standard.score_min
+        return None
+    return [order.index(k) for k in DIMENSION_KEYS]
+
+
+def _aggregates(standard: Standard, perm: list[int], rows: Iterable[tuple]) -> list[Aggregate50K]:
+    """Aggregate rows (as :func:`_aggregate_rows` yields them) re-ordered and scaled to [0, 1]; incomplete
+    or out of range aggregates are left out."""
+    lo, span = standard.score_min, standard.score_max - standard.score_min
+    unit = lo == 0.0 and span == 1.0  # (v - 0) / 1 == v exactly: nothing to rescale
+    order = None if perm == list(range(NUM_DIMENSIONS)) else perm
     out = []
-    for image_id, mos, sd, ci, n, psi, psi_se, dim_n in _aggregate_rows(standard):
-        dims = _reorder(mos, perm)
+    for image_id, mos, sd, ci, n, psi, psi_se, dim_n in rows:
+        dims = _reorder(mos, order)
         if dims is None:
             continue
-        dims = tuple((v - standard.score_min) / span for v in dims)
-        if not all(0.0 <= v <= 1.0 for v in dims):
+        if not unit:
+            dims = tuple((v - lo) / span for v in dims)
+        if not (min(dims) >= 0.0 and max(dims) <= 1.0):
             continue
-        sds = _reorder(sd, perm)
-        cis = _reorder(ci, perm)
-        psis = _reorder(psi, perm)
-        ses = _reorder(psi_se, perm)
-        ns = _reorder(dim_n, perm)
-        psis = tuple((v - standard.score_min) / span for v in psis) if psis else None
+        sds = _reorder(sd, order)
+        cis = _reorder(ci, order)
+        psis = _reorder(psi, order)
+        ses = _reorder(psi_se, order)
+        ns = _reorder(dim_n, order)
+        if psis and not unit:
+            psis = tuple((v - lo) / span for v in psis)
+        psis = psis or None
         if span != 1.0:
             sds = tuple(v / span for v in sds) if sds else None
             cis = tuple(v / span for v in cis) if cis else None
@@ -182,6 +189,82 @@ def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Agg
             )
         )
     return out
+
+
+def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Aggregate50K]:
+    """Per-image MOS/SD/CI of *completed* scoring-pool images on the standard (read-only view of
+    ``annotation.scoring``). Vectors are re-ordered from the standard's dimension order to
+    ``modeling.standard.DIMENSIONS``; images whose aggregate is incomplete or out of [0, 1] are left out."""
+
+    standard = Standard.objects.filter(key=standard_key).first()
+    if standard is None:
+        return []
+    perm = _dimension_perm(standard)
+    if perm is None:
+        return []
+    return _aggregates(standard, perm, _aggregate_rows(standard))
+
+
+@dataclass(frozen=True)
+class RatedAggregates:
+    """What the release freeze reads of the scoring app: the complete aggregates, the raw ratings per image
+    up to the cutoff, the cutoff (max rating id) and the newest rating's time."""
+
+    aggregates: list[Aggregate50K]
+    counts: dict[str, int]
+    cutoff: int
+    newest: Any
+
+
+def scoring_aggregates_rated(*, standard: Standard) -> RatedAggregates:
+    """:func:`scoring_aggregates_complete` with each image's number of raw ratings and the rating cutoff.
+
+    PostgreSQL: one statement scans the ratings once (count, max id and newest time per image in a CTE)
+    and joins the aggregates to it; one snapshot, so the counts are exactly those up to the cutoff."""
+    from annotation.scoring.models import ImageAggregate, PoolItem, Rating
+
+    perm = _dimension_perm(standard)
+    if connection.vendor != "postgresql":
+        cutoff, newest = ratings_newest_of_standard(standard=standard)
+        counts = dict(
+            Rating.objects.filter(standard=standard, id__lte=cutoff)
+            .order_by()
+            .values_list("image_id")
+            .annotate(n=Count("id"))
+            .values_list("image_id", "n")
+        )
+        aggs = [] if perm is None else _aggregates(standard, perm, _aggregate_rows(standard))
+        return RatedAggregates(aggs, counts, cutoff, newest)
+    sql = f"""
+        WITH r AS (
+            SELECT image_id, count(*) AS n, max(id) AS max_id, max(created_at) AS newest
+            FROM {Rating._meta.db_table} WHERE standard_id = %s GROUP BY image_id
+        )
+        SELECT a.image_id, a.n_ratings,
+               json_build_array(a.mos, a.sd, a.ci_half_width, a.psi, a.psi_se, a.n)::text,
+               COALESCE(r.n, 0), (SELECT max(max_id) FROM r), (SELECT max(newest) FROM r)
+        FROM {ImageAggregate._meta.db_table} a
+        JOIN {PoolItem._meta.db_table} p ON p.image_id = a.image_id AND p.completed_at IS NOT NULL
+        LEFT JOIN r ON r.image_id = a.image_id
+        WHERE a.standard_id = %s
+        ORDER BY a.image_id
+    """  # table names come from the models; values are bound
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [standard.pk, standard.pk])
+        rows = cursor.fetchall()
+    if not rows:
+        cutoff, newest = ratings_newest_of_standard(standard=standard)
+        return RatedAggregates([], {}, cutoff, newest)
+    cutoff, newest = int(rows[0][4] or 0), rows[0][5]
+    counts = {r[0]: r[3] for r in rows}
+    if perm is None:
+        return RatedAggregates([], counts, cutoff, newest)
+    lists = json.loads("[" + ",".join(r[2] for r in rows) + "]")  # one parse for all rows
+    agg_rows = (
+        (r[0], mos, sd, ci, r[1], psi, psi_se, dim_n)
+        for r, (mos, sd, ci, psi, psi_se, dim_n) in zip(rows, lists, strict=True)
+    )
+    return RatedAggregates(_aggregates(standard, perm, agg_rows), counts, cutoff, newest)
 
 
 def latest_aggregation_run(*, standard_key: str = STANDARD_KEY):
@@ -208,6 +291,7 @@ def release_rater_ids(*, release: Release, max_rating_id: int) -> list[int]:
             image__release_members__release=release,
             image__release_members__part=ReleaseMember.Part.P50K,
         )
+        .order_by()  # else Rating's default ordering joins the DISTINCT (one row per rating, not rater)
         .values_list("rater_id", flat=True)
         .distinct()
     )
@@ -244,6 +328,84 @@ def release_rating_rows(*, release: Release, max_rating_id: int) -> list[tuple]:
         .order_by("id")
     )
     return [(i, u, sc, d, c, t.astimezone(UTC).strftime("%Y-%m-%d")) for i, u, sc, d, c, t in rows]
+
+
+@dataclass(frozen=True)
+class RatingColumns:
+    """Raw ratings column by column: ``scores`` is a float array ``[R, D]`` in the standard's order and
+    scale, NaN where the rater could not judge; ``campaign`` is the campaign id as text ("" for none)."""
+
+    image_id: list[str]
+    rater_id: list[int]
+    scores: Any  # numpy float64 [R, D]
+    dwell_ms: list[int | None]
+    campaign: list[str]
+    day: list[str]
+
+
+def release_rating_columns(*, release: Release, max_rating_id: int, n_dims: int) -> RatingColumns:
+    """:func:`release_rating_rows` as columns. PostgreSQL: the server joins the rows into one CSV text whose
+    scores are already split into ``n_dims`` columns, parsed by pyarrow (no Python object per rating or
+    score, instead of a tuple per row and a JSON parse of every score list)."""
+    import numpy as np
+
+    from annotation.scoring.models import PoolItem, Rating
+
+    if connection.vendor != "postgresql":
+        rows = release_rating_rows(release=release, max_rating_id=max_rating_id)
+        scores = np.asarray(
+            [[np.nan if v is None else float(v) for v in r[2]] for r in rows], dtype=np.float64
+        ).reshape(len(rows), n_dims)
+        return RatingColumns(
+            image_id=[r[0] for r in rows],
+            rater_id=[r[1] for r in rows],
+            scores=scores,
+            dwell_ms=[r[3] for r in rows],
+            campaign=["" if r[4] is None else str(r[4]) for r in rows],
+            day=[r[5] for r in rows],
+        )
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    # one text value: the server writes the CSV (scores straight from the JSON text, "" for null), so the
+    # client gets one string instead of one message per rating; pyarrow parses it in C++
+    score_cols = ", ".join(f"coalesce(r.scores->>{k}, '')" for k in range(int(n_dims)))
+    sql = f"""
+        SELECT string_agg(concat_ws(',', r.image_id, r.rater_id, coalesce(r.dwell_ms::text, ''),
+                                    coalesce(p.campaign_id::text, ''),
+                                    to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), {score_cols}),
+                          E'\\n')
+        FROM {Rating._meta.db_table} r
+        JOIN {ReleaseMember._meta.db_table} m ON m.image_id = r.image_id AND m.release_id = %s AND m.part = '50K'
+        JOIN {PoolItem._meta.db_table} p ON p.id = r.pool_item_id
+        WHERE r.id <= %s
+    """  # table names come from the models; values are bound
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [release.pk, max_rating_id])
+        text = cursor.fetchone()[0]
+    buf = text.encode() if text else b""
+    if not buf:
+        return RatingColumns([], [], np.zeros((0, n_dims)), [], [], [])
+    names = ["image_id", "rater_id", "dwell_ms", "campaign", "day", *(f"s{k}" for k in range(n_dims))]
+    types = {"image_id": pa.string(), "rater_id": pa.int64(), "dwell_ms": pa.int64(), "campaign": pa.int64()}
+    types |= {"day": pa.string()} | {f"s{k}": pa.float64() for k in range(n_dims)}
+    table = pacsv.read_csv(
+        pa.py_buffer(bytes(buf)),
+        read_options=pacsv.ReadOptions(column_names=names),
+        convert_options=pacsv.ConvertOptions(column_types=types),
+    )
+    n = table.num_rows
+    scores = np.empty((n, n_dims), dtype=np.float64)
+    for k in range(n_dims):
+        scores[:, k] = table[f"s{k}"].to_numpy(zero_copy_only=False)
+    return RatingColumns(
+        image_id=table["image_id"].to_pylist(),
+        rater_id=table["rater_id"].to_pylist(),
+        scores=scores,
+        dwell_ms=table["dwell_ms"].to_pylist(),
+        campaign=["" if c is None else str(c) for c in table["campaign"].to_pylist()],
+        day=table["day"].to_pylist(),
+    )
 
 
 def rater_quality_frozen(*, rater_ids: list[int], standard_key: str = STANDARD_KEY) -> dict[str, dict]:

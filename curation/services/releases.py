@@ -34,7 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from annotation.models import Image, Job, User
@@ -179,30 +179,20 @@ def _content_date(release: Release) -> str:
     return day.strftime("%Y-%m-%dT00:00:00Z")
 
 
-def _clip01(v: float) -> float:
-    return min(1.0, max(0.0, v))
-
-
 def _candidates(*, refresh_psi: bool) -> dict[str, Any]:
     """What a release built now would hold: 50K members (complete aggregates with at least the standard's
     minimum of raw ratings; main score psi), 58K members (kept public items), the rating cutoff and what
     was left out. ``refresh_psi`` re-runs the aggregation first when psi is missing or older than a rating."""
     from annotation.models import Standard
-    from annotation.scoring.models import Rating
 
     standard = Standard.objects.filter(key=STANDARD_KEY).first()
     minimum = standard.min_ratings if standard is not None else None
     cutoff, newest = 0, None
     counts: dict[str, int] = {}
-    if standard is not None:
-        cutoff, newest = selectors.ratings_newest_of_standard(standard=standard)
-        counts = dict(
-            Rating.objects.filter(standard=standard, id__lte=cutoff)
-            .values_list("image_id")
-            .annotate(n=Count("id"))
-            .values_list("image_id", "n")
-        )
-    aggs = selectors.scoring_aggregates_complete(standard_key=STANDARD_KEY)
+    aggs: list[selectors.Aggregate50K] = []
+    if standard is not None:  # one scan of the ratings and aggregates (counts, cutoff, newest, aggregates)
+        rated = selectors.scoring_aggregates_rated(standard=standard)
+        aggs, counts, cutoff, newest = rated.aggregates, rated.counts, rated.cutoff, rated.newest
     run = selectors.latest_aggregation_run()
     stale = bool(aggs) and (
         run is None or (newest is not None and run.created_at < newest) or any(a.psi is None for a in aggs)
@@ -221,9 +211,10 @@ def _candidates(*, refresh_psi: bool) -> dict[str, Any]:
         if minimum and n < minimum:
             below += 1
             continue
-        main = agg.psi if agg.psi is not None else agg.dims
-        dims = [_clip01(v) for v in main]
-        clipped += int(any(v != w for v, w in zip(dims, main, strict=True)))
+        main = list(agg.psi if agg.psi is not None else agg.dims)
+        dims = [1.0 if v > 1.0 else (0.0 if v < 0.0 else v) for v in main]  # clipped to [0, 1] (finite)
+        clipped += dims != main
+        # the aggregate's tuples as they are (JSON lists when stored): 50k images x 6 vectors
         members[agg.image_id] = {
             "part": ReleaseMember.Part.P50K,
             "source": "humanbeauty",
@@ -231,12 +222,12 @@ def _candidates(*, refresh_psi: bool) -> dict[str, Any]:
             "dims": dims,
             "n_ratings": n,
             "mos_std": agg.dim_sd[-1] if agg.dim_sd else None,
-            "dim_sd": list(agg.dim_sd) if agg.dim_sd else None,
-            "dim_ci": list(agg.dim_ci) if agg.dim_ci else None,
-            "dim_mos": list(agg.dims),
-            "dim_n": list(agg.dim_n) if agg.dim_n else None,
-            "psi": list(agg.psi) if agg.psi is not None else None,
-            "psi_se": list(agg.psi_se) if agg.psi_se else None,
+            "dim_sd": agg.dim_sd or None,
+            "dim_ci": agg.dim_ci or None,
+            "dim_mos": agg.dims,
+            "dim_n": agg.dim_n or None,
+            "psi": agg.psi,
+            "psi_se": agg.psi_se or None,
         }
     n50 = len(members)
     duplicates = 0
@@ -368,34 +359,53 @@ _MEMBER_COLUMNS = (
 )  # fmt: skip
 
 
-def _json_text(v: Any) -> str | None:
-    """JSON text of a list of finite numbers (what ``json.dumps`` gives, without its per-call overhead);
-    the freeze only passes lists whose values passed ``math.isfinite`` or are ints."""
+def _json_text(v: Any) -> str:
+    """COPY text of a list of finite numbers as JSON (what ``json.dumps`` gives: ``repr`` of the list;
+    the freeze only passes lists whose values passed ``math.isfinite`` or are ints); ``\\N`` for None."""
+    return "\\N" if v is None else repr(list(v))
+
+
+def _copy_text(v: Any) -> str:
+    """A scalar in COPY's text format."""
     if v is None:
-        return None
-    return "[" + ", ".join(map(repr, v)) + "]"
+        return "\\N"
+    if isinstance(v, str):
+        return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return repr(v) if isinstance(v, float) else str(v)
 
 
 def _insert_members(release: Release, members: dict[str, dict[str, Any]], splits: dict[str, str]) -> None:
-    """COPY on PostgreSQL (108k rows in ~1 s instead of ~10 s of INSERTs); bulk_create elsewhere."""
+    """COPY on PostgreSQL (108k rows in ~1 s instead of ~10 s of INSERTs); bulk_create elsewhere. The rows
+    are formatted as COPY text here (one string per 10,000 rows), not adapted value by value by psycopg."""
     if connection.vendor != "postgresql":
         ReleaseMember.objects.bulk_create(
             [ReleaseMember(release=release, image_id=i, split=splits[i], **m) for i, m in members.items()],
             batch_size=2000,
         )
         return
-    js = _json_text
+    js, tx = _json_text, _copy_text
     table = ReleaseMember._meta.db_table
+    fmt = "\t".join(["%s"] * len(_MEMBER_COLUMNS)) + "\n"
+    pk = str(int(release.pk))
+    texts: dict[Any, str] = {}  # part, split and source: few distinct values
+
+    def t(v: Any) -> str:
+        out = texts.get(v)
+        if out is None:
+            out = texts[v] = tx(v)
+        return out
+
+    lines = [
+        fmt % (pk, tx(i), t(m["part"]), t(splits[i]), t(m["source"]), tx(m["mos"]), js(m.get("dims")),
+               tx(m.get("n_ratings", 0)), tx(m.get("mos_std")), js(m.get("dim_sd")), js(m.get("dim_ci")),
+               js(m.get("dim_mos")), js(m.get("dim_n")), js(m.get("psi")), js(m.get("psi_se")))
+        for i, m in members.items()
+    ]  # fmt: skip
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg 3 cursor
         with raw.copy(f"COPY {table} ({', '.join(_MEMBER_COLUMNS)}) FROM STDIN") as copy:
-            for i, m in members.items():
-                g = m.get
-                copy.write_row(
-                    (release.pk, i, m["part"], splits[i], m["source"], m["mos"], js(g("dims")), g("n_ratings", 0),
-                     g("mos_std"), js(g("dim_sd")), js(g("dim_ci")), js(g("dim_mos")), js(g("dim_n")), js(g("psi")),
-                     js(g("psi_se")))
-                )  # fmt: skip
+            for k in range(0, len(lines), 10000):
+                copy.write("".join(lines[k : k + 10000]))
 
 
 # --------------------------------------------------------------------------- write
@@ -427,7 +437,7 @@ def release_records(*, release: Release) -> list[ReleaseRecord]:
         ReleaseRecord(
             image_id=image_id,
             image_path=_image_path(name, cache, location),
-            ext=Path(name).suffix.lower() or ".jpg",
+            ext=os.path.splitext(name)[1].lower() or ".jpg",  # str, not pathlib: 108k names
             source=source,
             part=part,
             mos=mos,
@@ -498,24 +508,20 @@ def release_ratings(*, release: Release) -> RatingsTable | None:
     order = list(standard.dimensions.order_by("order").values_list("key", flat=True))
     perm = [order.index(k) for k in DIMENSION_KEYS]
     lo, span = standard.score_min, standard.score_max - standard.score_min
-    nan = float("nan")
     salt = release.rater_salt
     identity = perm == list(range(len(perm))) and lo == 0.0 and span == 1.0  # humanbeauty-v1: no transform
-    rows = selectors.release_rating_rows(release=release, max_rating_id=int(spec["ratings_max_id"]))
-    image_ids, rater_ids, scores, dwell, campaigns, days = (
-        (list(c) for c in zip(*rows, strict=True)) if rows else ([] for _ in range(6))
+    c = selectors.release_rating_columns(
+        release=release, max_rating_id=int(spec["ratings_max_id"]), n_dims=len(order)
     )
-    names = {u: rater_pseudonym(salt, u) for u in set(rater_ids)}
-    if not identity:
-        scores = [[nan if s[i] is None else (s[i] - lo) / span for i in perm] for s in scores]
-    # None ("can't judge") in scores becomes NaN in the writer's float array
-    cols: dict[str, list] = {
-        "image_id": image_ids,
-        "rater": [names[u] for u in rater_ids],
+    scores = c.scores if identity else (c.scores[:, perm] - lo) / span  # NaN ("can't judge") stays NaN
+    names = {u: rater_pseudonym(salt, u) for u in set(c.rater_id)}
+    cols: dict[str, Any] = {
+        "image_id": c.image_id,
+        "rater": [names[u] for u in c.rater_id],
         "scores": scores,
-        "dwell_ms": dwell,
-        "campaign": ["" if c is None else str(c) for c in campaigns],
-        "day": days,
+        "dwell_ms": c.dwell_ms,
+        "campaign": c.campaign,
+        "day": c.day,
     }
     quality = release.rater_quality or {}
     raters = {names[int(k)]: v for k, v in quality.items() if int(k) in names}
