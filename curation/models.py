@@ -205,7 +205,7 @@ class ReleaseMember(models.Model):
     dims = models.JSONField(
         null=True,
         blank=True,
-        help_text="12 main scores (psi clipped to [0, 1]) in modeling.standard order (50K).",
+        help_text="12 main scores (psi clipped to [0, 1]) in the HumanBeauty standard's order (50K).",
     )
     n_ratings = models.PositiveIntegerField(default=0)
     mos_std = models.FloatField(null=True, blank=True)

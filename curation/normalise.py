@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from modeling.standard import level_for
+from annotation.standards.humanbeauty import level_for
 
 __all__ = [
     "DegenerateSourceError",
@@ -126,7 +126,7 @@ def minmax_by_source(
 
 
 def levels_for(scores: Iterable[float]) -> list[str]:
-    """Rating level (``modeling.standard.level_for``) of each normalised score."""
+    """Rating level (``annotation.standards.humanbeauty.level_for``) of each normalised score."""
     return [level_for(s) for s in scores]
 
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modeling.standard import (
+from annotation.standards.humanbeauty import (
     DIMENSION_KEYS,
     DIMENSIONS,
     EXPERT_QUESTIONS,

@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 
 from annotation.models import Job, Standard, User
-from modeling.standard import DIMENSION_KEYS, NUM_DIMENSIONS, STANDARD_KEY
+from annotation.standards.humanbeauty import DIMENSION_KEYS, NUM_DIMENSIONS, STANDARD_KEY
 
 from .models import FaceDetection, Release, ReleaseMember, Source, SourceItem
 
@@ -98,7 +98,7 @@ def frozen_splits() -> dict[str, str]:
 @dataclass(frozen=True)
 class Aggregate50K:
     image_id: str
-    dims: tuple[float, ...]  # 12 MOS in modeling.standard order
+    dims: tuple[float, ...]  # 12 MOS in the HumanBeauty standard's order
     dim_sd: tuple[float, ...] | None
     dim_ci: tuple[float, ...] | None
     n_ratings: int
@@ -149,7 +149,7 @@ def _aggregate_rows(standard: Standard) -> Iterator[tuple]:
 
 
 def _dimension_perm(standard: Standard) -> list[int] | None:
-    """Index of each ``modeling.standard`` dimension in the standard's own order (None: other dimensions)."""
+    """Index of each HumanBeauty-standard dimension in the standard's own order (None: other dimensions)."""
     order = list(standard.dimensions.order_by("order").values_list("key", flat=True))
     if sorted(order) != sorted(DIMENSION_KEYS):
         return None
@@ -194,7 +194,7 @@ def _aggregates(standard: Standard, perm: list[int], rows: Iterable[tuple]) -> l
 def scoring_aggregates_complete(*, standard_key: str = STANDARD_KEY) -> list[Aggregate50K]:
     """Per-image MOS/SD/CI of *completed* scoring-pool images on the standard (read-only view of
     ``annotation.scoring``). Vectors are re-ordered from the standard's dimension order to
-    ``modeling.standard.DIMENSIONS``; images whose aggregate is incomplete or out of [0, 1] are left out."""
+    the HumanBeauty standard's ``DIMENSIONS``; images whose aggregate is incomplete or out of [0, 1] are left out."""
 
     standard = Standard.objects.filter(key=standard_key).first()
     if standard is None:
@@ -409,7 +409,7 @@ def release_rating_columns(*, release: Release, max_rating_id: int, n_dims: int)
 
 
 def rater_quality_frozen(*, rater_ids: list[int], standard_key: str = STANDARD_KEY) -> dict[str, dict]:
-    """SUREAL bias (delta) and inconsistency (upsilon) per rater id, in ``modeling.standard`` order and on
+    """SUREAL bias (delta) and inconsistency (upsilon) per rater id, in the HumanBeauty standard's order and on
     [0, 1] units, from the latest aggregation run (RaterQuality)."""
     from annotation.scoring.models import RaterQuality
 

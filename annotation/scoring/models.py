@@ -343,7 +343,7 @@ class LevelExample(models.Model):
     qualification items, which raters must not learn to recognise."""
 
     dimension = models.ForeignKey("annotation.Dimension", on_delete=models.CASCADE, related_name="+")
-    level = models.CharField(max_length=16, help_text="One of modeling.standard.LEVELS.")
+    level = models.CharField(max_length=16, help_text="One of annotation.standards.humanbeauty.LEVELS.")
     image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
     chosen_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -7,7 +7,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from modeling.standard import DIMENSIONS, LEVELS, NUM_DIMENSIONS
+from annotation.standards.humanbeauty import DIMENSIONS, LEVELS, NUM_DIMENSIONS
 
 from ..release_writer import (
     DIM_COLUMNS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modeling.standard import DIMENSIONS, EXPERT_QUESTIONS, LEVELS, OVERALL_QUESTIONS
+from annotation.standards.humanbeauty import DIMENSIONS, EXPERT_QUESTIONS, LEVELS, OVERALL_QUESTIONS
 
 from ..release_writer import (
     HAE_ROOT,

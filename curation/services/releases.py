@@ -39,8 +39,8 @@ from django.utils import timezone
 
 from annotation.models import Image, Job, User
 from annotation.services.jobs import JobInterrupted, job_create, job_enqueue, job_running, job_succeed
+from annotation.standards.humanbeauty import DIMENSION_KEYS, STANDARD_KEY
 from humanbeauty.errors import ApplicationError, ConflictError
-from modeling.standard import DIMENSION_KEYS, STANDARD_KEY
 
 from .. import selectors
 from ..models import RELEASE_BOUNDS, Release, ReleaseMember, Source
@@ -498,7 +498,7 @@ def rater_pseudonym(salt: str, rater_id: int) -> str:
 
 def release_ratings(*, release: Release) -> RatingsTable | None:
     """The frozen raw ratings of the release's 50K members (up to the rating cutoff), pseudonymised, scores
-    re-ordered to ``modeling.standard.DIMENSIONS`` on [0, 1]; None for releases frozen before raw ratings."""
+    re-ordered to the HumanBeauty standard's ``DIMENSIONS`` on [0, 1]; None for releases frozen before raw ratings."""
     from annotation.models import Standard
 
     spec = release.spec or {}
@@ -509,7 +509,9 @@ def release_ratings(*, release: Release) -> RatingsTable | None:
     perm = [order.index(k) for k in DIMENSION_KEYS]
     lo, span = standard.score_min, standard.score_max - standard.score_min
     salt = release.rater_salt
-    identity = perm == list(range(len(perm))) and lo == 0.0 and span == 1.0  # humanbeauty-v1: no transform
+    identity = (
+        perm == list(range(len(perm))) and lo == 0.0 and span == 1.0
+    )  # the HumanBeauty standard: no transform
     c = selectors.release_rating_columns(
         release=release, max_rating_id=int(spec["ratings_max_id"]), n_dims=len(order)
     )

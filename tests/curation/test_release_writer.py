@@ -16,6 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from annotation.standards.humanbeauty import (
+    DIMENSION_KEYS,
+    EXPERT_QUESTIONS,
+    OVERALL_QUESTIONS,
+    expert_answer,
+    level_for,
+    overall_answer,
+)
 from curation.release_writer import (
     DIM_COLUMNS,
     RatingsTable,
@@ -28,14 +36,6 @@ from curation.release_writer import (
     question_for,
     stratified_splits,
     write_release,
-)
-from modeling.standard import (
-    DIMENSION_KEYS,
-    EXPERT_QUESTIONS,
-    OVERALL_QUESTIONS,
-    expert_answer,
-    level_for,
-    overall_answer,
 )
 
 SOURCES_58K = ("scut_fbp5500", "ava", "baid")

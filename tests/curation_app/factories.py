@@ -9,11 +9,11 @@ from django.utils import timezone
 
 from annotation.models import Image, Standard
 from annotation.services.images import image_ingest
+from annotation.standards.humanbeauty import STANDARD_KEY
 from curation.models import FaceDetection, Source, SourceItem
 from curation.services.filtering import filter_params
 from curation.services.normalisation import source_normalise
 from curation.services.sources import source_import, source_register
-from modeling.standard import STANDARD_KEY
 from tests.conftest import jpeg_bytes
 
 

@@ -15,9 +15,9 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
+from annotation.standards.humanbeauty import DIMENSION_KEYS, EXPERT_QUESTIONS, OVERALL_QUESTIONS
 from curation.exporters import REGISTRY, get
 from curation.release_writer import DIM_COLUMNS, export_context, write_release
-from modeling.standard import DIMENSION_KEYS, EXPERT_QUESTIONS, OVERALL_QUESTIONS
 from tests.curation.test_release_writer import _ratings, _records, _spec, _store_images
 
 N50, N58 = 8, 10

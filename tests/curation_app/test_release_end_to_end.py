@@ -29,7 +29,7 @@ def _rate_everything(raters: list[User], rng: np.random.Generator) -> int:
     """Each rater in turn asks the queue for an image and rates it, until the queue has nothing left."""
     from annotation.scoring.services.queue import next_image
     from annotation.scoring.services.ratings import rating_submit
-    from modeling.standard import DIMENSION_KEYS
+    from annotation.standards.humanbeauty import DIMENSION_KEYS
 
     quality: dict[str, np.ndarray] = {}
     bias = {r.pk: rng.normal(0, 0.05) for r in raters}
