@@ -33,7 +33,7 @@ from ..models import (
 )
 from ..selectors import gold_bank
 from .bulk import update_rows
-from .exams import pass_rule_of, protocol_of, standard_dims
+from .exams import pass_rule_of, protocol_of, seen_gold_ids_many, standard_dims
 from .states import enrollment_transition, enrollment_transition_many, transition_locked
 
 S = Enrollment.State
@@ -173,29 +173,6 @@ def hidden_gold_pick(*, rater: User, share: float | None = None) -> Image | None
     return candidate.image
 
 
-def _seen_by_user(user_ids: list[int]) -> dict[int, set[int]]:
-    """Gold items each user has seen (training, exam forms, hidden gold): one statement for all of them."""
-    training = (
-        TrainingAnswer.objects.filter(enrollment__user_id__in=user_ids)
-        .order_by()
-        .values_list("enrollment__user_id", "gold_item_id")
-    )
-    exam = (
-        AttemptItem.objects.filter(attempt__enrollment__user_id__in=user_ids)
-        .order_by()
-        .values_list("attempt__enrollment__user_id", "gold_item_id")
-    )
-    hidden = (
-        HiddenGoldExposure.objects.filter(rater_id__in=user_ids)
-        .order_by()
-        .values_list("rater_id", "gold_item_id")
-    )
-    seen: dict[int, set[int]] = {u: set() for u in user_ids}
-    for user_id, gold_id in training.union(exam, hidden, all=True):
-        seen[user_id].add(gold_id)
-    return seen
-
-
 def hidden_gold_pick_many(*, raters: list[User], share: float) -> dict[int, Image]:
     """One queue request from each of ``raters`` (bulk path of :func:`hidden_gold_pick`, same rule): with
     probability ``share`` each certified rater gets a gold image they have never seen and its exposure is
@@ -213,7 +190,9 @@ def hidden_gold_pick_many(*, raters: list[User], share: float) -> dict[int, Imag
     }
     if not enrollments:
         return {}
-    seen = _seen_by_user(list(enrollments))
+    # What each has seen (training, exam forms, hidden gold): the same statement the exam forms use.
+    seen_by_enrollment = seen_gold_ids_many(enrollments=list(enrollments.values()))
+    seen = {e.user_id: seen_by_enrollment[e.pk] for e in enrollments.values()}
     banks: dict[int | None, tuple[list[int], dict[int, GoldItem]]] = {}
     picks: dict[int, GoldItem] = {}
     for rater in chosen:
