@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.exam_scoring import PassRule
@@ -49,6 +49,23 @@ from .protocols import (
 )
 
 SIM_BANK_SIZE = 300  # three rounds, retakes, retraining and hidden gold never reuse an item
+ANALYZE_EVERY_DAYS = 30
+
+
+def _analyze_tables() -> None:
+    """Refresh PostgreSQL's statistics of the qualification tables. A real cohort's rounds are days apart
+    and autovacuum analyses the tables meanwhile; the simulation runs months in one transaction, whose rows
+    autovacuum cannot see, so the planner would keep the statistics of near-empty tables and scan whole
+    tables where an index serves a few rows. ANALYZE inside the transaction counts its own rows."""
+    if connection.vendor != "postgresql":
+        return
+    from django.apps import apps
+
+    tables = ", ".join(
+        connection.ops.quote_name(m._meta.db_table) for m in apps.get_app_config("qualification").get_models()
+    )
+    with connection.cursor() as cur:
+        cur.execute(f"ANALYZE {tables}")
 
 
 def _sim_standard(base_key: str) -> Standard:
@@ -285,9 +302,11 @@ def qualification_simulate(
         if number == 1:
             exams.training_start_many(enrollments=active)
         sim.train(active)
+        _analyze_tables()
         passed_at, round_end = sim.exam_cycle(active, clock)
         passed_by_attempt = Counter(passed_at.values())
         passed = [e for e in active if e.pk in passed_at]
+        _analyze_tables()
         round_close(round=rnd)
         rounds.append(
             {
@@ -318,6 +337,8 @@ def qualification_simulate(
     start = clock
     for day in range(scoring_days):
         today = start + dt.timedelta(days=day)
+        if day and day % ANALYZE_EVERY_DAYS == 0:
+            _analyze_tables()
         suspended: dict[int, str] = {}
         for enrollment in working:
             if onset.get(enrollment.pk) == day:
