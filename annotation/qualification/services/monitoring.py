@@ -458,20 +458,21 @@ def _monitor_update_many(enrollments: list[Enrollment]) -> dict[int, str]:
                     reason=f"hidden-gold warning: rolling MAE {enrollment.monitor_mae:.3f} over the last {len(errors)}",
                 )
             )
-    Transition.objects.bulk_create(warnings)
+    if warnings:
+        Transition.objects.bulk_create(warnings)
     update_rows(Enrollment, enrollments, ["monitor_status", "monitor_mae", "updated_at"])
-    enrollment_transition_many(
-        moves=[
-            (
-                enrollment,
-                S.SUSPENDED,
-                f"hidden gold: rolling MAE {enrollment.monitor_mae:.3f} over the last "
-                f"{len(recent[enrollment.user_id])}",
-            )
-            for enrollment in enrollments
-            if statuses[enrollment.user_id] == "suspend" and enrollment.state == S.CERTIFIED
-        ]
-    )
+    suspensions = [
+        (
+            enrollment,
+            S.SUSPENDED,
+            f"hidden gold: rolling MAE {enrollment.monitor_mae:.3f} over the last "
+            f"{len(recent[enrollment.user_id])}",
+        )
+        for enrollment in enrollments
+        if statuses[enrollment.user_id] == "suspend" and enrollment.state == S.CERTIFIED
+    ]
+    if suspensions:
+        enrollment_transition_many(moves=suspensions)
     return statuses
 
 
