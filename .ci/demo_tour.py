@@ -23,6 +23,7 @@ TOUR = [
     ("admin", "/qualification/admin/"),
     ("volunteer9", "/qualification/"),
     ("volunteer10", "/qualification/"),
+    ("volunteer12", "/qualification/"),
     ("volunteer1", "/collect/"),
     ("admin", "/review/"),
     ("volunteer1", "/score/"),

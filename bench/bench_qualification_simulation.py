@@ -66,7 +66,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scoring-days", type=int, default=120)
     parser.add_argument("--items-per-day", type=int, default=4)
+    parser.add_argument(
+        "--no-vacuum",
+        action="store_true",
+        help="skip the VACUUM ANALYZE of the qualification tables before the run (PostgreSQL)",
+    )
     args = parser.parse_args()
+    if connection.vendor == "postgresql" and not args.no_vacuum:
+        # Every rolled-back run leaves its rows dead in the tables; with autovacuum off (the shared dev
+        # server) they pile up and the planner sees ever larger tables. Start from clean tables.
+        from django.apps import apps
+
+        tables = [m._meta.db_table for m in apps.get_app_config("qualification").get_models()]
+        with connection.cursor() as cur:
+            for table in tables:
+                cur.execute(f"VACUUM ANALYZE {connection.ops.quote_name(table)}")
     print(
         f"database: {connection.vendor}, load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )

@@ -1,10 +1,11 @@
-"""Demo state of the qualification app (idempotent): a synthetic gold bank made from the demo photographs,
-a protocol with round 1 under way, and the demo volunteers in every state.
+"""Demo state of the qualification app (idempotent): a synthetic gold bank made from the demo photographs and
+two cohorts of the iterative protocol (the default three rounds and two attempts, with a small exam).
 
-volunteer1..8 certified (by admin override, so the scoring demo has raters), volunteer9 in training,
-volunteer10 in the exam, volunteer11 exited, volunteer12 invited, volunteer13..18 certified by passing the
-protocol's training and exam (so the demo's 50K images reach the standard's 9 ratings from at least 12
-certified raters); plus a few pending invitations.
+The spring cohort has run all three rounds: volunteer13..18 certified by passing the training and exam of
+each round (so the demo's 50K images reach the standard's 9 ratings from at least 12 certified raters),
+volunteer11 exited (failed the round-1 exam, retrained, and round 1 closed before the retake), volunteer1..8
+certified by admin override. The current cohort is in round 2: volunteer9 in its training, volunteer10 in
+its exam, volunteer12 retraining after failing it; three invitations were never accepted.
 """
 
 from __future__ import annotations
@@ -25,9 +26,17 @@ from annotation.simulation import synthetic_gold_bank
 from .models import Enrollment, GoldItem, Invitation, Protocol
 from .services import exams, states
 from .services.gold import gold_item_upsert
-from .services.protocols import enrollment_invite_user, invitation_create_bulk, protocol_create, round_open
+from .services.protocols import (
+    enrollment_invite_user,
+    invitation_create_bulk,
+    protocol_create,
+    protocol_update,
+    round_close,
+    round_open,
+)
 
-DEMO_PROTOCOL = "Demo cohort (small exam)"
+DEMO_PROTOCOL = "Demo cohort (small exam)"  # the current cohort, in round 2
+SPRING_PROTOCOL = "Demo cohort, spring (small exam)"  # the finished cohort: all three rounds run
 # One image in five is hidden gold in the demo (5 % in production), so a newcomer sees gold being served,
 # answered and skipped within a few images.
 DEMO_GOLD_SHARE = 0.2
@@ -102,63 +111,132 @@ def demo_gold_bank(*, standard: Standard) -> int:
     return created
 
 
+def _protocol(name: str, cohort: str, standard: Standard, admin: User | None) -> tuple[Protocol, bool]:
+    """The demo protocol ``name`` (created if missing): the default iterative protocol (3 rounds, 2 attempts,
+    targeted retraining) with a small exam so the demo's bank of 48 items lasts three rounds."""
+    protocol = Protocol.objects.filter(name=name).first()
+    if protocol is not None:
+        return protocol, False
+    return protocol_create(
+        standard=standard, created_by=admin, name=name, cohort=cohort, n_training=3, n_scored=6, n_warmup=1,
+        retake_delay=dt.timedelta(hours=1), recertification_interval=dt.timedelta(days=180),
+        hidden_gold_share=DEMO_GOLD_SHARE,
+    ), True  # fmt: skip
+
+
+def _enroll(protocol: Protocol, numbers: list[int], admin: User | None) -> dict[int, Enrollment]:
+    """Enroll the demo volunteers ``numbers`` not enrolled yet (the core demo creates volunteer1..18)."""
+    out = {}
+    for i in numbers:
+        user = User.objects.filter(username=f"volunteer{i}").first()
+        if user is not None and not Enrollment.objects.filter(user=user).exists():
+            out[i] = enrollment_invite_user(user=user, protocol=protocol, actor=admin)
+    return out
+
+
 @transaction.atomic
 def demo_load() -> dict[str, Any]:
+    """Two cohorts of the iterative protocol: the spring cohort has run all three rounds (volunteer13..18
+    certified by passing them, volunteer11 exited when round 1 closed after a failed exam; volunteer1..8
+    certified by the admin), the current cohort is in round 2 (volunteer9 training, volunteer10 in the
+    exam, volunteer12 retraining after a failed exam; three invitations never accepted)."""
     standard = default_standard()
     gold_created = demo_gold_bank(standard=standard)
     admin = User.objects.filter(username="admin").first()
-    protocol = Protocol.objects.filter(name=DEMO_PROTOCOL).first()
-    if protocol is None:
-        protocol = protocol_create(
-            standard=standard, created_by=admin, name=DEMO_PROTOCOL, cohort="demo", n_training=3, n_scored=6,
-            n_warmup=1, retake_delay=dt.timedelta(hours=1), recertification_interval=dt.timedelta(days=180),
-            hidden_gold_share=DEMO_GOLD_SHARE,
-            n_iterations=1,  # one round, so the demo's exam-takers certify at once (the default runs 3)
-        )  # fmt: skip
-        round_open(protocol=protocol, actor=admin)
-        invitation_create_bulk(
-            protocol=protocol,
-            people=[{"email": f"invitee{i}@example.org", "name": f"Invitee {i}"} for i in range(1, 4)],
-            created_by=admin,
-        )
     exams._random.seed(0)
-    states_now: dict[str, str] = {}
-    for i in range(1, 19):
-        user = User.objects.filter(username=f"volunteer{i}").first()
-        if user is None:
-            continue
-        enrollment = Enrollment.objects.filter(user=user).first()
-        if enrollment is None:
-            enrollment = enrollment_invite_user(user=user, protocol=protocol, actor=admin)
-            _place(enrollment, i, admin)
-        enrollment.refresh_from_db()
-        states_now[user.username] = enrollment.state
+    spring, new_spring = _protocol(SPRING_PROTOCOL, "demo spring", standard, admin)
+    if new_spring:
+        _spring_cohort(spring, admin)
+    current, new_current = _protocol(DEMO_PROTOCOL, "demo autumn", standard, admin)
+    if new_current:
+        _current_cohort(current, admin)
+    states_now = dict(
+        Enrollment.objects.filter(user__username__startswith="volunteer").values_list(
+            "user__username", "state"
+        )
+    )
     return {
         "gold_created": gold_created,
         "gold_items": GoldItem.objects.filter(standard=standard).count(),
-        "protocol": protocol.pk,
-        "invitations": Invitation.objects.filter(protocol=protocol).count(),
+        "protocol": current.pk,
+        "protocols": [spring.pk, current.pk],
+        "invitations": Invitation.objects.filter(protocol=current).count(),
         "states": states_now,
     }
 
 
-def _place(enrollment: Enrollment, i: int, admin: User | None) -> None:
-    if i <= 8:
+def _train(enrollment: Enrollment) -> None:
+    """The round's training (or a retraining), each image answered close to the experts, with feedback."""
+    while (item := exams.training_next(enrollment=enrollment)) is not None:
+        exams.training_answer(
+            enrollment=enrollment, answer_id=item.pk, scores=_near(item.gold_item.expert_mean)
+        )
+
+
+def _exam(enrollment: Enrollment, *, good: bool) -> None:
+    """An exam answered close to the gold (passes) or with every slider left in the middle (fails)."""
+    attempt = exams.exam_start(enrollment=enrollment)
+    answers = {
+        item.position: _near(item.gold_item.expert_mean)
+        if good
+        else dict.fromkeys(item.gold_item.expert_mean, 0.5)
+        for item in attempt.items.select_related("gold_item").order_by("position")
+    }
+    exams.attempt_submit(enrollment=enrollment, attempt=attempt, answers=answers)
+
+
+def _spring_cohort(protocol: Protocol, admin: User | None) -> None:
+    """volunteer1..8 certified by the admin (pilots), volunteer13..18 through rounds 1-3 (training with
+    feedback, then an exam each round), volunteer11 fails the round-1 exam and exits when round 1 closes."""
+    for enrollment in _enroll(protocol, list(range(1, 9)), admin).values():
         states.volunteer_certify_by_admin(user=enrollment.user, admin=admin, reason="demo: certified rater")
-    elif i == 9:  # training, one image done
+    cohort = _enroll(protocol, [11, *range(13, 19)], admin)
+    for _ in range(protocol.n_iterations):
+        rnd = round_open(protocol=protocol, actor=admin)
+        for i, enrollment in cohort.items():
+            enrollment.refresh_from_db()
+            if enrollment.state == Enrollment.State.INVITED:
+                exams.training_start(enrollment=enrollment)
+            if enrollment.state != Enrollment.State.TRAINING:
+                continue
+            _train(enrollment)
+            _exam(enrollment, good=i != 11)
+            if i == 11:
+                _train(enrollment)  # the targeted retraining; the round closes before the retake
+        round_close(round=rnd, actor=admin)
+    protocol_update(protocol=protocol, is_active=False)  # finished: no new volunteers
+
+
+def _current_cohort(protocol: Protocol, admin: User | None) -> None:
+    """Round 1 passed by volunteer9, 10 and 12 and closed; in round 2 volunteer9 has answered one training
+    image, volunteer10 is in the exam (two answers saved), volunteer12 failed it and is retraining on the
+    flagged dimensions (the retake opens an hour later)."""
+    rnd = round_open(protocol=protocol, actor=admin)
+    invitation_create_bulk(
+        protocol=protocol,
+        people=[{"email": f"invitee{i}@example.org", "name": f"Invitee {i}"} for i in range(1, 4)],
+        created_by=admin,
+    )
+    cohort = _enroll(protocol, [9, 10, 12], admin)
+    for enrollment in cohort.values():
         exams.training_start(enrollment=enrollment)
-        item = exams.training_next(enrollment=enrollment)
-        if item is not None:
-            exams.training_answer(
-                enrollment=enrollment, answer_id=item.pk, scores=_near(item.gold_item.expert_mean)
-            )
-    elif i == 10:  # in the exam, two answers saved
-        exams.training_start(enrollment=enrollment)
-        while (item := exams.training_next(enrollment=enrollment)) is not None:
-            exams.training_answer(
-                enrollment=enrollment, answer_id=item.pk, scores=_near(item.gold_item.expert_mean)
-            )
-        attempt = exams.exam_start(enrollment=enrollment)
+        _train(enrollment)
+        _exam(enrollment, good=True)
+    round_close(round=rnd, actor=admin)
+    round_open(protocol=protocol, actor=admin)
+    for i, enrollment in cohort.items():
+        if i == 9:  # round 2's training, one image done
+            item = exams.training_next(enrollment=enrollment)
+            if item is not None:
+                exams.training_answer(
+                    enrollment=enrollment, answer_id=item.pk, scores=_near(item.gold_item.expert_mean)
+                )
+            continue
+        _train(enrollment)
+        if i == 12:
+            _exam(enrollment, good=False)  # → retraining on the dimensions the exam flagged
+            continue
+        attempt = exams.exam_start(enrollment=enrollment)  # volunteer10: in the exam, two answers saved
         for item in attempt.items.select_related("gold_item").order_by("position")[:2]:
             exams.attempt_answer(
                 enrollment=enrollment,
@@ -166,22 +244,6 @@ def _place(enrollment: Enrollment, i: int, admin: User | None) -> None:
                 position=item.position,
                 scores=_near(item.gold_item.expert_mean),
             )
-    elif i == 11:
-        exams.training_start(enrollment=enrollment)
-        states.volunteer_exit_by_admin(user=enrollment.user, admin=admin, reason="demo: left the project")
-    elif i >= 13:  # the whole protocol: training with feedback, then an exam answered close to the gold
-        exams.training_start(enrollment=enrollment)
-        while (item := exams.training_next(enrollment=enrollment)) is not None:
-            exams.training_answer(
-                enrollment=enrollment, answer_id=item.pk, scores=_near(item.gold_item.expert_mean)
-            )
-        attempt = exams.exam_start(enrollment=enrollment)
-        answers = {
-            item.position: _near(item.gold_item.expert_mean)
-            for item in attempt.items.select_related("gold_item").order_by("position")
-        }
-        exams.attempt_submit(enrollment=enrollment, attempt=attempt, answers=answers)
-    # volunteer12 stays invited
 
 
 def _near(means: dict[str, float]) -> dict[str, float]:

@@ -118,3 +118,75 @@ def test_gold_bank_cache_sees_new_deactivated_and_edited_items(gold_items, djang
     item.save()  # a save in this process clears the cache
     edited = selectors.gold_bank(standard=standard)
     assert edited.means[0, edited.keys.index("overall")] == pytest.approx(0.123)
+
+
+def _cohort(enrolled, n: int) -> list:
+    from annotation.qualification.services import exams
+
+    cohort = [enrolled() for _ in range(n)]
+    exams.training_start_many(enrollments=cohort)
+    batches = exams.training_next_batches(enrollments=cohort, n=100)
+    from .conftest import gold_scores
+
+    exams.training_answer_cohort(answers=[(e, {a.pk: gold_scores(a) for a in batches[e.pk]}) for e in cohort])
+    return cohort
+
+
+def _sit(cohort: list, good: set[int]):
+    from annotation.qualification.models import AttemptItem
+    from annotation.qualification.services import exams
+
+    from .conftest import gold_scores
+
+    attempts = exams.exam_start_many(enrollments=cohort)
+    forms: dict[int, list] = {a.pk: [] for a in attempts}
+    for it in AttemptItem.objects.filter(attempt__in=attempts).select_related("gold_item"):  # one read
+        forms[it.attempt_id].append(it)
+    answers = []
+    for e, a in zip(cohort, attempts, strict=True):
+        answers.append(
+            (
+                e,
+                a,
+                {
+                    it.position: gold_scores(it, noise=0.02, seed=it.position)
+                    if e.pk in good
+                    else gold_scores(it, constant=0.5)
+                    for it in forms[a.pk]
+                },
+            )
+        )
+    return exams.attempts_submit_many(submissions=answers)
+
+
+def test_cohort_exams_follow_the_single_rules_in_constant_statements(enrolled, gold_items) -> None:
+    """exam_start_many / attempts_submit_many: the outcome of each volunteer is the single path's (pass →
+    certified, fail → retraining on the flagged dimensions), every move is logged, and the statements do
+    not grow with the cohort."""
+    from annotation.qualification.models import Attempt, Retraining, Transition
+    from annotation.qualification.services import exams
+
+    small, large = _cohort(enrolled, 2), _cohort(enrolled, 6)
+    counts = []
+    for cohort in (small, large):
+        good = {e.pk for e in cohort[::2]}
+        submitted, n = _statements(lambda c=cohort, g=good: _sit(c, g))
+        counts.append(n)
+        for e, attempt in zip(cohort, submitted, strict=True):
+            e.refresh_from_db()
+            assert attempt.passed is (e.pk in good) and attempt.status == Attempt.Status.SUBMITTED
+            assert e.state == ("certified" if e.pk in good else "retraining")
+            log = list(Transition.objects.filter(enrollment=e).values_list("to_state", flat=True))
+            assert log == ["invited", "training", "exam", e.state]
+            if e.pk not in good:
+                assert Retraining.objects.get(attempt=attempt).focus_dimensions
+    assert counts[0] == counts[1]
+    # All or nothing: one volunteer who may not start (retraining not done) refuses the whole cohort.
+    retraining = [e for e in large if e.state == "retraining"]
+    fresh = _cohort(enrolled, 1)
+    before = Attempt.objects.count()
+    with pytest.raises(ConflictError) as refused:
+        exams.exam_start_many(enrollments=[*fresh, retraining[0]])
+    assert refused.value.extra["code"] == "retraining_incomplete"
+    assert Attempt.objects.count() == before
+    assert Enrollment.objects.get(pk=fresh[0].pk).state == "training"

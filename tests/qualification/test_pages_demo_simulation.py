@@ -130,10 +130,34 @@ def test_demo_load_is_idempotent(settings) -> None:
     s = first["states"]
     assert all(s[f"volunteer{i}"] == "certified" for i in range(1, 9))
     assert (s["volunteer9"], s["volunteer10"], s["volunteer11"], s["volunteer12"]) == (
-        "training", "exam", "exited", "invited",
+        "training", "exam", "exited", "retraining",
     )  # fmt: skip
     assert all(s[f"volunteer{i}"] == "certified" for i in range(13, 19))  # certified by the exam itself
     assert certified_raters().count() == 14
+    # The iterative protocol: the spring cohort passed all three rounds, each on a fresh exam form.
+    by_exam = Enrollment.objects.filter(user__username__in=[f"volunteer{i}" for i in range(13, 19)])
+    assert {(e.protocol.n_iterations, e.rounds_passed) for e in by_exam} == {(3, 3)}
+    for e in by_exam:
+        passed = list(
+            e.attempts.filter(passed=True).order_by("round_number").values_list("round_number", flat=True)
+        )
+        assert passed == [1, 2, 3]
+        forms = [set(a.items.values_list("gold_item_id", flat=True)) for a in e.attempts.all()]
+        assert not forms[0] & forms[1] and not forms[1] & forms[2]
+    exited = Enrollment.objects.get(user__username="volunteer11")
+    assert exited.transitions.order_by("-id").first().reason == "round 1 closed before it was passed"
+    # The current cohort is in round 2: round 1 closed, round 2 open.
+    current = Enrollment.objects.get(user__username="volunteer9").protocol
+    assert list(current.rounds.order_by("number").values_list("number", "status")) == [
+        (1, "closed"),
+        (2, "open"),
+    ]
+    assert {
+        (e.user.username, e.round_number, e.rounds_passed)
+        for e in Enrollment.objects.filter(protocol=current).select_related("user")
+    } == {("volunteer9", 2, 1), ("volunteer10", 2, 1), ("volunteer12", 2, 1)}
+    retraining = Retraining.objects.get(enrollment__user__username="volunteer12")
+    assert retraining.focus_dimensions and retraining.attempt.round_number == 2
 
 
 @pytest.mark.slow

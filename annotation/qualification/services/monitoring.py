@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Avg, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -32,8 +32,9 @@ from ..models import (
     Transition,
 )
 from ..selectors import gold_bank
-from .exams import pass_rule_of, protocol_of, standard_dims
-from .states import enrollment_transition
+from .bulk import update_rows
+from .exams import pass_rule_of, protocol_of, seen_gold_ids_many, standard_dims
+from .states import enrollment_transition, enrollment_transition_many, transition_locked
 
 S = Enrollment.State
 _random = random.Random()
@@ -172,29 +173,6 @@ def hidden_gold_pick(*, rater: User, share: float | None = None) -> Image | None
     return candidate.image
 
 
-def _seen_by_user(user_ids: list[int]) -> dict[int, set[int]]:
-    """Gold items each user has seen (training, exam forms, hidden gold): one statement for all of them."""
-    training = (
-        TrainingAnswer.objects.filter(enrollment__user_id__in=user_ids)
-        .order_by()
-        .values_list("enrollment__user_id", "gold_item_id")
-    )
-    exam = (
-        AttemptItem.objects.filter(attempt__enrollment__user_id__in=user_ids)
-        .order_by()
-        .values_list("attempt__enrollment__user_id", "gold_item_id")
-    )
-    hidden = (
-        HiddenGoldExposure.objects.filter(rater_id__in=user_ids)
-        .order_by()
-        .values_list("rater_id", "gold_item_id")
-    )
-    seen: dict[int, set[int]] = {u: set() for u in user_ids}
-    for user_id, gold_id in training.union(exam, hidden, all=True):
-        seen[user_id].add(gold_id)
-    return seen
-
-
 def hidden_gold_pick_many(*, raters: list[User], share: float) -> dict[int, Image]:
     """One queue request from each of ``raters`` (bulk path of :func:`hidden_gold_pick`, same rule): with
     probability ``share`` each certified rater gets a gold image they have never seen and its exposure is
@@ -212,31 +190,41 @@ def hidden_gold_pick_many(*, raters: list[User], share: float) -> dict[int, Imag
     }
     if not enrollments:
         return {}
-    seen = _seen_by_user(list(enrollments))
-    banks: dict[int | None, list[GoldItem]] = {}
+    # What each has seen (training, exam forms, hidden gold): the same statement the exam forms use.
+    seen_by_enrollment = seen_gold_ids_many(enrollments=list(enrollments.values()))
+    seen = {e.user_id: seen_by_enrollment[e.pk] for e in enrollments.values()}
+    banks: dict[int | None, tuple[list[int], dict[int, GoldItem]]] = {}
     picks: dict[int, GoldItem] = {}
     for rater in chosen:
         enrollment = enrollments.get(rater.pk)
         if enrollment is None:
             continue
         if enrollment.protocol_id not in banks:
-            standard = protocol_of(enrollment=enrollment).standard
-            banks[enrollment.protocol_id] = gold_bank(standard=standard).items
-        candidates = [it for it in banks[enrollment.protocol_id] if it.pk not in seen[rater.pk]]
+            items = gold_bank(standard=protocol_of(enrollment=enrollment).standard).items
+            banks[enrollment.protocol_id] = ([it.pk for it in items], {it.pk: it for it in items})
+        ids, by_id = banks[enrollment.protocol_id]
+        seen_by_rater = seen[rater.pk]
+        candidates = [pk for pk in ids if pk not in seen_by_rater]
         if candidates:
-            picks[rater.pk] = _random.choice(candidates)
-    exposures = [HiddenGoldExposure(rater_id=r, gold_item_id=it.pk) for r, it in picks.items()]
-    try:
-        with transaction.atomic():
-            HiddenGoldExposure.objects.bulk_create(exposures)
-    except IntegrityError:  # a concurrent pick chose the same item for some rater: insert one by one
-        for exposure in exposures:
-            try:
-                with transaction.atomic():
-                    exposure.save()
-            except IntegrityError:
-                del picks[exposure.rater_id]
-    return {r: it.image for r, it in picks.items()}
+            picks[rater.pk] = by_id[_random.choice(candidates)]
+    if not picks:
+        return {}
+    # One insert; a concurrent pick that chose the same item for a rater wins, and that rater gets nothing
+    # this time (the unique constraint says which rows went in).
+    table = HiddenGoldExposure._meta.db_table
+    shown = connection.ops.adapt_datetimefield_value(timezone.now())
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(picks))
+    params: list[Any] = []
+    for rater_id, item in picks.items():
+        params += [rater_id, item.pk, shown, False, ""]
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {table} (rater_id, gold_item_id, shown_at, reported, report_reason) VALUES {values} "
+            "ON CONFLICT (rater_id, gold_item_id) DO NOTHING RETURNING rater_id",
+            params,
+        )
+        inserted = {row[0] for row in cur.fetchall()}
+    return {r: it.image for r, it in picks.items() if r in inserted}
 
 
 def hidden_gold_errors(*, rater_ids: list[int]) -> dict[int, float]:
@@ -398,7 +386,7 @@ def hidden_gold_submit_many(*, answers: list[tuple[User, Image, dict[str, float 
         exposure.scores = cleaned
         exposure.answered_at = now
         exposure.abs_error = _abs_error(cleaned, exposure.gold_item.expert_mean, keys)
-    HiddenGoldExposure.objects.bulk_update(list(exposures.values()), ["scores", "answered_at", "abs_error"])
+    update_rows(HiddenGoldExposure, list(exposures.values()), ["scores", "answered_at", "abs_error"])
     return _monitor_update_many([enrollments[r] for r in raters])
 
 
@@ -444,6 +432,8 @@ def _monitor_update_many(enrollments: list[Enrollment]) -> dict[int, str]:
         if rank <= protocols[rater_id].hidden_gold_window:
             recent[rater_id].append(error)
     statuses: dict[int, str] = {}
+    warnings: list[Transition] = []
+    stamp = timezone.now()
     for enrollment in enrollments:
         protocol = protocols[enrollment.user_id]
         errors = recent[enrollment.user_id][::-1]  # oldest first
@@ -458,23 +448,31 @@ def _monitor_update_many(enrollments: list[Enrollment]) -> dict[int, str]:
         previous = enrollment.monitor_status
         enrollment.monitor_status = status
         enrollment.monitor_mae = float(np.mean(errors)) if errors else None
-        enrollment.updated_at = timezone.now()
+        enrollment.updated_at = stamp
         if status == "warn" and previous != "warn" and enrollment.state == S.CERTIFIED:
-            Transition.objects.create(
-                enrollment=enrollment,
-                from_state=enrollment.state,
-                to_state=enrollment.state,
-                reason=f"hidden-gold warning: rolling MAE {enrollment.monitor_mae:.3f} over the last {len(errors)}",
+            warnings.append(
+                Transition(
+                    enrollment=enrollment,
+                    from_state=enrollment.state,
+                    to_state=enrollment.state,
+                    reason=f"hidden-gold warning: rolling MAE {enrollment.monitor_mae:.3f} over the last {len(errors)}",
+                )
             )
-    Enrollment.objects.bulk_update(enrollments, ["monitor_status", "monitor_mae", "updated_at"])
-    for enrollment in enrollments:
-        if statuses[enrollment.user_id] == "suspend" and enrollment.state == S.CERTIFIED:
-            enrollment_transition(
-                enrollment=enrollment,
-                to_state=S.SUSPENDED,
-                reason=f"hidden gold: rolling MAE {enrollment.monitor_mae:.3f} over the last "
-                f"{len(recent[enrollment.user_id])}",
-            )
+    if warnings:
+        Transition.objects.bulk_create(warnings)
+    update_rows(Enrollment, enrollments, ["monitor_status", "monitor_mae", "updated_at"])
+    suspensions = [
+        (
+            enrollment,
+            S.SUSPENDED,
+            f"hidden gold: rolling MAE {enrollment.monitor_mae:.3f} over the last "
+            f"{len(recent[enrollment.user_id])}",
+        )
+        for enrollment in enrollments
+        if statuses[enrollment.user_id] == "suspend" and enrollment.state == S.CERTIFIED
+    ]
+    if suspensions:
+        enrollment_transition_many(moves=suspensions)
     return statuses
 
 
@@ -616,15 +614,12 @@ def recertification_tick(
         due = Enrollment.objects.filter(
             protocol=proto, state=S.CERTIFIED, certified_at__lte=now - proto.recertification_interval
         )
-        for enrollment in due:
-            try:
-                enrollment_transition(
-                    enrollment=enrollment,
-                    to_state=S.SUSPENDED,
-                    reason="periodic re-certification due",
-                    now=now,
-                )
-            except ConflictError:  # changed state meanwhile
-                continue
-            suspended += 1
+        with transaction.atomic():
+            # Locked with the condition re-checked after any wait: a rater who changed state meanwhile is
+            # no longer due and is left alone.
+            locked = list(due.select_for_update().order_by("id"))
+            transition_locked(
+                moves=[(e, S.SUSPENDED, "periodic re-certification due") for e in locked], now=now
+            )
+        suspended += len(locked)
     return {"suspended_for_recertification": suspended}

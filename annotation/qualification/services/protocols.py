@@ -5,19 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from annotation.models import Standard, User
 from humanbeauty.errors import ApplicationError, ConflictError, NotFoundError
 
 from ..models import Enrollment, Invitation, Protocol, Round
-from .states import enrollment_create, enrollment_transition
+from .bulk import update_rows
+from .states import enrollment_create, enrollment_create_many, transition_locked
 
 PROTOCOL_FIELDS = (
     "name", "cohort", "max_mae", "min_mean_srcc", "max_abs_bias", "n_iterations", "n_training", "n_scored",
@@ -89,16 +92,16 @@ def round_close(*, round: Round, actor: User | None = None) -> dict[str, int]:
             Enrollment.State.RETRAINING,
         ],
     )
-    exited = 0
     # Locked (and re-checked by PostgreSQL after any wait): a volunteer passing right now is not exited.
-    for enrollment in pending.select_for_update().order_by("id"):
-        enrollment_transition(
-            enrollment=enrollment,
-            to_state=Enrollment.State.EXITED,
-            reason=f"round {locked.number} closed before it was passed",
-            actor=actor,
-        )
-        exited += 1
+    leaving = list(pending.select_for_update().order_by("id"))
+    transition_locked(
+        moves=[
+            (e, Enrollment.State.EXITED, f"round {locked.number} closed before it was passed")
+            for e in leaving
+        ],
+        actor=actor,
+    )
+    exited = len(leaving)
     round.refresh_from_db()
     return {"round": locked.number, "exited": exited}
 
@@ -151,42 +154,85 @@ def invitation_get(*, token: str) -> Invitation:
     return invitation
 
 
-@transaction.atomic
 def invitation_accept(*, token: str, username: str, password: str | None) -> User:
     """Create the volunteer account of an invitation and enroll it (state *invited*).
 
     ``password=None`` leaves an unusable password (used by the simulation, which never signs in).
     """
-    invitation = invitation_get(token=token)
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if invitation.user_id is not None:
-        raise ConflictError("This invitation has already been used.", extra={"code": "invitation_used"})
-    if not invitation.protocol.is_active:
-        raise ConflictError("This protocol is closed to new volunteers.")
-    username = (username or "").strip()
-    if not username:
-        raise ApplicationError("Choose a username.", extra={"fields": {"username": ["Required."]}})
-    if User.objects.filter(username__iexact=username).exists():
-        raise ConflictError("That username is taken.", extra={"fields": {"username": ["Taken."]}})
-    user = User(username=username, email=invitation.email, first_name=invitation.name[:150], role="volunteer")
-    if password is None:
-        user.set_unusable_password()
-    else:
-        try:
-            validate_password(password, user=user)
-        except ValidationError as exc:
-            raise ApplicationError(exc.messages[0], extra={"fields": {"password": exc.messages}}) from exc
-        user.set_password(password)
+    return invitation_accept_many(accepts=[(token, username, password)])[0]
+
+
+@transaction.atomic
+def invitation_accept_many(*, accepts: Sequence[tuple[str, str, str | None]]) -> list[User]:
+    """:func:`invitation_accept` for several ``(token, username, password)`` at once (a cohort joining,
+    the simulation), same checks in the same order for each, all or nothing: the invitations locked in
+    one statement, the usernames checked in one, one insert of the accounts, one update of the
+    invitations, then :func:`enrollment_create_many`. Returns the accounts in the order given."""
+    if not accepts:
+        return []
+    invitations = {
+        inv.token: inv
+        for inv in Invitation.objects.select_for_update(of=("self",))
+        .select_related("protocol")
+        .filter(token__in=[t for t, _, _ in accepts])
+        .order_by("id")
+    }
+    names = [(u or "").strip() for _, u, _ in accepts]
+    taken = set(
+        User.objects.annotate(lower=Lower("username"))
+        .filter(lower__in=[n.lower() for n in names if n])
+        .values_list("lower", flat=True)
+    )
+    users: list[User] = []
+    chosen: list[Invitation] = []
+    used: set[int] = set()
+    for (token, _, password), username in zip(accepts, names, strict=True):
+        invitation = invitations.get(token)
+        if invitation is None:
+            raise NotFoundError("This invitation link is not valid.")
+        if invitation.user_id is not None or invitation.pk in used:  # used before, or twice in this call
+            raise ConflictError("This invitation has already been used.", extra={"code": "invitation_used"})
+        if not invitation.protocol.is_active:
+            raise ConflictError("This protocol is closed to new volunteers.")
+        if not username:
+            raise ApplicationError("Choose a username.", extra={"fields": {"username": ["Required."]}})
+        if username.lower() in taken:
+            raise ConflictError("That username is taken.", extra={"fields": {"username": ["Taken."]}})
+        taken.add(username.lower())
+        user = User(
+            username=username, email=invitation.email, first_name=invitation.name[:150], role="volunteer"
+        )
+        if password is None:
+            user.set_unusable_password()
+        else:
+            try:
+                validate_password(password, user=user)
+            except ValidationError as exc:
+                raise ApplicationError(exc.messages[0], extra={"fields": {"password": exc.messages}}) from exc
+            user.set_password(password)
+        users.append(user)
+        chosen.append(invitation)
+        used.add(invitation.pk)
     try:
         with transaction.atomic():
-            user.save()
+            User.objects.bulk_create(users)
     except IntegrityError as exc:
         raise ConflictError("That username is taken.") from exc
-    invitation.user = user
-    invitation.accepted_at = timezone.now()
-    invitation.save(update_fields=["user", "accepted_at"])
-    enrollment_create(user=user, protocol=invitation.protocol, reason="accepted invitation")
-    return user
+    now = timezone.now()
+    for invitation, user in zip(chosen, users, strict=True):
+        invitation.user = user
+        invitation.accepted_at = now
+    update_rows(Invitation, chosen, ["user", "accepted_at"])
+    by_protocol: dict[int, list[User]] = {}
+    for invitation, user in zip(chosen, users, strict=True):
+        by_protocol.setdefault(invitation.protocol_id, []).append(user)
+    for invitation in {inv.protocol_id: inv for inv in chosen}.values():
+        enrollment_create_many(
+            users=by_protocol[invitation.protocol_id],
+            protocol=invitation.protocol,
+            reason="accepted invitation",
+        )
+    return users
 
 
 def enrollment_invite_user(*, user: User, protocol: Protocol, actor: User | None = None) -> Enrollment:

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.exam_scoring import PassRule
@@ -41,9 +41,32 @@ from ..selectors import protocol_funnel
 from . import exams, monitoring
 from .gold import gold_item_upsert
 from .monitoring import hidden_gold_pick_many, hidden_gold_submit_many, recertification_tick
-from .protocols import invitation_accept, invitation_create_bulk, protocol_create, round_close, round_open
+from .protocols import (
+    invitation_accept_many,
+    invitation_create_bulk,
+    protocol_create,
+    round_close,
+    round_open,
+)
 
 SIM_BANK_SIZE = 300  # three rounds, retakes, retraining and hidden gold never reuse an item
+ANALYZE_EVERY_DAYS = 30
+
+
+def _analyze_tables() -> None:
+    """Refresh PostgreSQL's statistics of the qualification tables. A real cohort's rounds are days apart
+    and autovacuum analyses the tables meanwhile; the simulation runs months in one transaction, whose rows
+    autovacuum cannot see, so the planner would keep the statistics of near-empty tables and scan whole
+    tables where an index serves a few rows. ANALYZE inside the transaction counts its own rows."""
+    if connection.vendor != "postgresql":
+        return
+    from django.apps import apps
+
+    tables = ", ".join(
+        connection.ops.quote_name(m._meta.db_table) for m in apps.get_app_config("qualification").get_models()
+    )
+    with connection.cursor() as cur:
+        cur.execute(f"ANALYZE {tables}")
 
 
 def _sim_standard(base_key: str) -> Standard:
@@ -120,9 +143,15 @@ class _Sim:
     profile changes only by :func:`annotation.simulation.learn` on each feedback the services return."""
 
     def __init__(
-        self, protocol: Any, keys: list[str], rng: np.random.Generator, learning: LearningModel
+        self,
+        protocol: Any,
+        keys: list[str],
+        rng: np.random.Generator,
+        learning: LearningModel,
+        gold: dict[int, GoldItem],
     ) -> None:
         self.protocol = protocol
+        self.gold = gold  # gold item id -> item: what the simulated people look at
         self.keys = keys
         self.rng = rng
         self.learning = learning
@@ -132,52 +161,75 @@ class _Sim:
         self.retraining_items = 0
         self.retraining_volunteers: set[int] = set()
 
-    def learn_from(self, enrollment: Enrollment, feedback: list[dict[str, Any]]) -> None:
+    def learn_from(self, enrollment_id: int, feedback: list[dict[str, Any]]) -> None:
         for fb in feedback:
             focus = frozenset(self.keys.index(k) for k in fb["focus_dimensions"])
-            self.profiles[enrollment.pk] = learn(
-                self.profiles[enrollment.pk], focus=focus, model=self.learning
+            self.profiles[enrollment_id] = learn(
+                self.profiles[enrollment_id], focus=focus, model=self.learning
             )
             self.feedback_items += 1
             if fb["retraining"]:
                 self.retraining_items += 1
-                self.retraining_volunteers.add(enrollment.pk)
+                self.retraining_volunteers.add(enrollment_id)
 
-    def train(self, enrollment: Enrollment) -> None:
-        """The round's training, or the retraining after a failed exam (bulk path: all items at once)."""
-        items = exams.training_next_batch(enrollment=enrollment, n=1000)
-        if not items:
+    def train(self, cohort: list[Enrollment]) -> None:
+        """The round's training, or the retraining after a failed exam, of a whole cohort (bulk paths: every
+        volunteer's items at once, then all their answers with the feedback of each)."""
+        if not cohort:
             return
-        answers = _answers(self.profiles[enrollment.pk], [a.gold_item for a in items], self.rng, self.keys)
-        feedback = exams.training_answer_many(
-            enrollment=enrollment, answers={a.pk: ans for a, ans in zip(items, answers, strict=True)}
-        )
-        self.learn_from(enrollment, feedback)
+        batches = exams.training_next_batches(enrollments=cohort, n=1000)
+        answers = []
+        for enrollment in cohort:
+            items = batches[enrollment.pk]
+            if items:
+                scores = _answers(
+                    self.profiles[enrollment.pk], [a.gold_item for a in items], self.rng, self.keys
+                )
+                answers.append((enrollment, {a.pk: ans for a, ans in zip(items, scores, strict=True)}))
+        for enrollment_id, feedback in exams.training_answer_cohort(answers=answers).items():
+            self.learn_from(enrollment_id, feedback)
 
-    def exam_cycle(self, enrollment: Enrollment, clock: dt.datetime) -> tuple[int, dt.datetime]:
-        """Exams (retraining between) until passed or exited; (attempt that passed or 0, clock after)."""
-        for _ in range(self.protocol.max_attempts):
-            attempt = exams.exam_start(enrollment=enrollment, now=clock)
-            items = list(
-                AttemptItem.objects.filter(attempt=attempt).select_related("gold_item").order_by("position")
-            )
-            answers = _answers(
-                self.profiles[enrollment.pk], [it.gold_item for it in items], self.rng, self.keys
-            )
-            attempt = exams.attempt_submit(
-                enrollment=enrollment,
-                attempt=attempt,
-                answers={it.position: a for it, a in zip(items, answers, strict=True)},
-                now=clock,
-            )
-            if attempt.passed:
-                return attempt.number, clock
-            enrollment.refresh_from_db()
-            if enrollment.state == Enrollment.State.EXITED:
-                return 0, clock
-            self.train(enrollment)  # the targeted retraining, with feedback on each item
-            clock = clock + self.protocol.retake_delay + dt.timedelta(minutes=1)
-        return 0, clock
+    def exam_cycle(self, cohort: list[Enrollment], clock: dt.datetime) -> tuple[dict[int, int], dt.datetime]:
+        """Exams (retraining between) of a cohort until each has passed or exited: ({enrollment id: attempt
+        that passed} for those who passed, the clock after). Every volunteer's attempt k is sat at the same
+        time, ``retake_delay`` (and a minute) after attempt k − 1, through the cohort paths of the services."""
+        passed: dict[int, int] = {}
+        sitting = list(cohort)
+        for k in range(self.protocol.max_attempts):
+            if not sitting:
+                break
+            if k:
+                clock = clock + self.protocol.retake_delay + dt.timedelta(minutes=1)
+            attempts = exams.exam_start_many(enrollments=sitting, now=clock)
+            forms: dict[int, list[AttemptItem]] = {a.pk: [] for a in attempts}
+            # The volunteer sees the images; what they perceive is simulated from the items' expert means.
+            for item in AttemptItem.objects.filter(attempt_id__in=list(forms)).order_by(
+                "attempt_id", "position"
+            ):
+                forms[item.attempt_id].append(item)
+            submissions = []
+            for enrollment, attempt in zip(sitting, attempts, strict=True):
+                items = forms[attempt.pk]
+                scores = _answers(
+                    self.profiles[enrollment.pk],
+                    [self.gold[it.gold_item_id] for it in items],
+                    self.rng,
+                    self.keys,
+                )
+                submissions.append(
+                    (enrollment, attempt, {it.position: a for it, a in zip(items, scores, strict=True)})
+                )
+            submitted = exams.attempts_submit_many(submissions=submissions, now=clock)
+            failed = []
+            for enrollment, attempt in zip(sitting, submitted, strict=True):
+                if attempt.passed:
+                    passed[enrollment.pk] = attempt.number
+                else:
+                    failed.append(enrollment)
+            states = dict(Enrollment.objects.filter(pk__in=[e.pk for e in failed]).values_list("pk", "state"))
+            sitting = [e for e in failed if states[e.pk] != Enrollment.State.EXITED]
+            self.train(sitting)  # the targeted retraining, with feedback on each item
+        return passed, clock
 
 
 def qualification_simulate(
@@ -209,7 +261,8 @@ def qualification_simulate(
     standard = _sim_standard(base_standard or default_standard_key())
     simulation_gold_bank(standard=standard, seed=seed, n_images=SIM_BANK_SIZE)
     # Every active item of the standard may be served as hidden gold: banks of other seeds (kept runs) too.
-    gold_by_sha = {it.image_id: it for it in GoldItem.objects.filter(standard=standard, is_active=True)}
+    gold = {it.pk: it for it in GoldItem.objects.filter(standard=standard, is_active=True)}
+    gold_by_sha = {it.image_id: it for it in gold.values()}
     keys = list(standard.dimensions.order_by("order").values_list("key", flat=True))
     params = {"name": f"Simulation seed {seed} ({n_volunteers} volunteers)", "cohort": "simulation"}
     params.update(protocol_params or {})
@@ -217,7 +270,7 @@ def qualification_simulate(
     exams._random.seed(seed)
     monitoring._random.seed(seed + 2)
     rng = np.random.default_rng(seed + 1)
-    sim = _Sim(protocol, keys, rng, learning)
+    sim = _Sim(protocol, keys, rng, learning, gold)
     population = default_population(n=n_volunteers, seed=seed)
     invitations = invitation_create_bulk(
         protocol=protocol,
@@ -226,14 +279,19 @@ def qualification_simulate(
         ],
     )
     tokens = {inv.email: inv.token for inv in invitations}
+    users = invitation_accept_many(  # everyone follows their link (the bulk path of invitation_accept)
+        accepts=[
+            (tokens[f"sim{protocol.pk}-{p.rater_id}@example.invalid"], f"sim{protocol.pk}-{p.rater_id}", None)
+            for p in population
+        ]
+    )
+    by_user = {
+        e.user_id: e
+        for e in Enrollment.objects.select_related("protocol__standard", "user").filter(user__in=users)
+    }
     enrollments: list[Enrollment] = []
-    for person in population:
-        user = invitation_accept(
-            token=tokens[f"sim{protocol.pk}-{person.rater_id}@example.invalid"],
-            username=f"sim{protocol.pk}-{person.rater_id}",
-            password=None,
-        )
-        enrollment = Enrollment.objects.select_related("protocol__standard", "user").get(user=user)
+    for person, user in zip(population, users, strict=True):
+        enrollment = by_user[user.pk]
         sim.profiles[enrollment.pk] = person
         sim.kinds[enrollment.pk] = person.kind
         enrollments.append(enrollment)
@@ -242,18 +300,14 @@ def qualification_simulate(
     clock = now
     for number in range(1, protocol.n_iterations + 1):
         rnd = round_open(protocol=protocol)
-        passed_by_attempt: Counter[int] = Counter()
-        round_end = clock
-        passed: list[Enrollment] = []
-        for enrollment in active:
-            if number == 1:
-                exams.training_start(enrollment=enrollment)
-            sim.train(enrollment)
-            attempt_no, finished = sim.exam_cycle(enrollment, clock)
-            round_end = max(round_end, finished)
-            if attempt_no:
-                passed_by_attempt[attempt_no] += 1
-                passed.append(enrollment)
+        if number == 1:
+            exams.training_start_many(enrollments=active)
+        sim.train(active)
+        _analyze_tables()
+        passed_at, round_end = sim.exam_cycle(active, clock)
+        passed_by_attempt = Counter(passed_at.values())
+        passed = [e for e in active if e.pk in passed_at]
+        _analyze_tables()
         round_close(round=rnd)
         rounds.append(
             {
@@ -284,6 +338,8 @@ def qualification_simulate(
     start = clock
     for day in range(scoring_days):
         today = start + dt.timedelta(days=day)
+        if day and day % ANALYZE_EVERY_DAYS == 0:
+            _analyze_tables()
         suspended: dict[int, str] = {}
         for enrollment in working:
             if onset.get(enrollment.pk) == day:
@@ -315,31 +371,27 @@ def qualification_simulate(
             suspended.setdefault(pk, "re-certification")
         if not suspended:
             continue
-        still: list[Enrollment] = []
-        for enrollment in working:
-            cause = suspended.get(enrollment.pk)
-            if cause is None:
-                still.append(enrollment)
-                continue
-            if cause == "hidden gold":
+        rechecked = [e for e in working if e.pk in suspended]
+        for enrollment in rechecked:
+            if suspended[enrollment.pk] == "hidden gold":
                 work["suspended_hidden_gold"] += 1
                 work["drifting_caught"] += enrollment.pk in drifting
             else:
                 work["recertifications"] += 1
             work["drifting_rechecked"] += enrollment.pk in drifting
-            attempt_no, _ = sim.exam_cycle(enrollment, today)
-            if attempt_no:
+        requalified, _ = sim.exam_cycle(rechecked, today)
+        for enrollment in rechecked:
+            if enrollment.pk in requalified:
                 work["requalified"] += 1
                 drifting.discard(enrollment.pk)
-                still.append(enrollment)
             else:
                 exits[
                     "failed re-qualification after hidden gold"
-                    if cause == "hidden gold"
+                    if suspended[enrollment.pk] == "hidden gold"
                     else "failed re-certification"
                 ] += 1
                 work["drifting_exited"] += enrollment.pk in drifting
-        working = still
+        working = [e for e in working if e.pk not in suspended or e.pk in requalified]
     for r in rounds:
         failed = r["entered"] - r["passed"]
         if failed:
