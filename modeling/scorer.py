@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from annotation.standards.humanbeauty import DIMENSION_KEYS, OVERALL_INDEX, level_for
+from annotation.standards.humanbeauty import level_for
+from modeling.configuration import ModelStandard
 from modeling.data import BackboneProcessor, collate, encode_scoring_prompt, load_image
 from modeling.heads import HEADS
 from modeling.model import HumanAesExpert
@@ -103,7 +104,12 @@ def predict_head_scores(
     }
 
 
-def results_from_scores(scores: dict[str, np.ndarray], names: Sequence[str]) -> list[dict[str, Any]]:
+def results_from_scores(
+    scores: dict[str, np.ndarray], names: Sequence[str], standard: ModelStandard | None = None
+) -> list[dict[str, Any]]:
+    """One result per image; ``dimensions`` keyed by the standard's dimension keys (the model's
+    ``config.standard``; HumanBeauty by default)."""
+    standard = standard or ModelStandard()
     results = []
     for i, name in enumerate(names):
         heads = np.asarray(scores["head_overall"][i])
@@ -117,10 +123,11 @@ def results_from_scores(scores: dict[str, np.ndarray], names: Sequence[str]) -> 
                 "final_score": final if np.isfinite(final) else None,
                 "lm_score": float(scores["lm_score"][i]),
                 "regression_score": float(scores["reg_score"][i]),
-                "expert_overall": float(scores["expert_scores"][i, OVERALL_INDEX]),
+                "expert_overall": float(scores["expert_scores"][i, standard.overall_index]),
                 "heads_disagreement": float(heads.std()),  # population SD of the heads' overall scores
                 "dimensions": {
-                    key: float(v) for key, v in zip(DIMENSION_KEYS, scores["expert_scores"][i], strict=True)
+                    key: float(v)
+                    for key, v in zip(standard.dimension_keys, scores["expert_scores"][i], strict=True)
                 },
             }
         )
@@ -165,7 +172,9 @@ class Scorer:
 
     def eval_dataset(self, images: Sequence[str | Path]) -> list[dict[str, Any]]:
         """ArtiMuse-shaped: a list of {"image", "score", ...} in input order."""
-        return results_from_scores(self.score_images(images), [str(p) for p in images])
+        return results_from_scores(
+            self.score_images(images), [str(p) for p in images], self.model.config.standard
+        )
 
 
 def list_images(source: str | Path) -> list[Path]:
