@@ -4,7 +4,8 @@ Per image, two prompts go through the backbone (the paper's ``run_metavoter`` co
 
 1. the overall question + the answer prefix "The aesthetics of the human image is": the LM-head score
    (level-word softmax at the last position) and the Regression head (prompt-end token);
-2. the 12-dimension question: the Expert head (prompt-end token) -> 12 scores.
+2. the all-dimension question: the Expert head (prompt-end token) -> one score per dimension of the
+   model's standard (12 for HumanBeauty), keyed by its dimension keys in the results.
 
 ``expert_pass=False`` skips pass 2 and reads the Expert head on pass 1's prompt end (half the cost,
 slightly off-distribution for the Expert head). The MetaVoter fuses (S_LM, S_reg, S_exp) into
@@ -58,7 +59,7 @@ def predict_head_scores(
     batch_size: int = 8,
     expert_pass: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Head scores for many images: lm_score [N], reg_score [N], expert_scores [N, 12], level_probs [N, 5],
+    """Head scores for many images: lm_score [N], reg_score [N], expert_scores [N, D], level_probs [N, 5],
     head_overall [N, n_heads] (every registered head's overall score, in registry order: the MetaVoter's
     input), final_score [N] (NaN while the MetaVoter is untrained). Each head is read on its own
     prompt's pass (``ScoreHead.prompt``); with ``expert_pass=False`` every head reads the overall pass."""
