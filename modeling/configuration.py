@@ -233,8 +233,15 @@ class HumanAesExpertConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. who trained it)
 
     def __post_init__(self) -> None:
-        if isinstance(self.standard, dict):
-            self.standard = ModelStandard.from_dict(self.standard)
+        if isinstance(self.standard, dict):  # as saved, or a standard_create_from_spec spec
+            data = self.standard
+            self.standard = (
+                ModelStandard.from_spec(data) if "dimensions" in data else ModelStandard.from_dict(data)
+            )
+        if not isinstance(self.standard, ModelStandard):
+            raise ValueError(
+                f"standard must be a ModelStandard or a dict, got {type(self.standard).__name__}"
+            )
         self.level_words = tuple(self.level_words)
         self.level_weights = tuple(float(w) for w in self.level_weights)
         self.adam_betas = (float(self.adam_betas[0]), float(self.adam_betas[1]))

@@ -73,6 +73,11 @@ def test_humanbeauty_is_the_default_and_older_configs_load_as_it():
     assert HumanAesExpertConfig.from_dict(old).standard == hb
     with_artimuse = HumanAesExpertConfig(standard=ARTIMUSE)
     assert HumanAesExpertConfig.from_json(with_artimuse.to_json()).standard == ARTIMUSE
+    assert (
+        HumanAesExpertConfig.from_dict({"standard": artimuse.spec()}).standard == ARTIMUSE
+    )  # a spec works too
+    with pytest.raises(ValueError, match="standard must be"):
+        HumanAesExpertConfig(standard="artimuse-v1")
 
 
 def test_invalid_standards_are_refused():
