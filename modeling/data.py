@@ -7,15 +7,18 @@ A release in the HumanAesExpert layout::
     <root>/train_label.jsonl             the same + "is_expert": bool, image_name relative to <root>
     <root>/test_label.jsonl
 
+For another standard (``HumanAesExpertConfig.standard``) the all-dimension ``score`` lists hold that
+standard's number of scores, in its dimension order.
+
 Every sample becomes one chat turn: the user turn is the image placeholder, a newline and a question
-drawn from ``OVERALL_QUESTIONS`` / ``EXPERT_QUESTIONS``; the assistant turn is ``overall_answer`` /
-``expert_answer`` followed by the tokenizer's end-of-turn token. Labels keep only the answer tokens.
+drawn from the standard's ``overall_questions`` / ``expert_questions``; the assistant turn is its overall /
+per-dimension answer followed by the tokenizer's end-of-turn token. Labels keep only the answer tokens.
 Each encoded sample also records two positions the model reads:
 
 * ``head_position``: the last prompt token (input of the Regression and Expert heads);
 * ``level_position``: the token whose logits predict the overall rating word (the LM-head score slot):
   in training the token before the last level word of the answer, in scoring the end of the answer
-  prefix "The aesthetics of the human image is".
+  prefix (HumanBeauty: "The aesthetics of the human image is").
 """
 
 from __future__ import annotations
@@ -30,22 +33,14 @@ from typing import Any
 import torch
 from PIL import Image
 
-from annotation.standards.humanbeauty import (
-    DEFAULT_SCORE_QUESTION,
-    EXPERT_QUESTIONS,
-    NUM_DIMENSIONS,
-    OVERALL_INDEX,
-    OVERALL_QUESTIONS,
-    expert_answer,
-    level_for,
-    overall_answer,
-)
-from modeling.configuration import HumanAesExpertConfig
+from annotation.standards.humanbeauty import level_for
+from modeling.configuration import HumanAesExpertConfig, ModelStandard
 from modeling.model import IGNORE_INDEX
 
 SUBSETS = ("HumanBeauty-58K", "HumanBeauty-50K")
-OVERALL_ANSWER_PREFIX = overall_answer(0.0).rsplit(" ", 1)[0]  # "The aesthetics of the human image is"
-DEFAULT_EXPERT_QUESTION = EXPERT_QUESTIONS[OVERALL_QUESTIONS.index(DEFAULT_SCORE_QUESTION)]
+HUMANBEAUTY = ModelStandard()
+OVERALL_ANSWER_PREFIX = HUMANBEAUTY.answer_prefix  # "The aesthetics of the human image is"
+DEFAULT_EXPERT_QUESTION = HUMANBEAUTY.default_expert_question
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -56,14 +51,15 @@ DEFAULT_EXPERT_QUESTION = EXPERT_QUESTIONS[OVERALL_QUESTIONS.index(DEFAULT_SCORE
 @dataclass(frozen=True)
 class Sample:
     image_path: str  # absolute (or as given for zero-shot records)
-    scores: tuple[float, ...]  # 12 values in standard order; overall-only samples: zeros + scores[11]
+    scores: tuple[float, ...]  # one value per dimension of the standard; overall-only: zeros + overall
     is_expert: bool
     source: str = ""
     text_level: str | None = None
+    overall_index: int = HUMANBEAUTY.overall_index  # where the overall sits in ``scores``
 
     @property
     def overall(self) -> float:
-        return self.scores[OVERALL_INDEX]
+        return self.scores[self.overall_index]
 
     @property
     def level(self) -> str:
@@ -78,18 +74,20 @@ class Release:
     test: list[Sample] = field(default_factory=list)
 
 
-def sample_from_line(line: dict[str, Any], root: Path) -> Sample:
+def sample_from_line(line: dict[str, Any], root: Path, standard: ModelStandard | None = None) -> Sample:
+    standard = standard or HUMANBEAUTY
+    n, overall_index = standard.num_dimensions, standard.overall_index
     raw = line["score"]
     if isinstance(raw, list | tuple):
-        if len(raw) != NUM_DIMENSIONS:
-            raise ValueError(f"{line['image_name']}: expected {NUM_DIMENSIONS} scores, got {len(raw)}")
+        if len(raw) != n:
+            raise ValueError(f"{line['image_name']}: expected {n} scores ({standard.key}), got {len(raw)}")
         scores = tuple(float(s) for s in raw)
         is_expert = bool(line.get("is_expert", True))
     else:
-        scores = (0.0,) * OVERALL_INDEX + (float(raw),)
+        scores = tuple(float(raw) if i == overall_index else 0.0 for i in range(n))
         is_expert = bool(line.get("is_expert", False))
     if is_expert and not isinstance(raw, list | tuple):
-        raise ValueError(f"{line['image_name']}: is_expert needs 12 scores")
+        raise ValueError(f"{line['image_name']}: is_expert needs {n} scores")
     for s in scores:
         if not (math.isfinite(s) and 0.0 <= s <= 1.0):
             raise ValueError(f"{line['image_name']}: score {s!r} is not in [0, 1]")
@@ -100,22 +98,25 @@ def sample_from_line(line: dict[str, Any], root: Path) -> Sample:
         is_expert=is_expert,
         source=str(line.get("source", "")),
         text_level=line.get("text_level"),
+        overall_index=overall_index,
     )
 
 
-def read_label_file(path: str | Path, root: str | Path | None = None) -> list[Sample]:
+def read_label_file(
+    path: str | Path, root: str | Path | None = None, standard: ModelStandard | None = None
+) -> list[Sample]:
     path = Path(path)
     base = Path(root) if root is not None else path.parent
     with path.open(encoding="utf-8") as fh:
-        return [sample_from_line(json.loads(line), base) for line in fh if line.strip()]
+        return [sample_from_line(json.loads(line), base, standard) for line in fh if line.strip()]
 
 
-def read_subset(root: str | Path, subset: str) -> list[Sample]:
+def read_subset(root: str | Path, subset: str, standard: ModelStandard | None = None) -> list[Sample]:
     """A subset's own label.jsonl; its image_name is relative to the subset directory or to the root."""
     root = Path(root)
-    samples = read_label_file(root / subset / "label.jsonl", root)
+    samples = read_label_file(root / subset / "label.jsonl", root, standard)
     if samples and not Path(samples[0].image_path).exists():
-        samples = read_label_file(root / subset / "label.jsonl", root / subset)
+        samples = read_label_file(root / subset / "label.jsonl", root / subset, standard)
     return samples
 
 
@@ -136,13 +137,14 @@ def release_version(root: Path) -> str:
     return root.resolve().name
 
 
-def load_release(root: str | Path) -> Release:
+def load_release(root: str | Path, standard: ModelStandard | None = None) -> Release:
+    """A release's splits, validated against ``standard`` (HumanBeauty by default)."""
     root = Path(root)
     release = Release(root=root, version=release_version(root))
     if (root / "train_label.jsonl").is_file():
-        release.train = read_label_file(root / "train_label.jsonl", root)
+        release.train = read_label_file(root / "train_label.jsonl", root, standard)
     if (root / "test_label.jsonl").is_file():
-        release.test = read_label_file(root / "test_label.jsonl", root)
+        release.test = read_label_file(root / "test_label.jsonl", root, standard)
     if not release.train and not release.test:
         raise FileNotFoundError(f"{root}: neither train_label.jsonl nor test_label.jsonl found")
     return release
@@ -217,10 +219,14 @@ class BackboneProcessor:
 def encode_training_sample(
     processor: BackboneProcessor, image: Image.Image, sample: Sample, question: str
 ) -> dict[str, Any]:
+    standard = processor.config.standard
     pixel_values = processor.image_tensor(image)
     prompt = processor.prompt_ids(question, pixel_values.shape[0])
-    answer = expert_answer(sample.scores) if sample.is_expert else overall_answer(sample.overall)
     level = level_for(sample.overall)
+    if sample.is_expert:
+        answer = standard.expert_answer([level_for(s) for s in sample.scores])
+    else:
+        answer = standard.overall_answer(level)
     cut = answer.rfind(" " + level)
     before = processor.encode(answer[:cut])  # everything before the overall rating word
     rest = processor.encode(answer[cut:] + processor.end_of_turn)
@@ -241,10 +247,11 @@ def encode_scoring_prompt(
 ) -> dict[str, Any]:
     """Inference input: the overall question + answer prefix (LM slot = last token), or the expert
     question alone (the Expert head reads the prompt end)."""
+    standard = processor.config.standard
     pixel_values = processor.image_tensor(image)
-    question = DEFAULT_EXPERT_QUESTION if expert else DEFAULT_SCORE_QUESTION
+    question = standard.default_expert_question if expert else standard.score_question
     prompt = processor.prompt_ids(question, pixel_values.shape[0])
-    input_ids = prompt if expert else prompt + processor.encode(OVERALL_ANSWER_PREFIX)
+    input_ids = prompt if expert else prompt + processor.encode(standard.answer_prefix)
     return {
         "input_ids": input_ids,
         "pixel_values": pixel_values,
@@ -294,7 +301,10 @@ class HumanBeautyDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = self.samples[index]
-        question = self.rng.choice(EXPERT_QUESTIONS if sample.is_expert else OVERALL_QUESTIONS)
+        standard = self.processor.config.standard
+        question = self.rng.choice(
+            standard.expert_questions if sample.is_expert else standard.overall_questions
+        )
         return encode_training_sample(self.processor, load_image(sample.image_path), sample, question)
 
     def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

@@ -22,7 +22,8 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from annotation.standards.humanbeauty import DIMENSION_KEYS, LEVEL_CLASS_ID, OVERALL_INDEX, level_for
+from annotation.standards.humanbeauty import LEVEL_CLASS_ID, level_for
+from modeling.configuration import ModelStandard
 
 PAPER_EPS = 1e-8
 
@@ -86,10 +87,16 @@ def score_metrics(
     return {**regression_metrics(pred, gt), **classification_metrics(pred, gt, gt_levels)}
 
 
-def per_dimension_mae(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """MAE per dimension (paper Table 3) over [N, 12] arrays."""
+def per_dimension_mae(
+    pred: np.ndarray, gt: np.ndarray, standard: ModelStandard | None = None
+) -> dict[str, float]:
+    """MAE per dimension (paper Table 3) over [N, D] arrays, by the standard's keys (HumanBeauty's by
+    default)."""
+    keys = (standard or ModelStandard()).dimension_keys
     pred, gt = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
-    return {key: float(np.mean(np.abs(pred[:, i] - gt[:, i]))) for i, key in enumerate(DIMENSION_KEYS)}
+    if pred.shape[1:] != (len(keys),) or gt.shape[1:] != (len(keys),):
+        raise ValueError(f"expected [N, {len(keys)}] arrays, got {pred.shape} and {gt.shape}")
+    return {key: float(np.mean(np.abs(pred[:, i] - gt[:, i]))) for i, key in enumerate(keys)}
 
 
 def metrics_from_head_scores(
@@ -98,12 +105,15 @@ def metrics_from_head_scores(
     *,
     gt_levels: Sequence[str | None] | None = None,
     gt_dimensions: np.ndarray | None = None,
+    standard: ModelStandard | None = None,
 ) -> dict[str, Any]:
-    """Overall metrics for each head and the MetaVoter; per-dimension MAE on the 12-dim samples."""
+    """Overall metrics for each head and the MetaVoter; per-dimension MAE (by the standard's keys) on
+    the all-dimension samples."""
+    standard = standard or ModelStandard()
     heads = {
         "lm": scores["lm_score"],
         "regression": scores["reg_score"],
-        "expert": scores["expert_scores"][:, OVERALL_INDEX],
+        "expert": scores["expert_scores"][:, standard.overall_index],
     }
     if np.all(np.isfinite(scores["final_score"])):
         heads["metavoter"] = scores["final_score"]
@@ -113,7 +123,9 @@ def metrics_from_head_scores(
     }
     if gt_dimensions is not None and len(gt_dimensions):
         mask = np.asarray(scores.get("is_expert_mask", np.ones(len(gt_dimensions), dtype=bool)))
-        result["per_dimension_mae"] = per_dimension_mae(scores["expert_scores"][mask], gt_dimensions)
+        result["per_dimension_mae"] = per_dimension_mae(
+            scores["expert_scores"][mask], gt_dimensions, standard
+        )
         result["n_expert"] = int(mask.sum())
     return result
 
@@ -128,7 +140,7 @@ def evaluate_records(
     paths = [r["image"] for r in records]
     gt = [float(r[score_key]) for r in records]
     scores = scorer.score_images(paths)
-    return metrics_from_head_scores(scores, gt)
+    return metrics_from_head_scores(scores, gt, standard=scorer.model.config.standard)
 
 
 def evaluate_release(
@@ -137,7 +149,8 @@ def evaluate_release(
     """Metrics on a release split (``test_label.jsonl`` by default), overall + per-dimension MAE."""
     from modeling.data import load_release
 
-    release = load_release(release_dir)
+    standard = scorer.model.config.standard
+    release = load_release(release_dir, standard)
     samples = getattr(release, split)
     if limit is not None:
         samples = samples[:limit]
@@ -146,12 +159,15 @@ def evaluate_release(
     scores = scorer.score_images([s.image_path for s in samples])
     expert = np.array([s.is_expert for s in samples], dtype=bool)
     scores["is_expert_mask"] = expert
-    gt_dims = np.array([s.scores for s in samples if s.is_expert], dtype=np.float64).reshape(-1, 12)
+    gt_dims = np.array([s.scores for s in samples if s.is_expert], dtype=np.float64).reshape(
+        -1, standard.num_dimensions
+    )
     result = metrics_from_head_scores(
         scores,
         [s.overall for s in samples],
         gt_levels=[s.text_level for s in samples],
         gt_dimensions=gt_dims if expert.any() else None,
+        standard=standard,
     )
     result["release_version"] = release.version
     result["split"] = split

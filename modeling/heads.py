@@ -13,7 +13,8 @@ adds each head's own loss. Adding a head therefore means writing one class:
   config field weighting it in paper Eq. 7).
 
 The three heads of the paper, in MetaVoter order: ``lm`` (S_LM, Eq. 4), ``regression`` (S_reg) and
-``expert`` (the 12-node hierarchy of Fig. 3b, its Overall node is S_exp).
+``expert`` (the hierarchy of Fig. 3b, built from ``config.standard``: for HumanBeauty the 12 nodes of the
+paper, for another standard its own dimensions and parents; its overall node is S_exp).
 """
 
 from __future__ import annotations
@@ -24,17 +25,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from annotation.standards.humanbeauty import (
-    APPEARANCE_INDEX,
-    APPEARANCE_LEAF_INDICES,
-    ENVIRONMENT_INDEX,
-    FACIAL_INDEX,
-    FACIAL_LEAF_INDICES,
-    LEAF_INDICES,
-    NUM_DIMENSIONS,
-    OVERALL_INDEX,
-)
-from modeling.configuration import HumanAesExpertConfig
+from modeling.configuration import HumanAesExpertConfig, ModelStandard
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
 
@@ -65,9 +56,7 @@ class HeadInput:
 
 @dataclass
 class HeadTargets:
-    scores: (
-        torch.Tensor
-    )  # [B, 12] in annotation.standards.humanbeauty order (overall-only samples: overall at [11])
+    scores: torch.Tensor  # [B, D] in the standard's order (overall-only samples: only the overall is set)
     is_expert: torch.Tensor  # [B] bool: the switch of paper Eq. 7
 
 
@@ -136,14 +125,19 @@ class RegressionHead(ScoreHead):
     attribute = "regression_head"
     loss_weight = "lambda_reg"
 
-    def __init__(self, hidden_size: int, bias: bool = True, activation: str = "sigmoid") -> None:
+    def __init__(
+        self, hidden_size: int, bias: bool = True, activation: str = "sigmoid", overall_index: int = 11
+    ) -> None:
         super().__init__()
         self.proj = nn.Linear(hidden_size, 1, bias=bias)
         self.activation = activation
+        self.overall_index = overall_index  # the overall's column in HeadTargets.scores
 
     @classmethod
     def build(cls, config: HumanAesExpertConfig, hidden_size: int) -> RegressionHead:
-        return cls(hidden_size, config.regression_bias, config.score_activation)
+        return cls(
+            hidden_size, config.regression_bias, config.score_activation, config.standard.overall_index
+        )
 
     def score(self, h: torch.Tensor) -> torch.Tensor:  # [B, H] -> [B]
         return squash(self.proj(h).squeeze(-1), self.activation)
@@ -153,7 +147,9 @@ class RegressionHead(ScoreHead):
 
     def loss(self, result: dict[str, torch.Tensor], targets: HeadTargets) -> torch.Tensor:
         keep = ~targets.is_expert
-        err = (result["overall"][keep] - targets.scores[keep, OVERALL_INDEX].to(result["overall"].dtype)) ** 2
+        err = (
+            result["overall"][keep] - targets.scores[keep, self.overall_index].to(result["overall"].dtype)
+        ) ** 2
         return err.sum() / float(targets.is_expert.numel())  # Eq. 5, averaged over the whole batch
 
 
@@ -172,14 +168,17 @@ class NodeFFN(nn.Module):
 
 @register_head
 class ExpertHead(ScoreHead):
-    """The sparsely connected MLP of paper Fig. 3b.
+    """The sparsely connected MLP of paper Fig. 3b, wired from a ``ModelStandard``'s hierarchy.
 
-    ``leaves``: Linear(hidden -> 9) gives the nine leaf scores; ``facial``: FFN(5 facial leaves) -> Facial
-    Aesthetic; ``appearance``: FFN(Outfit, Body Shape, Looks) -> General Appearance; ``overall``:
-    FFN(Environment, Facial Aesthetic, General Appearance) -> Overall. Every node passes through the
-    score activation, and parents read their children's *scores*, so each node is a supervised score.
-    Trained on 12-dimension samples (is_expert True): mean over the 12 nodes of the squared error,
-    weight ``mu_exp``. Reads the 12-dimension question's prompt end at inference.
+    ``leaves``: Linear(hidden -> number of leaves) gives the leaf scores (leaves in dimension order); each
+    parent node is a ``NodeFFN`` over its children's scores (``ModelStandard.children`` order), evaluated
+    children first. For HumanBeauty these are the paper's ``facial`` (5 facial leaves -> Facial
+    Aesthetic), ``appearance`` (Outfit, Body Shape, Looks -> General Appearance) and ``overall``
+    (Environment, Facial Aesthetic, General Appearance -> Overall); for a flat standard (ArtiMuse) one
+    node over all attributes -> the comprehensive one. Every node passes through the score activation,
+    and parents read their children's *scores*, so each node is a supervised score. Trained on
+    all-dimension samples (is_expert True): mean over the nodes of the squared error, weight ``mu_exp``.
+    Reads the all-dimensions question's prompt end at inference.
     """
 
     name = "expert"
@@ -187,44 +186,57 @@ class ExpertHead(ScoreHead):
     prompt = "expert"
     loss_weight = "mu_exp"
 
-    def __init__(self, hidden_size: int, ffn_hidden: int, ffn_act: str, activation: str = "sigmoid") -> None:
+    def __init__(
+        self,
+        hidden_size: int,
+        ffn_hidden: int,
+        ffn_act: str,
+        activation: str = "sigmoid",
+        standard: ModelStandard | None = None,
+    ) -> None:
         super().__init__()
-        self.leaves = nn.Linear(hidden_size, len(LEAF_INDICES))
-        self.facial = NodeFFN(len(FACIAL_LEAF_INDICES), ffn_hidden, ffn_act)
-        self.appearance = NodeFFN(len(APPEARANCE_LEAF_INDICES), ffn_hidden, ffn_act)
-        self.overall = NodeFFN(3, ffn_hidden, ffn_act)
+        standard = standard or ModelStandard()
+        self.num_dimensions = standard.num_dimensions
+        self.overall_index = standard.overall_index
+        self.leaf_indices = standard.leaf_indices
+        self.leaves = nn.Linear(hidden_size, len(self.leaf_indices))
+        # (dimension index, module name, input dimension indices), children before parents
+        self.nodes: tuple[tuple[int, str, tuple[int, ...]], ...] = tuple(
+            (i, standard.node_module(i), standard.children(i)) for i in standard.node_order
+        )
+        for _, module, inputs in self.nodes:
+            self.add_module(module, NodeFFN(len(inputs), ffn_hidden, ffn_act))
         self.activation = activation
 
     @classmethod
     def build(cls, config: HumanAesExpertConfig, hidden_size: int) -> ExpertHead:
         return cls(
-            hidden_size, config.expert_ffn_hidden, config.expert_ffn_activation, config.score_activation
+            hidden_size,
+            config.expert_ffn_hidden,
+            config.expert_ffn_activation,
+            config.score_activation,
+            config.standard,
         )
 
     def forward(self, inputs: HeadInput) -> dict[str, torch.Tensor]:
         dims = self.scores(inputs.head_token(self.leaves.weight.dtype))
-        return {"overall": dims[:, OVERALL_INDEX], "dimensions": dims}
+        return {"overall": dims[:, self.overall_index], "dimensions": dims}
 
-    def scores(self, h: torch.Tensor) -> torch.Tensor:  # [B, H] -> [B, 12]
+    def scores(self, h: torch.Tensor) -> torch.Tensor:  # [B, H] -> [B, D]
         return self.forward_from_leaf_logits(self.leaves(h))
 
-    def forward_from_leaf_logits(self, leaf_logits: torch.Tensor) -> torch.Tensor:  # [B, 9] -> [B, 12]
-        leaf = squash(leaf_logits, self.activation)  # [B, 9] in LEAF_INDICES order
-        by_index = {index: leaf[:, i] for i, index in enumerate(LEAF_INDICES)}
-        facial_in = torch.stack([by_index[i] for i in FACIAL_LEAF_INDICES], dim=-1)
-        appearance_in = torch.stack([by_index[i] for i in APPEARANCE_LEAF_INDICES], dim=-1)
-        by_index[FACIAL_INDEX] = squash(self.facial(facial_in), self.activation)
-        by_index[APPEARANCE_INDEX] = squash(self.appearance(appearance_in), self.activation)
-        overall_in = torch.stack(
-            [by_index[ENVIRONMENT_INDEX], by_index[FACIAL_INDEX], by_index[APPEARANCE_INDEX]], dim=-1
-        )
-        by_index[OVERALL_INDEX] = squash(self.overall(overall_in), self.activation)
-        return torch.stack([by_index[i] for i in range(NUM_DIMENSIONS)], dim=-1)
+    def forward_from_leaf_logits(self, leaf_logits: torch.Tensor) -> torch.Tensor:  # [B, leaves] -> [B, D]
+        leaf = squash(leaf_logits, self.activation)  # in leaf_indices order
+        by_index = {index: leaf[:, i] for i, index in enumerate(self.leaf_indices)}
+        for index, module, children in self.nodes:
+            node_in = torch.stack([by_index[i] for i in children], dim=-1)
+            by_index[index] = squash(getattr(self, module)(node_in), self.activation)
+        return torch.stack([by_index[i] for i in range(self.num_dimensions)], dim=-1)
 
     def loss(self, result: dict[str, torch.Tensor], targets: HeadTargets) -> torch.Tensor:
         keep = targets.is_expert
         dims = result["dimensions"]
-        err = ((dims[keep] - targets.scores[keep].to(dims.dtype)) ** 2).mean(dim=-1)  # MSE on 12 nodes
+        err = ((dims[keep] - targets.scores[keep].to(dims.dtype)) ** 2).mean(dim=-1)  # MSE over the nodes
         return err.sum() / float(targets.is_expert.numel())
 
 

@@ -12,11 +12,11 @@ Read top-down:
    * the LM-head score (paper Eq. 4): softmax over the five level-word logits at the slot that predicts
      the overall rating word, dotted with ``config.level_weights`` (0, .25, .5, .75, 1 for bad..excellent);
    * the Regression-head score: ``Linear(hidden, 1)`` on the head token;
-   * the Expert-head scores: 12 values in ``annotation.standards.humanbeauty`` order;
+   * the Expert-head scores: one value per dimension of ``config.standard`` (12 for HumanBeauty), in its order;
    * the MetaVoter's final score from the three overall scores (once stage two has trained it);
    * the loss of paper Eq. 7 when targets are given: LM cross-entropy over the answer tokens for every
      sample, plus each head's own loss: ``lambda_reg`` x MSE(regression, overall) for overall-only
-     samples (``is_expert`` False), ``mu_exp`` x mean-over-12-nodes MSE(expert, scores) for 12-dimension
+     samples (``is_expert`` False), ``mu_exp`` x mean-over-nodes MSE(expert, scores) for all-dimension
      samples.
 
 The "head token" is the last token of the prompt (the end of ``<|im_start|>assistant\\n``): with causal
@@ -95,7 +95,7 @@ class HumanAesExpertOutput:
     @property
     def expert_scores(
         self,
-    ) -> torch.Tensor:  # [B, 12], annotation.standards.humanbeauty order; [:, 11] is S_exp
+    ) -> torch.Tensor:  # [B, D] in config.standard's order; [:, overall_index] is S_exp
         return self.heads["expert"]["dimensions"]
 
     @property

@@ -4,7 +4,8 @@ Per image, two prompts go through the backbone (the paper's ``run_metavoter`` co
 
 1. the overall question + the answer prefix "The aesthetics of the human image is": the LM-head score
    (level-word softmax at the last position) and the Regression head (prompt-end token);
-2. the 12-dimension question: the Expert head (prompt-end token) -> 12 scores.
+2. the all-dimension question: the Expert head (prompt-end token) -> one score per dimension of the
+   model's standard (12 for HumanBeauty), keyed by its dimension keys in the results.
 
 ``expert_pass=False`` skips pass 2 and reads the Expert head on pass 1's prompt end (half the cost,
 slightly off-distribution for the Expert head). The MetaVoter fuses (S_LM, S_reg, S_exp) into
@@ -30,7 +31,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from annotation.standards.humanbeauty import DIMENSION_KEYS, OVERALL_INDEX, level_for
+from annotation.standards.humanbeauty import level_for
+from modeling.configuration import ModelStandard
 from modeling.data import BackboneProcessor, collate, encode_scoring_prompt, load_image
 from modeling.heads import HEADS
 from modeling.model import HumanAesExpert
@@ -57,7 +59,7 @@ def predict_head_scores(
     batch_size: int = 8,
     expert_pass: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Head scores for many images: lm_score [N], reg_score [N], expert_scores [N, 12], level_probs [N, 5],
+    """Head scores for many images: lm_score [N], reg_score [N], expert_scores [N, D], level_probs [N, 5],
     head_overall [N, n_heads] (every registered head's overall score, in registry order: the MetaVoter's
     input), final_score [N] (NaN while the MetaVoter is untrained). Each head is read on its own
     prompt's pass (``ScoreHead.prompt``); with ``expert_pass=False`` every head reads the overall pass."""
@@ -103,7 +105,12 @@ def predict_head_scores(
     }
 
 
-def results_from_scores(scores: dict[str, np.ndarray], names: Sequence[str]) -> list[dict[str, Any]]:
+def results_from_scores(
+    scores: dict[str, np.ndarray], names: Sequence[str], standard: ModelStandard | None = None
+) -> list[dict[str, Any]]:
+    """One result per image; ``dimensions`` keyed by the standard's dimension keys (the model's
+    ``config.standard``; HumanBeauty by default)."""
+    standard = standard or ModelStandard()
     results = []
     for i, name in enumerate(names):
         heads = np.asarray(scores["head_overall"][i])
@@ -117,10 +124,11 @@ def results_from_scores(scores: dict[str, np.ndarray], names: Sequence[str]) -> 
                 "final_score": final if np.isfinite(final) else None,
                 "lm_score": float(scores["lm_score"][i]),
                 "regression_score": float(scores["reg_score"][i]),
-                "expert_overall": float(scores["expert_scores"][i, OVERALL_INDEX]),
+                "expert_overall": float(scores["expert_scores"][i, standard.overall_index]),
                 "heads_disagreement": float(heads.std()),  # population SD of the heads' overall scores
                 "dimensions": {
-                    key: float(v) for key, v in zip(DIMENSION_KEYS, scores["expert_scores"][i], strict=True)
+                    key: float(v)
+                    for key, v in zip(standard.dimension_keys, scores["expert_scores"][i], strict=True)
                 },
             }
         )
@@ -165,7 +173,9 @@ class Scorer:
 
     def eval_dataset(self, images: Sequence[str | Path]) -> list[dict[str, Any]]:
         """ArtiMuse-shaped: a list of {"image", "score", ...} in input order."""
-        return results_from_scores(self.score_images(images), [str(p) for p in images])
+        return results_from_scores(
+            self.score_images(images), [str(p) for p in images], self.model.config.standard
+        )
 
 
 def list_images(source: str | Path) -> list[Path]:

@@ -42,8 +42,11 @@ def prediction_list(*, model_version: ModelVersion) -> QuerySet[Prediction]:
 
 def prediction_standard(model_version: ModelVersion) -> Standard:
     """The standard a version's dimensions belong to: ``config["standard_key"]`` when the version names one,
-    else the platform's default standard."""
-    key = (model_version.config or {}).get("standard_key") or default_standard_key()
+    else the standard its model config was built for (``config["standard"]["key"]``), else the platform's
+    default standard (versions registered before models carried their standard)."""
+    config = model_version.config or {}
+    built_for = config.get("standard") if isinstance(config.get("standard"), dict) else {}
+    key = config.get("standard_key") or built_for.get("key") or default_standard_key()
     return Standard.objects.get(key=key)
 
 

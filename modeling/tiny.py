@@ -11,6 +11,10 @@ platform demo ("a model pre-scoring the queue") and the benchmark use it.
 InternVL2 chat layout (Qwen2 or InternLM2 names), spelled out by hand, independently of
 ``modeling.upstream``: the import's tests and the demo's ``tiny-upstream`` version read it.
 
+``tiny_model(backbone_dir, standard)`` builds a HumanAesExpert on such a backbone for any standard (a
+``ModelStandard`` or a ``standard_create_from_spec`` spec such as ``annotation.standards.artimuse.spec()``);
+``build_tiny_backbone(out_dir, standard=...)`` adds that standard's prompts to the tokenizer's corpus.
+
 ``build_1b_size_config()`` gives the InternVL2/3-1B architecture (InternViT-300M-448px + Qwen2-0.5B,
 hidden 896, 256 image tokens per 448² tile) for random-weight benchmarking.
 """
@@ -34,6 +38,8 @@ from annotation.standards.humanbeauty import (
 )
 
 if TYPE_CHECKING:
+    from modeling.configuration import ModelStandard
+    from modeling.data import BackboneProcessor
     from modeling.model import HumanAesExpert
 
 UPSTREAM_IMAGE_SIZE = 56
@@ -64,18 +70,24 @@ CHAT_TEMPLATE = (
 )
 
 
-def tokenizer_corpus() -> list[str]:
-    """Every question, every answer at every level, and the chat-role words."""
+def tokenizer_corpus(standard: ModelStandard | None = None) -> list[str]:
+    """Every question, every answer at every level, and the chat-role words (HumanBeauty's, plus those
+    of ``standard`` when given)."""
     mids = [lo + 0.1 for lo in (0.0, *LEVEL_CUTS)]
     texts = [*OVERALL_QUESTIONS, *EXPERT_QUESTIONS, DEFAULT_SCORE_QUESTION, "system user assistant"]
     for mid in mids:
         texts.append(overall_answer(mid))
         texts.append(expert_answer([mid] * 12))
     texts.extend(" ".join(LEVELS) for _ in range(4))
+    if standard is not None:
+        texts.extend([*standard.overall_questions, *standard.expert_questions])
+        for level in LEVELS:
+            texts.append(standard.overall_answer(level))
+            texts.append(standard.expert_answer([level] * standard.num_dimensions))
     return texts * 8
 
 
-def build_tokenizer(vocab_size: int = 1000):
+def build_tokenizer(vocab_size: int = 1000, standard: ModelStandard | None = None):
     """A byte-level BPE trained in-process, wrapped as the Qwen2 tokenizer InternVL uses."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
@@ -89,7 +101,7 @@ def build_tokenizer(vocab_size: int = 1000):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(tokenizer_corpus(), trainer)
+    bpe.train_from_iterator(tokenizer_corpus(standard), trainer)
     model = json.loads(bpe.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     tokenizer = Qwen2Tokenizer(
@@ -148,15 +160,22 @@ def tiny_internvl_config(
 
 
 def build_tiny_backbone(
-    out_dir: str | Path, *, seed: int = 0, image_size: int = 56, hidden_size: int = 32, layers: int = 2
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    image_size: int = 56,
+    hidden_size: int = 32,
+    layers: int = 2,
+    standard: ModelStandard | None = None,
 ) -> Path:
-    """Write a tiny random InternVL (model, tokenizer, image processor) loadable from ``out_dir``."""
+    """Write a tiny random InternVL (model, tokenizer, image processor) loadable from ``out_dir``; with
+    ``standard``, its prompts join the tokenizer's corpus (any text tokenizes either way: byte-level)."""
     from transformers import InternVLForConditionalGeneration
     from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(standard=standard)
     config = tiny_internvl_config(
         len(tokenizer),
         tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"),
@@ -178,6 +197,33 @@ def build_tiny_backbone(
         + "\n"
     )
     return out
+
+
+def tiny_model(
+    backbone_dir: str | Path,
+    standard: ModelStandard | dict | None = None,
+    *,
+    seed: int = 0,
+    **config_fields,
+) -> tuple[HumanAesExpert, BackboneProcessor]:
+    """A HumanAesExpert (random heads, seeded) on a tiny backbone directory for ``standard``: a
+    ``ModelStandard``, a ``standard_create_from_spec`` spec, or None for HumanBeauty. ``config_fields``
+    set other ``HumanAesExpertConfig`` fields (tiling is off by default)."""
+    from modeling.configuration import HumanAesExpertConfig, ModelStandard
+    from modeling.data import BackboneProcessor
+    from modeling.model import HumanAesExpert
+
+    if isinstance(standard, dict):
+        standard = ModelStandard.from_spec(standard)
+    config = HumanAesExpertConfig(
+        **{"tiling": False, **config_fields},
+        backbone_path=str(backbone_dir),
+        standard=standard or ModelStandard(),
+    )
+    torch.manual_seed(seed)
+    processor = BackboneProcessor.from_pretrained(config.backbone_path, config)
+    model = HumanAesExpert.from_backbone_dir(config, tokenizer=processor.tokenizer)
+    return model, processor
 
 
 def build_1b_size_config(vocab_size: int = 151674, image_token_id: int = 151667):

@@ -330,7 +330,7 @@ def run_training(
     """Train both stages on ``<release_dir>/train_label.jsonl`` and write a checkpoint to ``out_dir``.
     With ``state_dir`` and ``checkpoint_every`` it restarts from its last stage-one checkpoint."""
     config = dataclasses.replace(config or HumanAesExpertConfig(), backbone_path=str(backbone_path))
-    release = load_release(release_dir)
+    release = load_release(release_dir, config.standard)
     if not release.train:
         raise ValueError(f"{release_dir}: empty train split")
     model, processor = build_model(config)

@@ -5,6 +5,8 @@ The authors publish HumanAesExpert-1B/8B as InternVL2 "chat" models in remote-co
 ``vision_model.`` (InternViT), ``mlp1.`` (the projector) and ``language_model.`` (Qwen2 for the 1B,
 InternLM2 for the 8B), and the heads inside the language model (``language_model.lm_regression_head``,
 ``language_model.expert_head*``) plus a MetaVoter.
+They are HumanBeauty models (the 12-dimension Expert hierarchy of paper Fig. 3b), so the import builds a
+HumanBeauty config and refuses any other ``standard`` in ``config_overrides``.
 
 ``import_upstream(src, out)`` writes two directories the rest of the platform already reads:
 
@@ -39,7 +41,7 @@ from typing import Any
 
 import torch
 
-from modeling.configuration import HumanAesExpertConfig
+from modeling.configuration import HumanAesExpertConfig, ModelStandard
 
 DEFAULT_MAPPING = Path(__file__).with_name("upstream_mapping.json")
 MAPPING_FORMAT = "humanaesexpert-upstream-mapping/1"
@@ -514,6 +516,9 @@ def import_upstream(
         raise
     except (TypeError, ValueError) as exc:
         raise UpstreamError(f"mapping config: {exc}") from exc
+    if config.standard != ModelStandard():
+        # The authors' checkpoints are HumanBeauty models: 12 dimensions wired as paper Fig. 3b.
+        raise UpstreamError(f"upstream checkpoints are HumanBeauty models, not {config.standard.key!r}")
     if dtype is not None:
         config.dtype = dtype
     with torch.device("meta"):

@@ -91,7 +91,7 @@ def _ready_version(model_version: ModelVersion | None) -> ModelVersion:
 def _result_for(scorer: Any, images: list[Any], names: list[str]) -> list[dict]:
     from modeling.scorer import results_from_scores
 
-    return results_from_scores(scorer.score_images(images), names)
+    return results_from_scores(scorer.score_images(images), names, scorer.model.config.standard)
 
 
 def predict_image(

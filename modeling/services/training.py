@@ -371,7 +371,10 @@ def _evaluate_source(scorer: Any, source: str, *, limit: int | None, report: Any
         report(0, total=1, message=f"{min(start + chunk, len(items))}/{len(items)} images scored")
     scores = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     metrics = metrics_from_head_scores(
-        scores, [item.score for item in items], gt_levels=[item.level or None for item in items]
+        scores,
+        [item.score for item in items],
+        gt_levels=[item.level or None for item in items],
+        standard=scorer.model.config.standard,
     )
     metrics["source"] = source
     return metrics
