@@ -170,3 +170,42 @@ def test_pool_images_and_jobs_are_paginated_and_filterable(client, admin_user) -
     assert sorted(_ids(html, "data-job", scope)) == sorted(
         pk for pk, kind, status in jobs if kind == "curation.release" and status == "succeeded"
     )
+
+
+def test_gold_items_invitations_protocols_and_models_reach_every_row(client, admin_user) -> None:
+    from annotation.models import Image, Standard
+    from annotation.qualification.models import GoldItem, Invitation, Protocol
+    from modeling.models import ModelVersion
+
+    standard = Standard.objects.get(key="humanbeauty-v1")
+    expert = {d.key: 0.5 for d in standard.dimensions.all()}
+    golds = [
+        GoldItem.objects.create(image=image, standard=standard, expert_mean=expert)
+        for image in fake_images(50, prefix="gold")
+    ]
+    Image.objects.filter(sha256__in=[g.image_id for g in golds]).update(provenance="gold")
+    protocol = Protocol.objects.create(name="p", standard=standard, created_by=admin_user)
+    invitations = Invitation.objects.bulk_create(
+        Invitation(protocol=protocol, token=f"tok{i}", email=f"v{i}@x.org") for i in range(60)
+    )
+    for i in range(21):
+        Protocol.objects.create(name=f"extra{i}", standard=standard, created_by=admin_user)
+    for i in range(22):
+        ModelVersion.objects.create(version=f"v{i}", created_by=admin_user)
+    client.force_login(admin_user)
+
+    gold = [client.get(f"/qualification/admin/gold/?page={n}").content.decode() for n in (1, 2)]
+    assert _ids(gold[0], "data-gold") + _ids(gold[1], "data-gold") == [g.pk for g in golds]
+    pages = [client.get(f"/qualification/admin/{protocol.pk}/?ipage={n}").content.decode() for n in (1, 2)]
+    listed = [re.findall(r"/qualification/join/(tok\d+)/", html) for html in pages]
+    assert len(listed[0]) == 50 and listed[0] + listed[1] == [i.token for i in reversed(invitations)]
+    names = []
+    for n in (1, 2):
+        names += re.findall(
+            r">(extra\d+|p)</a></td>", client.get(f"/qualification/admin/?page={n}").content.decode()
+        )
+    assert sorted(names) == sorted(["p", *(f"extra{i}" for i in range(21))])
+    versions = []
+    for n in (1, 2):
+        versions += re.findall(r'data-version="([^"]+)"', client.get(f"/models/?page={n}").content.decode())
+    assert sorted(set(versions)) == sorted(f"v{i}" for i in range(22))
