@@ -102,7 +102,10 @@ def _pages() -> dict[str, list[str]]:
 
 
 def _slug(path: str) -> str:
-    return path.strip("/").replace("/", "-") or "dashboard"
+    slug = path.strip("/")
+    for ch in "/?&=":
+        slug = slug.replace(ch, "-")
+    return slug or "dashboard"
 
 
 def _in_view(page, selector: str) -> bool:
@@ -365,8 +368,9 @@ def test_rater_quality_charts_are_drawn_with_titles_and_names(browser, live_serv
     page.add_init_script(CSP_LISTENER)
     login(page, "admin", DEMO_PASSWORD)
     page.goto("/scoring/raters/")
-    page.wait_for_function(
-        "() => window.Chart && Chart.getChart('chart-rater-scatter') && Chart.getChart('chart-gold-mae')"
+    until(
+        page,
+        "() => !!(window.Chart && Chart.getChart('chart-rater-scatter') && Chart.getChart('chart-gold-mae'))",
     )
     scatter = page.evaluate(
         """() => { const c = Chart.getChart('chart-rater-scatter');
@@ -433,4 +437,79 @@ def test_pages_touched_by_charts_and_undo_at_three_sizes(browser, live_server) -
     sub.refresh_from_db()
     assert sub.status == Submission.Status.PASSED
     assert page.locator(f"section.review-item[data-submission='{sub.pk}']").count() == 1
+    context.close()
+
+
+def test_long_review_lists_page_on_the_server_and_decisions_keep_the_page(browser, live_server) -> None:
+    """45 waiting and 40 decided submissions: the queue shows 20 a page, its pager reaches page 3, a
+    rejection by keys on page 2 returns to page 2; the decided table sorts by its header; the every-page
+    checks (overflow, hidden, CSP, axe) hold on a second page at the three sizes."""
+    from annotation.scoring.models import Submission
+
+    _load_demo()
+    model = Submission.objects.exclude(image=None).order_by("pk").first()
+    for i in range(85):
+        model.pk = None
+        model.status = Submission.Status.PASSED if i < 45 else Submission.Status.REJECTED
+        model.review_reason = "" if i < 45 else "Watermark, collage or heavy filter"
+        model.save()
+    waiting = Submission.objects.filter(status=Submission.Status.PASSED).count()
+    assert waiting >= 45
+    problems: list[str] = []
+    for width, height in VIEWPORTS:
+        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+        context.set_default_timeout(20000)
+        context.add_init_script(CSP_LISTENER)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        login(page, "admin", DEMO_PASSWORD)
+        for path in ("/review/?page=2&dpage=2", "/scoring/progress/?status=open&page=1"):
+            problems += _check_page(page, "admin", path, width, height, errors)
+        context.close()
+    assert not problems, "\n".join(problems)
+
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    login(page, "admin", DEMO_PASSWORD)
+    page.goto("/review/")
+    assert f"{waiting} waiting" in page.locator("[data-testid=queue-count]").inner_text()
+    assert page.locator("section.review-item").count() == 20
+    page.locator("[data-testid=pager] [data-testid=page-next]").first.click()
+    page.wait_for_url("**/review/?page=2")
+    second = [
+        int(v)
+        for v in page.locator("section.review-item").evaluate_all(
+            "(els) => els.map((e) => e.dataset.submission)"
+        )
+    ]
+    assert len(second) == 20
+    page.keyboard.press("j")
+    page.keyboard.press("r")
+    page.keyboard.type("Licence or consent unclear")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".messages li.success")
+    assert page.url.endswith("/review/?page=2")
+    rejected = Submission.objects.get(pk=second[0])
+    assert (
+        rejected.status == Submission.Status.REJECTED
+        and rejected.review_reason == "Licence or consent unclear"
+    )
+    assert f"{waiting - 1} waiting" in page.locator("[data-testid=queue-count]").inner_text()
+    # The decided table sorts by its "#" header (ascending on the second click), the queue's page kept.
+    table = page.locator("[data-testid=decided-table]")
+    table.locator("th a.sort", has_text="#").click()
+    page.wait_for_url("**dsort=-id**")
+    table.locator("th a.sort", has_text="#").click()
+    page.wait_for_url("**dsort=id**")
+    assert "page=2" in page.url
+    ids = [
+        int(v)
+        for v in table.locator("tr[data-submission]").evaluate_all(
+            "(els) => els.map((e) => e.dataset.submission)"
+        )
+    ]
+    assert ids == sorted(ids) and len(ids) == 25
+    page.screenshot(path=str(SCREENSHOTS / "admin-review-page-2.png"), full_page=True)
     context.close()
