@@ -114,7 +114,9 @@ def _in_view(page, selector: str) -> bool:
     return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 0.5 and box["x"] >= 0
 
 
-def _check_page(page, user: str, path: str, width: int, height: int, errors: list[str]) -> list[str]:
+def _check_page(
+    page, user: str, path: str, width: int, height: int, errors: list[str], *, signed_in: bool = True
+) -> list[str]:
     problems: list[str] = []
     errors.clear()
     response = page.goto(path)
@@ -133,7 +135,7 @@ def _check_page(page, user: str, path: str, width: int, height: int, errors: lis
         problems.append(f"{where}: elements with `hidden` are displayed: {state['hiddenShown']}")
     if state["csp"]:
         problems.append(f"{where}: CSP violations {state['csp']}")
-    if not state["nav"]:
+    if signed_in and not state["nav"]:
         problems.append(f"{where}: rendered outside the site layout (no navigation)")
     if errors:
         problems.append(f"{where}: script errors {errors}")
@@ -487,7 +489,12 @@ def test_long_review_lists_page_on_the_server_and_decisions_keep_the_page(browse
     assert len(second) == 20
     page.keyboard.press("j")
     page.keyboard.press("r")
+    focused = (
+        "() => [document.activeElement.name, document.activeElement.closest('section')?.dataset.submission]"
+    )
+    assert page.evaluate(focused) == ["reason", str(second[0])]
     page.keyboard.type("Licence or consent unclear")
+    assert page.evaluate(focused) == ["reason", str(second[0])]
     page.keyboard.press("Enter")
     page.wait_for_selector(".messages li.success")
     assert page.url.endswith("/review/?page=2")
@@ -513,3 +520,42 @@ def test_long_review_lists_page_on_the_server_and_decisions_keep_the_page(browse
     assert ids == sorted(ids) and len(ids) == 25
     page.screenshot(path=str(SCREENSHOTS / "admin-review-page-2.png"), full_page=True)
     context.close()
+
+
+def test_pages_outside_the_role_lists_at_three_sizes(browser, live_server) -> None:
+    """The every-page checks for what the role lists above leave out: the sign-in and invitation pages
+    (nobody signed in), an exam result, and the comparison of two releases."""
+    from annotation.qualification.models import Attempt, Invitation
+    from curation.models import Release
+
+    _load_demo()
+    token = Invitation.objects.filter(user=None).order_by("pk").values_list("token", flat=True).first()
+    attempt = Attempt.objects.filter(
+        enrollment__user__username="volunteer13", status=Attempt.Status.SUBMITTED
+    ).first()
+    release = Release.objects.order_by("pk").first()
+    assert token and attempt and release
+    pages = {
+        None: ["/login/", f"/qualification/join/{token}/"],
+        "volunteer13": [f"/qualification/result/{attempt.pk}/"],
+        "admin": [f"/releases/{release.version}/compare/{release.version}/"],
+    }
+    problems: list[str] = []
+    for user, paths in pages.items():
+        for width, height in VIEWPORTS:
+            context = browser.new_context(
+                base_url=live_server.url, viewport={"width": width, "height": height}
+            )
+            context.set_default_timeout(20000)
+            context.add_init_script(CSP_LISTENER)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            if user:
+                login(page, user, DEMO_PASSWORD)
+            for path in paths:
+                problems += _check_page(
+                    page, user or "anonymous", path, width, height, errors, signed_in=bool(user)
+                )
+            context.close()
+    assert not problems, "\n".join(problems)

@@ -209,3 +209,27 @@ def test_gold_items_invitations_protocols_and_models_reach_every_row(client, adm
     for n in (1, 2):
         versions += re.findall(r'data-version="([^"]+)"', client.get(f"/models/?page={n}").content.decode())
     assert sorted(set(versions)) == sorted(f"v{i}" for i in range(22))
+
+
+def test_campaigns_page_sort_and_filter_on_the_server(client, admin_user) -> None:
+    from annotation.scoring.models import Campaign
+
+    for i in range(30):
+        campaign_create(
+            created_by=admin_user,
+            volunteers=[],
+            name=f"Campaign {i:02d}",
+            principles="x",
+            target_count=10 + i,
+        )
+    Campaign.objects.filter(name__in=["Campaign 03", "Campaign 17"]).update(is_active=False)
+    client.force_login(admin_user)
+    names = []
+    for n in (1, 2):
+        html = client.get(f"/campaigns/?sort=name&page={n}").content.decode()
+        names += re.findall(r'<tr data-campaign="\d+"><td><a href="[^"]+">([^<]+)</a>', html)
+    assert names == [f"Campaign {i:02d}" for i in range(30)]
+    html = client.get("/campaigns/?state=closed").content.decode()
+    assert re.findall(r">(Campaign \d\d)</a>", html) == ["Campaign 17", "Campaign 03"]  # newest first
+    html = client.get("/campaigns/?sort=-target&q=Campaign+2").content.decode()
+    assert re.findall(r">(Campaign \d\d)</a>", html)[:3] == ["Campaign 29", "Campaign 28", "Campaign 27"]
