@@ -147,7 +147,7 @@ def pool_item_list(
     if campaign_id:
         qs = qs.filter(campaign_id=campaign_id)
     if image_prefix:
-        qs = qs.filter(image_id__startswith=image_prefix.lower())
+        qs = qs.filter(image__sha256__startswith=image_prefix.lower())
     return qs
 
 

@@ -151,6 +151,10 @@ def test_pool_images_and_jobs_are_paginated_and_filterable(client, admin_user) -
     assert sorted(seen) == sorted(i.image_id for i in items)
     html = client.get("/scoring/progress/?status=complete").content.decode()
     assert sorted(re.findall(r'<tr data-image="([0-9a-f]{64})"', html)) == sorted(i.image_id for i in done)
+    prefix = items[30].image_id[:6]
+    html = client.get(f"/scoring/progress/?q={prefix.upper()}&sort=ratings").content.decode()
+    expected = sorted(i.image_id for i in items if i.image_id.startswith(prefix))
+    assert sorted(re.findall(r'<tr data-image="([0-9a-f]{64})"', html)) == expected
 
     for i in range(30):
         job = job_create(
