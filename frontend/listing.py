@@ -50,8 +50,9 @@ class Listing:
 
     @property
     def kept_params(self) -> list[tuple[str, str]]:
-        """Parameters of other lists on the page, for a filter form's hidden inputs."""
-        own = {self.name(p) for p in ("page", "sort", *self.filters)}
+        """A filter form's hidden inputs: the other lists' parameters and this list's sort (a new filter
+        starts at page 1; a form that chooses the sort itself names ``sort`` among its filters)."""
+        own = {self.name(p) for p in ("page", *self.filters)}
         return [(k, v) for k in self.params for v in self.params.getlist(k) if k not in own]
 
 

@@ -242,7 +242,7 @@ def _review_queue(request: HttpRequest) -> Listing:
         sorts={"created": ("created_at", "id"), "by": ("submitter__username", "id")},
         default_sort="-created",
         per_page=REVIEW_PER_PAGE,
-        filters=("q", "campaign"),
+        filters=("q", "campaign", "sort"),  # its form chooses the order too
         label="Pages of the review queue",
     )
 

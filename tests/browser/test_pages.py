@@ -519,6 +519,12 @@ def test_long_review_lists_page_on_the_server_and_decisions_keep_the_page(browse
     ]
     assert ids == sorted(ids) and len(ids) == 25
     page.screenshot(path=str(SCREENSHOTS / "admin-review-page-2.png"), full_page=True)
+    # A filter's choice applies at once (no Show click), keeping the queue's page and the table's sort.
+    page.locator("[data-testid=decided-filter] select[name=dstatus]").select_option("rejected")
+    page.wait_for_url("**dstatus=rejected**")
+    assert "page=2" in page.url and "dsort=id" in page.url
+    statuses = table.locator("tr[data-submission]").evaluate_all("(els) => els.map((e) => e.dataset.status)")
+    assert statuses and set(statuses) == {"rejected"}
     context.close()
 
 
@@ -559,3 +565,35 @@ def test_pages_outside_the_role_lists_at_three_sizes(browser, live_server) -> No
                 )
             context.close()
     assert not problems, "\n".join(problems)
+
+
+def test_jobs_page_updates_live_and_cancels_a_job(browser, live_server, make_user) -> None:
+    """A researcher's jobs page: a job started after the page loaded appears with its progress without a
+    reload, its progress moves, and Cancel stops it (the row then says cancelled, with no Cancel button)."""
+    from annotation.models import Job
+    from annotation.services.jobs import job_create
+
+    researcher = make_user("researcher", username="jobs-researcher")
+    job_create(kind="curation.filter", created_by=researcher, total=10)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(20000)
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    login(page, researcher.username)
+    page.goto("/jobs/")
+    assert page.locator("[data-testid=jobs-table] tr[data-job]").count() == 1
+    job = job_create(kind="thumbnails", created_by=researcher, total=40)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, done=5)
+    row = page.locator(f"[data-testid=jobs-table] tr[data-job='{job.pk}']")
+    row.wait_for()  # drawn by the live refresh, no reload
+    assert "5/40" in row.inner_text()
+    Job.objects.filter(pk=job.pk).update(done=17)
+    page.wait_for_selector(f"tr[data-job='{job.pk}'] .progress-cell:text('17/40')")
+    page.locator(f"tr[data-job='{job.pk}'] button[data-cancel]").click()
+    page.wait_for_selector(f"tr[data-job='{job.pk}'][data-status=cancelled]")
+    assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELLED
+    assert page.locator(f"tr[data-job='{job.pk}'] button[data-cancel]").count() == 0
+    assert "Updated" in page.locator("[data-testid=jobs-status]").inner_text()
+    assert page.evaluate("window.__csp") == []
+    page.screenshot(path=str(SCREENSHOTS / "jobs-live-cancelled.png"), full_page=True)
+    context.close()

@@ -115,6 +115,10 @@ def test_decided_submissions_paginate_and_filter_apart_from_the_queue(client, ad
     assert sorted(_ids(html, "data-submission", scope)) == sorted(s.pk for s in failed)
     # The status filter's form keeps the queue's own parameters as hidden fields.
     assert '<input type="hidden" name="page" value="1">' in html
+    # ... and its own sort (a new filter keeps the order, starts at page 1).
+    html = client.get("/review/?dsort=id&dpage=2").content.decode()
+    form = html.split('data-testid="decided-filter"', 1)[1].split("</form>", 1)[0]
+    assert '<input type="hidden" name="dsort" value="id">' in form and 'name="dpage"' not in form
     # Sort by submission number, ascending, from the header link.
     html = client.get("/review/?dsort=id").content.decode()
     assert _ids(html, "data-submission", scope) == sorted(s.pk for s in rejected + failed)[:25]
