@@ -39,6 +39,11 @@ def job_list_for(*, user: User) -> QuerySet[Job]:
     return qs.filter(created_by=user)
 
 
+def job_kinds_for(*, user: User) -> list[str]:
+    """The kinds among the jobs ``user`` may see (the jobs page's filter)."""
+    return sorted(set(job_list_for(user=user).order_by().values_list("kind", flat=True).distinct()))
+
+
 def image_list() -> QuerySet[Image]:
     return Image.objects.select_related("uploaded_by")
 

@@ -15,12 +15,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.models import Job, Standard, User
-from annotation.selectors import job_list_for
+from annotation.selectors import job_kinds_for, job_list_for
 from annotation.services.jobs import job_cancel, job_is_resumable, job_resume
 from humanbeauty.errors import ApplicationError
 from humanbeauty.security import client_ip, login_failed, login_refusal, login_succeeded
 
 from .dashboard import dashboard_panels
+from .listing import paginate
 
 ViewFunc = Callable[..., HttpResponse]
 
@@ -83,14 +84,34 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @role_required("admin", "researcher")
 def jobs(request: HttpRequest) -> HttpResponse:
     """The caller's jobs (admins: every job, with resume/cancel buttons for chunked jobs)."""
-    rows = list(job_list_for(user=request.user).order_by("-created_at")[:100])
-    for job in rows:
+    qs = job_list_for(user=request.user)
+    status, kind = request.GET.get("status", ""), request.GET.get("kind", "")
+    if status in Job.Status.values:
+        qs = qs.filter(status=status)
+    kinds = job_kinds_for(user=request.user)
+    if kind in kinds:
+        qs = qs.filter(kind=kind)
+    listing = paginate(
+        request,
+        qs,
+        sorts={"id": ("id",), "kind": ("kind", "id"), "status": ("status", "id")},
+        default_sort="-id",
+        filters=("status", "kind"),
+        label="Pages of jobs",
+    )
+    for job in listing.page.object_list:
         job.can_resume = job_is_resumable(job) and job.status != Job.Status.PENDING
     return render(
         request,
         "frontend/jobs.html",
         {
-            "jobs": rows,
+            "jobs": listing.page.object_list,
+            "listing": listing,
+            # The live refresh redraws the newest jobs on the unfiltered first page; elsewhere it updates the
+            # rows shown in place (a page of older jobs keeps its rows).
+            "live_head": listing.page.number == 1 and listing.sort == "-id" and not (status or kind),
+            "statuses": Job.Status.choices,
+            "kinds": kinds,
             "job_actions": request.user.is_platform_admin,
             "show_tracebacks": request.user.is_platform_admin,
         },

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -16,6 +17,7 @@ from annotation.scoring.services import collection
 from annotation.selectors import default_standard_key, standard_list
 from humanbeauty.errors import ApplicationError
 
+from .listing import paginate
 from .views import role_required
 
 NUMBER_FIELDS = {"target_count": int, "ratings_target": int, "ratings_step": int, "ratings_cap": int}
@@ -78,16 +80,30 @@ def campaigns(request: HttpRequest) -> HttpResponse:
         if campaign is not None:
             messages.success(request, f"Campaign “{campaign.name}” created.")
             return redirect("frontend:campaign-edit", campaign_id=campaign.pk)
-    rows = (
-        Campaign.objects.order_by("-is_active", "-created_at")
-        .select_related("standard")
-        .prefetch_related("volunteers")
+    qs = Campaign.objects.select_related("standard").annotate(n_volunteers=Count("volunteers", distinct=True))
+    if q := request.GET.get("q", "").strip():
+        qs = qs.filter(name__icontains=q)
+    if (state := request.GET.get("state", "")) in ("open", "closed"):
+        qs = qs.filter(is_active=state == "open")
+    listing = paginate(
+        request,
+        qs,
+        sorts={
+            "name": ("name", "id"),
+            "open": ("is_active", "created_at", "id"),
+            "volunteers": ("n_volunteers", "id"),
+            "target": ("target_count", "id"),
+            "created": ("created_at", "id"),
+        },
+        default_sort="-open",
+        filters=("q", "state"),
+        label="Pages of campaigns",
     )
     return render(
         request,
         "frontend/scoring/campaigns.html",
         {
-            "campaigns": rows,
+            "listing": listing,
             "volunteers": _certified_volunteers(),
             "campaign": None,
             "chosen": set(),

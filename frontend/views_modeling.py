@@ -17,6 +17,7 @@ from modeling import selectors
 from modeling.services import model_version_activate
 
 from .dashboard import register_panels
+from .listing import paginate
 from .views import role_required
 
 HEAD_LABELS = (
@@ -34,14 +35,27 @@ def _head_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
 
 @role_required("admin", "researcher")
 def models_list(request: HttpRequest) -> HttpResponse:
+    listing = paginate(
+        request,
+        selectors.model_version_list(),
+        sorts={"created": ("created_at", "id")},
+        default_sort="-created",
+        per_page=20,
+        label="Pages of model versions",
+    )
     versions = [
         {"v": mv, "heads": _head_rows(mv.metrics), "dims": (mv.metrics or {}).get("per_dimension_mae") or {}}
-        for mv in selectors.model_version_list()[:50]
+        for mv in listing.page.object_list
     ]
     return render(
         request,
         "frontend/modeling/models.html",
-        {"versions": versions, "summary": selectors.modeling_summary(), "dimensions": _dimension_rows()},
+        {
+            "versions": versions,
+            "listing": listing,
+            "summary": selectors.modeling_summary(),
+            "dimensions": _dimension_rows(),
+        },
     )
 
 

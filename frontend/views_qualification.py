@@ -29,6 +29,7 @@ from annotation.selectors import default_standard
 from humanbeauty.errors import ApplicationError
 
 from .dashboard import register_panels
+from .listing import paginate
 from .views import role_required
 
 
@@ -238,14 +239,22 @@ def admin_qualification(request: HttpRequest) -> HttpResponse:
             return redirect("frontend:admin-qualification")
         messages.success(request, f"Protocol “{protocol.name}” created.")
         return redirect("frontend:admin-qualification-protocol", protocol_id=protocol.pk)
-    protocols = list(selectors.protocol_list()[:50])
+    listing = paginate(
+        request,
+        selectors.protocol_list(),
+        sorts={"created": ("created_at", "id")},
+        default_sort="-created",
+        per_page=20,
+        label="Pages of protocols",
+    )
+    protocols = list(listing.page.object_list)
     funnels = selectors.protocol_funnels(protocols=protocols)
     rows = [{"protocol": p, "funnel": funnels[p.pk]} for p in protocols]
     coverage = selectors.gold_bank_coverage(standard=default_standard())
     return render(
         request,
         "frontend/qualification/admin_index.html",
-        {"rows": rows, "coverage": coverage, "rule_fields": _rule_fields({})},
+        {"rows": rows, "listing": listing, "coverage": coverage, "rule_fields": _rule_fields({})},
     )
 
 
@@ -372,7 +381,15 @@ def admin_protocol(request: HttpRequest, protocol_id: int) -> HttpResponse:
             "funnel": funnel,
             "bars": _funnel_bars(funnel),
             "volunteers": selectors.volunteer_rows(protocol=protocol),
-            "invitations": protocol.invitations.select_related("user").order_by("-id")[:200],
+            "invitations": paginate(
+                request,
+                protocol.invitations.select_related("user"),
+                sorts={"id": ("id",)},
+                default_sort="-id",
+                per_page=50,
+                prefix="i",
+                label="Pages of invitations",
+            ),
             "n_invitations": protocol.invitations.count(),
         },
     )
@@ -427,7 +444,14 @@ def admin_gold(request: HttpRequest) -> HttpResponse:
     names = dict(standard.dimensions.values_list("key", "name"))
     for d in coverage["dimensions"]:
         d["name"] = names.get(d["key"], d["key"])
-    items = selectors.gold_item_list(standard=standard)[:60]
+    items = paginate(
+        request,
+        selectors.gold_item_list(standard=standard),
+        sorts={"id": ("id",)},
+        default_sort="id",
+        per_page=48,
+        label="Pages of gold items",
+    )
     return render(request, "frontend/qualification/admin_gold.html", {"coverage": coverage, "items": items})
 
 

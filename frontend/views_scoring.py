@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,6 +23,7 @@ from annotation.standards.humanbeauty import LEVELS
 from humanbeauty.errors import ApplicationError
 
 from .dashboard import register_panels
+from .listing import Listing, paginate
 from .views import role_required
 from .views_examples import level_examples_for_page
 
@@ -60,14 +63,25 @@ def collect(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Uploaded. The automatic checks' verdicts appear below.")
         return redirect("frontend:collect")
-    submissions = list(selectors.submission_list(user=request.user, mine=True)[:100])
+    mine = selectors.submission_list(user=request.user, mine=True)
+    status = request.GET.get("status", "")
+    submissions = paginate(
+        request,
+        mine.filter(status=status) if status in Submission.Status.values else mine,
+        sorts={"id": ("id",), "status": ("status", "id")},
+        default_sort="-id",
+        filters=("status",),
+        label="Pages of my submissions",
+    )
     return render(
         request,
         "frontend/scoring/collect.html",
         {
             "campaigns": list(selectors.campaign_list(user=request.user).filter(is_active=True)),
             "submissions": submissions,
-            "checking": any(s.status == Submission.Status.CHECKING for s in submissions),
+            "statuses": Submission.Status.choices,
+            # Reload while a check runs (on any of the volunteer's submissions, listed on this page or not).
+            "checking": mine.filter(status=Submission.Status.CHECKING).exists(),
         },
     )
 
@@ -144,20 +158,20 @@ def review(request: HttpRequest) -> HttpResponse:
         sub = Submission.objects.filter(pk=int(request.POST["undo"])).first()
         if sub is None:
             messages.error(request, "No such submission.")
-            return redirect("frontend:review")
+            return redirect(request.get_full_path())  # back to the same page, sort and filters
         try:
             collection.submission_review_undo(submission=sub, user=request.user)
         except ApplicationError as exc:
             messages.error(request, f"Submission #{sub.pk}: {exc.message}")
         else:
             messages.success(request, f"Submission #{sub.pk}: decision undone, it waits for review again.")
-        return redirect("frontend:review")
+        return redirect(request.get_full_path())  # back to the same page, sort and filters
     if request.method == "POST":
         approve = request.POST.get("decision") == "approve"
         ids = [int(v) for v in request.POST.getlist("submission") if v.isdigit()]
         if not ids:
             messages.error(request, "Select at least one submission.")
-            return redirect("frontend:review")
+            return redirect(request.get_full_path())  # back to the same page, sort and filters
         done = []
         for sub in Submission.objects.filter(pk__in=ids).order_by("pk"):
             try:
@@ -173,20 +187,19 @@ def review(request: HttpRequest) -> HttpResponse:
                 done.append(f"#{sub.pk}")
         if done:
             messages.success(request, f"Submission {', '.join(done)}: {'approve' if approve else 'reject'}d.")
-        return redirect("frontend:review")
-    pending = list(selectors.submission_list(user=request.user, status=Submission.Status.PASSED)[:50])
-    for sub in pending:
+        return redirect(request.get_full_path())  # back to the same page, sort and filters
+    pending = _review_queue(request)
+    for sub in pending.page:
         sub.boxes = _face_boxes(sub)
-    recent = list(selectors.submission_list(user=request.user).exclude(status=Submission.Status.PASSED)[:30])
+    recent = _review_decided(request)
     now = timezone.now()
     for (
         sub
-    ) in recent:  # Undo is offered within the window; the service re-checks and says why when it refuses
+    ) in recent.page:  # Undo is offered within the window; the service re-checks and says why it refuses
         sub.undoable = sub.reviewed_at is not None and not collection.submission_undo_blockers(
             submission=sub, now=now
         )
-    undoable = [s for s in recent if s.undoable]
-    latest = max(undoable, key=lambda s: s.reviewed_at, default=None)  # what the u key undoes
+    latest = _latest_undoable(request, now=now)  # what the u key undoes, wherever its row is listed
     return render(
         request,
         "frontend/scoring/review.html",
@@ -196,8 +209,80 @@ def review(request: HttpRequest) -> HttpResponse:
             "latest_undo": latest.pk if latest else None,
             "undo_minutes": scoring_config.review_undo_window_s() // 60,
             "preset_reasons": REJECT_REASONS,
+            "campaigns": Campaign.objects.order_by("name").only("pk", "name"),
+            "queue_orders": [
+                ("-created", "newest first"),
+                ("created", "oldest first"),
+                ("by", "by volunteer"),
+            ],
+            "decided_statuses": [
+                (v, label) for v, label in Submission.Status.choices if v != Submission.Status.PASSED
+            ],
         },
     )
+
+
+REVIEW_PER_PAGE = 20  # the queue's cards carry the full image
+
+
+def _submission_filters(qs: Any, *, q: str, campaign: str) -> Any:
+    """``q``: a submission number, or part of the submitter's name or the source URL; ``campaign``: its id."""
+    if q.lstrip("#").isdigit():
+        qs = qs.filter(pk=int(q.lstrip("#")))
+    elif q:
+        qs = qs.filter(Q(submitter__username__icontains=q) | Q(source_url__icontains=q))
+    if campaign.isdigit():
+        qs = qs.filter(campaign_id=int(campaign))
+    return qs
+
+
+def _review_queue(request: HttpRequest) -> Listing:
+    """Submissions that passed the checks and wait for a decision, a page at a time (``?page=``)."""
+    qs = selectors.submission_list(user=request.user, status=Submission.Status.PASSED)
+    qs = _submission_filters(qs, q=request.GET.get("q", "").strip(), campaign=request.GET.get("campaign", ""))
+    return paginate(
+        request,
+        qs,
+        sorts={"created": ("created_at", "id"), "by": ("submitter__username", "id")},
+        default_sort="-created",
+        per_page=REVIEW_PER_PAGE,
+        filters=("q", "campaign", "sort"),  # its form chooses the order too
+        label="Pages of the review queue",
+    )
+
+
+def _review_decided(request: HttpRequest) -> Listing:
+    """Decided or failed submissions (``?dpage=``, ``?dsort=``, ``?dq=``, ``?dstatus=``), latest decision first."""
+    qs = selectors.submission_list(user=request.user).exclude(status=Submission.Status.PASSED)
+    qs = _submission_filters(qs, q=request.GET.get("dq", "").strip(), campaign="")
+    status = request.GET.get("dstatus", "")
+    if status in Submission.Status.values:
+        qs = qs.filter(status=status)
+    return paginate(
+        request,
+        qs,
+        sorts={
+            "id": ("id",),
+            "by": ("submitter__username", "id"),
+            "status": ("status", "id"),
+            "decided": (F("reviewed_at").asc(nulls_first=True), "created_at", "id"),
+        },
+        default_sort="-decided",
+        prefix="d",
+        filters=("q", "status"),
+        label="Pages of decided submissions",
+    )
+
+
+def _latest_undoable(request: HttpRequest, *, now: Any) -> Submission | None:
+    """The caller-visible decision the ``u`` key undoes: the most recent one the service would still undo."""
+    since = now - timedelta(seconds=scoring_config.review_undo_window_s())
+    recent = (
+        selectors.submission_list(user=request.user)
+        .filter(reviewed_at__gte=since, status__in=[Submission.Status.APPROVED, Submission.Status.REJECTED])
+        .order_by("-reviewed_at", "-id")[:20]
+    )
+    return next((s for s in recent if not collection.submission_undo_blockers(submission=s, now=now)), None)
 
 
 # ----------------------------------------------------------------------------- admin: progress
@@ -245,12 +330,29 @@ def _line(points: list[tuple[str, int]], *, width: int = 560, height: int = 160)
 @role_required("admin")
 def scoring_progress(request: HttpRequest) -> HttpResponse:
     progress = selectors.scoring_progress()
-    items = selectors.pool_items_with_aggregates(limit=100)
+    show = request.GET.get("status", "")
+    campaign = request.GET.get("campaign", "")
+    items = paginate(
+        request,
+        selectors.pool_item_list(
+            complete={"complete": True, "open": False}.get(show),
+            campaign_id=int(campaign) if campaign.isdigit() else None,
+            image_prefix=request.GET.get("q", "").strip(),
+        ),
+        sorts={
+            "completed": (F("completed_at").asc(nulls_first=True), "created_at", "id"),
+            "ratings": ("ratings_done", "id"),
+            "campaign": ("campaign__name", "id"),
+        },
+        default_sort="-completed",
+        filters=("status", "campaign", "q"),
+        label="Pages of pool images",
+    )
     standard = Standard.objects.filter(key=default_standard_key()).first()
     keys = list(Dimension.objects.filter(standard=standard).order_by("order").values_list("key", flat=True))
     overall = keys.index("overall") if "overall" in keys else len(keys) - 1
     rows = []
-    for item in items:
+    for item in items.page.object_list:
         agg = getattr(item.image, "aggregate", None) if hasattr(item.image, "aggregate") else None
         mos = agg.mos[overall] if agg and len(agg.mos) > overall else None
         ci = agg.ci_half_width[overall] if agg and len(agg.ci_half_width) > overall else None
@@ -270,6 +372,8 @@ def scoring_progress(request: HttpRequest) -> HttpResponse:
             },
             "completion": _line([(p["hour"][:13], p["count"]) for p in progress["completed_by_hour"]]),
             "rows": rows,
+            "items": items,
+            "campaigns": Campaign.objects.order_by("name").only("pk", "name"),
             "run": selectors.aggregation_run_latest(),
         },
     )

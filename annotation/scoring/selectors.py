@@ -147,7 +147,10 @@ def scoring_progress(*, standard: Standard | None = None, days: int = 14) -> dic
     }
 
 
-def pool_items_with_aggregates(*, complete: bool | None = None, limit: int = 200) -> list[PoolItem]:
+def pool_item_list(
+    *, complete: bool | None = None, campaign_id: int | None = None, image_prefix: str = ""
+) -> QuerySet[PoolItem]:
+    """Pool items with their image's aggregate and campaign (latest completed first), for the admin list."""
     qs = PoolItem.objects.select_related("image", "image__aggregate", "campaign").order_by(
         "-completed_at", "-id"
     )
@@ -155,7 +158,15 @@ def pool_items_with_aggregates(*, complete: bool | None = None, limit: int = 200
         qs = qs.filter(completed_at__isnull=False)
     elif complete is False:
         qs = qs.filter(completed_at__isnull=True)
-    return list(qs[:limit])
+    if campaign_id:
+        qs = qs.filter(campaign_id=campaign_id)
+    if image_prefix:
+        qs = qs.filter(image__sha256__startswith=image_prefix.lower())
+    return qs
+
+
+def pool_items_with_aggregates(*, complete: bool | None = None, limit: int = 200) -> list[PoolItem]:
+    return list(pool_item_list(complete=complete)[:limit])
 
 
 def image_aggregate_get(*, sha256: str) -> ImageAggregate | None:

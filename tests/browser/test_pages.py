@@ -102,7 +102,10 @@ def _pages() -> dict[str, list[str]]:
 
 
 def _slug(path: str) -> str:
-    return path.strip("/").replace("/", "-") or "dashboard"
+    slug = path.strip("/")
+    for ch in "/?&=":
+        slug = slug.replace(ch, "-")
+    return slug or "dashboard"
 
 
 def _in_view(page, selector: str) -> bool:
@@ -111,7 +114,9 @@ def _in_view(page, selector: str) -> bool:
     return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 0.5 and box["x"] >= 0
 
 
-def _check_page(page, user: str, path: str, width: int, height: int, errors: list[str]) -> list[str]:
+def _check_page(
+    page, user: str, path: str, width: int, height: int, errors: list[str], *, signed_in: bool = True
+) -> list[str]:
     problems: list[str] = []
     errors.clear()
     response = page.goto(path)
@@ -130,7 +135,7 @@ def _check_page(page, user: str, path: str, width: int, height: int, errors: lis
         problems.append(f"{where}: elements with `hidden` are displayed: {state['hiddenShown']}")
     if state["csp"]:
         problems.append(f"{where}: CSP violations {state['csp']}")
-    if not state["nav"]:
+    if signed_in and not state["nav"]:
         problems.append(f"{where}: rendered outside the site layout (no navigation)")
     if errors:
         problems.append(f"{where}: script errors {errors}")
@@ -365,8 +370,9 @@ def test_rater_quality_charts_are_drawn_with_titles_and_names(browser, live_serv
     page.add_init_script(CSP_LISTENER)
     login(page, "admin", DEMO_PASSWORD)
     page.goto("/scoring/raters/")
-    page.wait_for_function(
-        "() => window.Chart && Chart.getChart('chart-rater-scatter') && Chart.getChart('chart-gold-mae')"
+    until(
+        page,
+        "() => !!(window.Chart && Chart.getChart('chart-rater-scatter') && Chart.getChart('chart-gold-mae'))",
     )
     scatter = page.evaluate(
         """() => { const c = Chart.getChart('chart-rater-scatter');
@@ -499,4 +505,160 @@ def test_an_artimuse_item_gets_its_attributes_and_a_comment_box_each(
     rating = Rating.objects.get(rater=rater, image=image)
     assert rating.scores == [0.7] * 8
     assert rating.comments == {k: f"Why {k} is good." for k in artimuse.ATTRIBUTE_KEYS}
+
+
+def test_long_review_lists_page_on_the_server_and_decisions_keep_the_page(browser, live_server) -> None:
+    """45 waiting and 40 decided submissions: the queue shows 20 a page, its pager reaches page 3, a
+    rejection by keys on page 2 returns to page 2; the decided table sorts by its header; the every-page
+    checks (overflow, hidden, CSP, axe) hold on a second page at the three sizes."""
+    from annotation.scoring.models import Submission
+
+    _load_demo()
+    model = Submission.objects.exclude(image=None).order_by("pk").first()
+    for i in range(85):
+        model.pk = None
+        model.status = Submission.Status.PASSED if i < 45 else Submission.Status.REJECTED
+        model.review_reason = "" if i < 45 else "Watermark, collage or heavy filter"
+        model.save()
+    waiting = Submission.objects.filter(status=Submission.Status.PASSED).count()
+    assert waiting >= 45
+    problems: list[str] = []
+    for width, height in VIEWPORTS:
+        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+        context.set_default_timeout(20000)
+        context.add_init_script(CSP_LISTENER)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        login(page, "admin", DEMO_PASSWORD)
+        for path in ("/review/?page=2&dpage=2", "/scoring/progress/?status=open&page=1"):
+            problems += _check_page(page, "admin", path, width, height, errors)
+        context.close()
+    assert not problems, "\n".join(problems)
+
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    login(page, "admin", DEMO_PASSWORD)
+    page.goto("/review/")
+    assert f"{waiting} waiting" in page.locator("[data-testid=queue-count]").inner_text()
+    assert page.locator("section.review-item").count() == 20
+    page.locator("[data-testid=pager] [data-testid=page-next]").first.click()
+    page.wait_for_url("**/review/?page=2")
+    second = [
+        int(v)
+        for v in page.locator("section.review-item").evaluate_all(
+            "(els) => els.map((e) => e.dataset.submission)"
+        )
+    ]
+    assert len(second) == 20
+    page.keyboard.press("j")
+    page.keyboard.press("r")
+    focused = (
+        "() => [document.activeElement.name, document.activeElement.closest('section')?.dataset.submission]"
+    )
+    assert page.evaluate(focused) == ["reason", str(second[0])]
+    page.keyboard.type("Licence or consent unclear")
+    assert page.evaluate(focused) == ["reason", str(second[0])]
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".messages li.success")
+    assert page.url.endswith("/review/?page=2")
+    rejected = Submission.objects.get(pk=second[0])
+    assert (
+        rejected.status == Submission.Status.REJECTED
+        and rejected.review_reason == "Licence or consent unclear"
+    )
+    assert f"{waiting - 1} waiting" in page.locator("[data-testid=queue-count]").inner_text()
+    # The decided table sorts by its "#" header (ascending on the second click), the queue's page kept.
+    table = page.locator("[data-testid=decided-table]")
+    table.locator("th a.sort", has_text="#").click()
+    page.wait_for_url("**dsort=-id**")
+    table.locator("th a.sort", has_text="#").click()
+    page.wait_for_url("**dsort=id**")
+    assert "page=2" in page.url
+    ids = [
+        int(v)
+        for v in table.locator("tr[data-submission]").evaluate_all(
+            "(els) => els.map((e) => e.dataset.submission)"
+        )
+    ]
+    assert ids == sorted(ids) and len(ids) == 25
+    page.screenshot(path=str(SCREENSHOTS / "admin-review-page-2.png"), full_page=True)
+    # A filter's choice applies at once (no Show click), keeping the queue's page and the table's sort.
+    page.locator("[data-testid=decided-filter] select[name=dstatus]").select_option("rejected")
+    page.wait_for_url("**dstatus=rejected**")
+    assert "page=2" in page.url and "dsort=id" in page.url
+    statuses = table.locator("tr[data-submission]").evaluate_all("(els) => els.map((e) => e.dataset.status)")
+    assert statuses and set(statuses) == {"rejected"}
+    context.close()
+
+
+def test_pages_outside_the_role_lists_at_three_sizes(browser, live_server) -> None:
+    """The every-page checks for what the role lists above leave out: the sign-in and invitation pages
+    (nobody signed in), an exam result, and the comparison of two releases."""
+    from annotation.qualification.models import Attempt, Invitation
+    from curation.models import Release
+
+    _load_demo()
+    token = Invitation.objects.filter(user=None).order_by("pk").values_list("token", flat=True).first()
+    attempt = Attempt.objects.filter(
+        enrollment__user__username="volunteer13", status=Attempt.Status.SUBMITTED
+    ).first()
+    release = Release.objects.order_by("pk").first()
+    assert token and attempt and release
+    pages = {
+        None: ["/login/", f"/qualification/join/{token}/"],
+        "volunteer13": [f"/qualification/result/{attempt.pk}/"],
+        "admin": [f"/releases/{release.version}/compare/{release.version}/"],
+    }
+    problems: list[str] = []
+    for user, paths in pages.items():
+        for width, height in VIEWPORTS:
+            context = browser.new_context(
+                base_url=live_server.url, viewport={"width": width, "height": height}
+            )
+            context.set_default_timeout(20000)
+            context.add_init_script(CSP_LISTENER)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            if user:
+                login(page, user, DEMO_PASSWORD)
+            for path in paths:
+                problems += _check_page(
+                    page, user or "anonymous", path, width, height, errors, signed_in=bool(user)
+                )
+            context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_jobs_page_updates_live_and_cancels_a_job(browser, live_server, make_user) -> None:
+    """A researcher's jobs page: a job started after the page loaded appears with its progress without a
+    reload, its progress moves, and Cancel stops it (the row then says cancelled, with no Cancel button)."""
+    from annotation.models import Job
+    from annotation.services.jobs import job_create
+
+    researcher = make_user("researcher", username="jobs-researcher")
+    job_create(kind="curation.filter", created_by=researcher, total=10)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(20000)
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    login(page, researcher.username)
+    page.goto("/jobs/")
+    assert page.locator("[data-testid=jobs-table] tr[data-job]").count() == 1
+    job = job_create(kind="thumbnails", created_by=researcher, total=40)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, done=5)
+    row = page.locator(f"[data-testid=jobs-table] tr[data-job='{job.pk}']")
+    row.wait_for()  # drawn by the live refresh, no reload
+    assert "5/40" in row.inner_text()
+    Job.objects.filter(pk=job.pk).update(done=17)
+    page.wait_for_selector(f"tr[data-job='{job.pk}'] .progress-cell:text('17/40')")
+    page.locator(f"tr[data-job='{job.pk}'] button[data-cancel]").click()
+    page.wait_for_selector(f"tr[data-job='{job.pk}'][data-status=cancelled]")
+    assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELLED
+    assert page.locator(f"tr[data-job='{job.pk}'] button[data-cancel]").count() == 0
+    assert "Updated" in page.locator("[data-testid=jobs-status]").inner_text()
+    assert page.evaluate("window.__csp") == []
+    page.screenshot(path=str(SCREENSHOTS / "jobs-live-cancelled.png"), full_page=True)
     context.close()

@@ -1,5 +1,5 @@
 // The jobs page updates itself: every few seconds (while the tab is visible) it reads /api/jobs/ and
-// redraws the rows; pending and running jobs get a Cancel button (POST /api/jobs/<id>/cancel/), and for admins
+// redraws the rows (the first page: the newest jobs; another page, sort or filter: the rows it shows); pending and running jobs get a Cancel button (POST /api/jobs/<id>/cancel/), and for admins
 // a resumable job that is not pending gets Resume (POST /api/jobs/<id>/resume/: only missing work is done).
 "use strict";
 (function () {
@@ -8,6 +8,7 @@
   const body = table.querySelector("tbody");
   const status = document.getElementById("jobs-status");
   const isAdmin = table.dataset.admin === "1";
+  const head = Number(table.dataset.liveHead || 0);  // rows per page when this is the newest-first first page
   const EVERY_MS = 3000;
   const cell = (text, cls) => { const td = document.createElement("td"); if (cls) td.className = cls; td.textContent = text; return td; };
 
@@ -55,9 +56,14 @@
     try {
       const jobs = await HB.api("/api/jobs/");
       const open = new Set([...body.querySelectorAll("details[open]")].map((d) => d.closest("tr").dataset.job));
-      body.replaceChildren(...jobs.slice(0, 100).map(row));
+      if (head) {  // the unfiltered first page: the newest jobs, new ones appear on top
+        body.replaceChildren(...jobs.slice(0, head).map(row));
+        if (!jobs.length) { const tr = document.createElement("tr"); const td = cell("No jobs yet."); td.colSpan = 6; tr.appendChild(td); body.appendChild(tr); }
+      } else {  // another page, sort or filter (server-side): update the rows shown, in place
+        const byId = new Map(jobs.map((j) => [String(j.id), j]));
+        body.querySelectorAll("tr[data-job]").forEach((tr) => { const j = byId.get(tr.dataset.job); if (j) tr.replaceWith(row(j)); });
+      }
       open.forEach((id) => { const d = body.querySelector('tr[data-job="' + id + '"] details'); if (d) d.open = true; });
-      if (!jobs.length) { const tr = document.createElement("tr"); const td = cell("No jobs yet."); td.colSpan = 6; tr.appendChild(td); body.appendChild(tr); }
       status.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
     } catch (e) { status.textContent = "Could not refresh: " + e.message; }
   }

@@ -30,9 +30,12 @@
       case "r": if (item) {
         const reason = item.querySelector("form.decide input[name=reason]");
         reason.focus();
-        reason.addEventListener("keydown", (e) => {
-          if (e.key === "Enter") { e.preventDefault(); item.querySelector("form.decide button[value=reject]").click(); }
-        }, { once: true });
+        if (!reason.dataset.enterRejects) {  // Enter in the reason box rejects, however much was typed first
+          reason.dataset.enterRejects = "1";
+          reason.addEventListener("keydown", (e) => {
+            if (e.key === "Enter") { e.preventDefault(); item.querySelector("form.decide button[value=reject]").click(); }
+          });
+        }
       } break;
       case "u": {
         const undo = document.querySelector("button[data-undo-latest]");

@@ -1,7 +1,12 @@
 // Tables marked ``data-table="sort filter page"``: click a header to sort (numbers as numbers), a filter box
 // above the table, and pages of 25 rows with Previous/Next. Works on the rows the server rendered.
+// Long lists page on the server instead (frontend/listing.py): their filter forms (``form.table-tools``,
+// method GET) apply as soon as a choice changes; the Show button stays for typed filters and no script.
 "use strict";
 (function () {
+  document.querySelectorAll("form.table-tools[method=get] select").forEach((sel) => {
+    sel.addEventListener("change", () => sel.form.requestSubmit());
+  });
   const PAGE = 25;
   const value = (td) => {
     const t = (td ? td.textContent : "").trim();
