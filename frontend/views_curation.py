@@ -103,6 +103,8 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
             for p in (
                 "README.md",
                 "scores.csv",
+                "train.json",
+                "test.json",
                 "croissant.json",
                 "release.json",
                 "SHA256SUMS",
