@@ -81,6 +81,16 @@ def release_get(*, version: str) -> Release | None:
     )
 
 
+def release_standards() -> list[Standard]:
+    """Standards that have a release layout (the default standard first): what a release can be of."""
+    from annotation.selectors import default_standard_key
+
+    from .release_writer import STANDARD_LAYOUTS
+
+    rows = list(Standard.objects.filter(key__in=list(STANDARD_LAYOUTS)).order_by("key"))
+    return sorted(rows, key=lambda s: s.key != default_standard_key())
+
+
 def release_standard_key(release: Release) -> str:
     """The key of the standard a release publishes (releases without one: the default standard)."""
     from annotation.selectors import default_standard_key

@@ -78,7 +78,12 @@ def releases(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "frontend/curation/releases.html",
-        {"releases": rows, "published": published, "can_publish": request.user.is_platform_admin},
+        {
+            "releases": rows,
+            "published": published,
+            "can_publish": request.user.is_platform_admin,
+            "standards": selectors.release_standards(),
+        },
     )
 
 

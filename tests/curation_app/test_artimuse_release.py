@@ -161,6 +161,17 @@ def test_artimuse_ratings_through_the_queue_to_a_release_in_artimuse_layout(
     assert admin.get("/api/curation/releases/preview/", {"standard": artimuse.KEY}).json()["from"] == VERSION
     assert admin.get("/api/curation/releases/preview/").json()["from"] is None
 
+    # the releases page lists it with its standard, and offers the standard when publishing
+    from django.test import Client
+
+    page = Client()
+    page.force_login(admin_user)
+    html = page.get("/releases/").content.decode()
+    row = html[html.index(f'data-version="{VERSION}"') :].split("</tr>")[0]
+    assert f"<code>{artimuse.KEY}</code>" in row
+    assert f'<option value="{artimuse.KEY}">' in html
+    assert page.get(f"/releases/{VERSION}/").status_code == 200
+
     # the rebuild from the frozen rows is byte-identical
     from curation.services.releases import release_verify
 
