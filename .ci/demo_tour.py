@@ -32,6 +32,7 @@ TOUR = [
     ("admin", "/sources/"),
     ("researcher", "/releases/"),
     ("researcher", "/releases/1.0.0/"),
+    ("researcher", "/releases/1.0.0-artimuse/"),
     ("admin", "/models/"),
     ("researcher", "/models/score/"),
     ("researcher", "/jobs/"),

@@ -161,6 +161,7 @@ class SourceFilterApi(APIView):
 class ReleaseOutputSerializer(serializers.Serializer):
     version = serializers.CharField()
     name = serializers.CharField()
+    standard = serializers.SerializerMethodField(help_text="Key of the standard the release publishes.")
     status = serializers.CharField()
     release_sha256 = serializers.CharField()
     split_salt = serializers.CharField()
@@ -175,6 +176,9 @@ class ReleaseOutputSerializer(serializers.Serializer):
     error = serializers.CharField()
     created_at = serializers.DateTimeField()
     published_at = serializers.DateTimeField(allow_null=True)
+
+    def get_standard(self, release: Release) -> str:
+        return selectors.release_standard_key(release)
 
 
 class ReleaseListApi(APIView):
@@ -198,6 +202,13 @@ class ReleaseListApi(APIView):
             choices=Release.LevelRule.choices, required=False, default=Release.LevelRule.LOWER_INCLUSIVE
         )
         force = serializers.BooleanField(required=False, default=False)
+        standard_key = serializers.SlugField(
+            max_length=64,
+            required=False,
+            default="",
+            allow_blank=True,
+            help_text="Empty: the default standard.",
+        )
 
     @extend_schema(responses={200: ReleaseOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
@@ -230,6 +241,7 @@ class ReleasePreviewApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
     class OutputSerializer(serializers.Serializer):
+        standard_key = serializers.CharField()
         from_ = serializers.CharField(allow_null=True)
         changed = serializers.BooleanField()
         level_rule_changed = serializers.BooleanField()
@@ -246,14 +258,20 @@ class ReleasePreviewApi(APIView):
             return _with_from_field(super().get_fields())
 
     @extend_schema(
-        parameters=[OpenApiParameter("level_rule", OpenApiTypes.STR, required=False)],
+        parameters=[
+            OpenApiParameter("level_rule", OpenApiTypes.STR, required=False),
+            OpenApiParameter("standard", OpenApiTypes.STR, required=False, description="Empty: the default."),
+        ],
         responses={200: OutputSerializer, 400: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:
         rule = request.query_params.get("level_rule", Release.LevelRule.LOWER_INCLUSIVE)
         if rule not in Release.LevelRule.values:
             raise ApplicationError(f"level_rule must be one of {', '.join(Release.LevelRule.values)}.")
-        return Response(self.OutputSerializer(release_preview(level_rule=rule)).data)
+        standard_key = request.query_params.get("standard", "")
+        return Response(
+            self.OutputSerializer(release_preview(level_rule=rule, standard_key=standard_key)).data
+        )
 
 
 class ReleaseDetailApi(APIView):
@@ -297,11 +315,17 @@ class ReleaseCardApi(APIView):
             "plots": sorted(
                 p for p in downloads.release_manifest(root) if p.startswith("stats/") and p.endswith(".png")
             ),
-            "stats": json.loads((root / "stats" / "stats.json").read_text(encoding="utf-8")).get(
-                "counts", {}
-            ),
+            "stats": _release_counts(root),
         }
         return Response(self.OutputSerializer(body).data)
+
+
+def _release_counts(root) -> dict:
+    """The image counts of a published release: stats/stats.json (HumanBeauty's layout), else release.json
+    (another standard's layout has no stats folder)."""
+    stats = root / "stats" / "stats.json"
+    path = stats if stats.is_file() else root / "release.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("counts", {})
 
 
 class ReleaseCompareApi(APIView):

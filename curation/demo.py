@@ -1,6 +1,8 @@
 """Curation demo: a small public source in SCUT-FBP5500's native layout written from the demo photographs
 (faces and non-human images), registered, face-filtered, normalised, and release 1.0.0 built from it plus
-whatever complete 50K aggregates the scoring demo produced. Idempotent; runs in-process (no worker)."""
+whatever complete 50K aggregates the scoring demo produced, and release 1.0.0-artimuse of the ArtiMuse standard
+(ArtiMuse's layout) from the ArtiMuse campaign the scoring demo rated to completion. Idempotent; runs
+in-process (no worker)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ from .services.sources import source_import, source_register
 DEMO_SOURCE = "scut_demo"
 DEMO_VERSION = "1.0.0"
 DEMO_CONTENT_DATE = "2026-01-01T00:00:00Z"
+# Versions are one namespace across standards (one directory and one URL per version): the ArtiMuse
+# standard's releases carry the standard in the version's pre-release tag.
+ARTIMUSE_VERSION = "1.0.0-artimuse"
+ARTIMUSE_TEST_FRACTION = 0.25  # the demo's four artworks: one test image
 
 
 def demo_source_folder() -> Path:
@@ -75,4 +81,31 @@ def demo_load() -> dict[str, Any]:
         "source_items_created": imported["created"],
         "filter": {k: job.result.get(k) for k in ("images", "kept", "rejected", "errors")},
         "release": f"{release.version} {release.status} {release.counts.get('per_part', {})}",
+        "artimuse_release": _artimuse_release(admin),
     }
+
+
+def _artimuse_release(admin: User | None) -> str:
+    """The ArtiMuse standard's release (its own lineage), once its campaign's images are complete."""
+    from annotation.models import Standard
+    from annotation.standards import artimuse
+
+    from .services.releases import release_preview
+
+    if not Standard.objects.filter(key=artimuse.KEY).exists():
+        return "skipped: the ArtiMuse standard is not seeded"
+    release = Release.objects.filter(version=ARTIMUSE_VERSION).first()
+    if release is None or release.status == Release.Status.FAILED:
+        if not release_preview(standard_key=artimuse.KEY)["per_part"]:
+            return "skipped: no complete ArtiMuse images"
+        release = release_create(
+            version=ARTIMUSE_VERSION,
+            standard_key=artimuse.KEY,
+            created_by=admin,
+            notes="Demo release of the ArtiMuse standard built by load_demo.",
+            content_date=DEMO_CONTENT_DATE,
+            test_fraction=ARTIMUSE_TEST_FRACTION,
+            enqueue=False,
+        )
+        release = release_build(release_id=release.pk)
+    return f"{release.version} {release.status} {release.counts.get('per_split', {})}"

@@ -116,8 +116,11 @@ RELEASE_BOUNDS = {"test_fraction": (0.01, 0.5)}  # serializer + database check
 
 
 class Release(models.Model):
-    """A versioned HumanBeauty release. ``spec`` freezes what went in (standard, aggregation, sources and
-    their normalisation ranges, detector, salt); the directory ``path`` is write-once."""
+    """A versioned release of one standard's data (the default standard: HumanBeauty's 50K/58K layout;
+    another standard: its own layout, see ``curation.release_writer.STANDARD_LAYOUTS``). ``spec`` freezes
+    what went in (standard, aggregation, sources and their normalisation ranges, detector, salt); the
+    directory ``path`` is write-once. Versions are unique across standards (one directory per version);
+    lineage (``previous``), diffs, frozen splits and the no-change refusal are per standard."""
 
     class Status(models.TextChoices):
         BUILDING = "building", "Building"
@@ -130,6 +133,15 @@ class Release(models.Model):
 
     version = models.CharField(max_length=64, unique=True, help_text="Semantic version, e.g. 1.2.0.")
     name = models.CharField(max_length=100, default="HumanBeauty")
+    standard = models.ForeignKey(
+        "annotation.Standard",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="releases",
+        help_text="The standard whose ratings the release publishes (null: releases before standards, "
+        "the default standard).",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.BUILDING, db_index=True)
     split_salt = models.CharField(max_length=100)
     test_fraction = models.FloatField(default=0.1)
@@ -189,6 +201,7 @@ class ReleaseMember(models.Model):
     class Part(models.TextChoices):
         P50K = "50K", "HumanBeauty-50K (12-dimension MOS)"
         P58K = "58K", "HumanBeauty-58K (overall)"
+        RATED = "std", "Rated on the release's (non-default) standard, every dimension"
 
     class Split(models.TextChoices):
         TRAIN = "train", "train"

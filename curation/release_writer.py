@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from annotation.standards import artimuse as artimuse_standard
 from annotation.standards.humanbeauty import (
     DIMENSION_KEYS,
     DIMENSIONS,
@@ -42,11 +43,14 @@ from annotation.standards.humanbeauty import (
 )
 
 __all__ = [
+    "ALL_PARTS",
     "DIM_COLUMNS",
     "DIM_STATS",
     "LEVEL_RULES",
     "PARTS",
+    "RATED_PART",
     "SPLITS",
+    "STANDARD_LAYOUTS",
     "ExportContext",
     "PreviousRelease",
     "RatingsTable",
@@ -65,6 +69,12 @@ __all__ = [
 
 SPLITS: tuple[str, ...] = ("train", "test")
 PARTS: tuple[str, ...] = ("50K", "58K")
+# A release of another standard has one part: every image rated on that standard's dimensions.
+RATED_PART = "std"
+ALL_PARTS: tuple[str, ...] = (*PARTS, RATED_PART)
+# The release layout of each standard (the standard spec module's ``RELEASE_LAYOUT``): which exporters
+# (``curation.exporters.LAYOUTS``) write its releases. A standard not listed here has no release layout.
+STANDARD_LAYOUTS: dict[str, str] = {STANDARD_KEY: "humanbeauty", artimuse_standard.KEY: "artimuse"}
 PART_DIRS: dict[str, str] = {"50K": "HumanBeauty-50K", "58K": "HumanBeauty-58K"}
 LEGACY_DIM_COLUMNS: tuple[str, ...] = tuple(f"d{i + 1:02d}" for i in range(NUM_DIMENSIONS))  # releases < 1.1
 # Per image and dimension: SUREAL psi (the main score) and its SE, then the plain MOS with its sample SD, n and
@@ -131,6 +141,7 @@ class RatingsTable:
     campaign: Sequence[str]
     day: Sequence[str]
     raters: Mapping[str, Mapping[str, Sequence[float | None]]] = field(default_factory=dict)
+    comments: Sequence[Mapping[str, str]] | None = None  # per rating {dimension key: text} (other layouts)
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,23 @@ class ReleaseSpec:
     score_kind: str = "mos"  # "sureal_psi" when the 50K main scores are SUREAL psi
     qualification: Mapping = field(default_factory=dict)  # protocols + funnels that certified the raters
     detector_params: Mapping = field(default_factory=dict)
+    layout: str = "humanbeauty"  # key of curation.exporters.LAYOUTS
+    # Other layouts: the standard's dimensions in its order, (key, name), and the overall one's key.
+    dimensions: tuple[tuple[str, str], ...] = ()
+    overall_key: str = ""
+
+    @property
+    def n_dims(self) -> int:
+        return len(self.dimensions) if self.layout != "humanbeauty" else NUM_DIMENSIONS
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return PARTS if self.layout == "humanbeauty" else (RATED_PART,)
+
+    @property
+    def rated_part(self) -> str:
+        """The part whose images carry every dimension and raw ratings."""
+        return "50K" if self.layout == "humanbeauty" else RATED_PART
 
 
 @dataclass
@@ -278,6 +306,9 @@ def _validate(spec: ReleaseSpec, records: Iterable[ReleaseRecord]) -> list[_Rec]
     if spec.level_rule not in LEVEL_RULES:
         raise ReleaseError(f"level_rule {spec.level_rule!r} not in {sorted(LEVEL_RULES)}")
     frozen = dict(spec.previous.splits) if spec.previous else {}
+    parts, rated, n_dims = spec.parts, spec.rated_part, spec.n_dims
+    if spec.layout != "humanbeauty" and not n_dims:
+        raise ReleaseError(f"layout {spec.layout!r} needs the standard's dimensions")
     out: list[tuple[ReleaseRecord, str, str | None]] = []
     seen: set[str] = set()
     exts: dict[str, str] = {}  # checked extensions
@@ -288,14 +319,14 @@ def _validate(spec: ReleaseSpec, records: Iterable[ReleaseRecord]) -> list[_Rec]
         if iid in seen:
             raise ReleaseError(f"duplicate image_id {iid}")
         seen.add(iid)
-        if r.part not in PARTS:
-            raise ReleaseError(f"{iid}: part {r.part!r} not in {PARTS}")
+        if r.part not in parts:
+            raise ReleaseError(f"{iid}: part {r.part!r} not in {parts}")
         mos = _fin(r.mos, f"{iid} mos")
         if not 0.0 <= mos <= 1.0:
             raise ReleaseError(f"{iid}: mos {mos} outside [0, 1]")
-        if r.part == "50K":
-            if r.dims is None or len(r.dims) != NUM_DIMENSIONS:
-                raise ReleaseError(f"{iid}: 50K records need {NUM_DIMENSIONS} dims")
+        if r.part == rated:
+            if r.dims is None or len(r.dims) != n_dims:
+                raise ReleaseError(f"{iid}: {rated} records need {n_dims} dims")
             try:
                 fine = all(0.0 <= d <= 1.0 for d in r.dims)  # False for NaN and infinities too
             except TypeError:
@@ -577,11 +608,13 @@ def load_previous_release(release_dir: Path) -> PreviousRelease:
     manifest = json.loads((release_dir / "release.json").read_text(encoding="utf-8"))
     splits: dict[str, str] = {}
     labels: dict[str, dict] = {}
+    # another standard's release names its dimensions in release.json ("dimension_keys")
+    named = tuple(f"{k}_score" for k in manifest.get("dimension_keys") or ())
     with (release_dir / "scores.csv").open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             iid = row["image_id"]
             splits[iid] = row["official_split"]
-            cols = DIM_COLUMNS if DIM_COLUMNS[0] in row else LEGACY_DIM_COLUMNS
+            cols = named or (DIM_COLUMNS if DIM_COLUMNS[0] in row else LEGACY_DIM_COLUMNS)
             dims = [float(row[c]) for c in cols] if row.get(cols[0]) else None
             labels[iid] = {
                 "mos": float(row["score"] if "score" in row else row["mos"]),
@@ -601,6 +634,9 @@ def load_previous_release(release_dir: Path) -> PreviousRelease:
 
 
 def _label_of(x: _Rec) -> dict:
+    if x.r.part == RATED_PART:  # another standard: its main scores, as scores.csv's "<key>_score" columns
+        dims = [float(v) for v in x.r.dims or ()]
+        return {"mos": float(x.r.mos), "dims": dims, "part": x.r.part, "source": x.r.source}
     named = _dims_dict(x)
     return {
         "mos": float(x.r.mos),
@@ -719,6 +755,7 @@ def _counts(recs: list[_Rec]) -> dict:
     per_part = Counter(x.r.part for x in recs)
     per_split = Counter(x.split for x in recs)
     per_source = Counter(x.r.source for x in recs)
+    parts = ALL_PARTS
     pps: dict[str, dict[str, int]] = {}
     for x in recs:
         pps.setdefault(x.r.part, dict.fromkeys(SPLITS, 0))[x.split] += 1
@@ -727,10 +764,10 @@ def _counts(recs: list[_Rec]) -> dict:
         pss.setdefault(x.r.source, dict.fromkeys(SPLITS, 0))[x.split] += 1
     return {
         "total": len(recs),
-        "per_part": {p: per_part[p] for p in PARTS if per_part[p]},
+        "per_part": {p: per_part[p] for p in parts if per_part[p]},
         "per_split": {s: per_split[s] for s in SPLITS},
         "per_source": dict(sorted(per_source.items())),
-        "per_part_split": {p: pps[p] for p in PARTS if p in pps},
+        "per_part_split": {p: pps[p] for p in parts if p in pps},
         "per_source_split": dict(sorted(pss.items())),
     }
 
@@ -752,7 +789,6 @@ class ExportContext:
     verify: bool = True
     max_shard_bytes: int = 500 << 20
     plots: bool = True
-    cols: _Columns = field(init=False)
     by_split: dict[str, list[int]] = field(init=False)
     by_part: dict[str, list[int]] = field(init=False)
     rating_facts: dict | None = None
@@ -762,12 +798,16 @@ class ExportContext:
     diff: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.cols = _Columns(self.spec, self.recs)
         self.by_split = {s: [] for s in SPLITS}
-        self.by_part = {p: [] for p in PARTS}
+        self.by_part = {p: [] for p in ALL_PARTS}
         for i, x in enumerate(self.recs):
             self.by_split[x.split].append(i)
             self.by_part[x.r.part].append(i)
+
+    @functools.cached_property
+    def cols(self) -> _Columns:
+        """The HumanBeauty layout's scalar columns (computed on first use)."""
+        return _Columns(self.spec, self.recs)
 
     @functools.cached_property
     def names(self) -> list[str]:
@@ -888,7 +928,7 @@ def export_context(
     """Validate the spec, records and ratings and make an empty ``root`` to export into (an existing
     ``root`` is removed first: it is a ``.partial`` build directory)."""
     recs = _validate(spec, records)
-    rtab = _ratings_frame(ratings, recs)
+    rtab = _ratings_frame(ratings, recs, n_dims=spec.n_dims, part=spec.rated_part)
     _check_minimum(spec, recs, rtab)
     root = Path(root)
     if root.exists():
@@ -919,11 +959,15 @@ def write_release(
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists: releases are immutable (write a new version)")
-    from .exporters import REGISTRY
+    from .exporters import LAYOUTS
 
+    if spec.layout not in LAYOUTS:
+        raise ReleaseError(f"layout {spec.layout!r} not in {sorted(LAYOUTS)}")
+    layout = LAYOUTS[spec.layout]
+    registry = layout.exporters
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
-    total_weight = VALIDATE_WEIGHT + sum(e.weight for e in REGISTRY) + MANIFEST_WEIGHT
+    total_weight = VALIDATE_WEIGHT + sum(e.weight for e in registry) + MANIFEST_WEIGHT
     done = 0.0
 
     def stage(name: str, weight: float, t0: float) -> float:
@@ -947,7 +991,7 @@ def write_release(
         plots=plots,
     )
     t = stage("validate", VALIDATE_WEIGHT, t)
-    for exporter in REGISTRY:
+    for exporter in registry:
         exporter.export(ctx)
         t = stage(exporter.name, exporter.weight, t)
 
@@ -955,7 +999,7 @@ def write_release(
     tree = ctx.tree
     lines = sorted(f"{h}  {p}\n" for p, h in tree.sums.items())
     release_sha256 = hashlib.sha256("".join(lines).encode()).hexdigest()
-    manifest = _manifest(ctx, release_sha256)
+    manifest = (layout.manifest or _manifest)(ctx, release_sha256)
     tree.write_json("release.json", manifest)
     lines = sorted(f"{h}  {p}\n" for p, h in tree.sums.items())
     (tmp / "SHA256SUMS").write_text("".join(lines), encoding="utf-8")
@@ -1046,6 +1090,7 @@ class _RatingsFrame:
     img: object = None  # numpy int64 [R]
     rat: object = None  # numpy int64 [R]
     rater_names: list[str] = field(default_factory=list)  # sorted pseudonyms (``rat`` indexes them)
+    comments: list[Mapping[str, str]] | None = None  # per rating: {dimension key: comment}
 
 
 def _reordered(seq: Sequence, order: list[int]) -> list:
@@ -1054,7 +1099,9 @@ def _reordered(seq: Sequence, order: list[int]) -> list:
     return [seq[i] for i in order]
 
 
-def _ratings_frame(ratings: RatingsTable | None, recs: list[_Rec]) -> _RatingsFrame | None:
+def _ratings_frame(
+    ratings: RatingsTable | None, recs: list[_Rec], *, n_dims: int = NUM_DIMENSIONS, part: str = "50K"
+) -> _RatingsFrame | None:
     """Validate the raw ratings and sort them by (image_id, rater).
 
     Design: image ids and pseudonyms become integer codes whose order is the strings' order (positions
@@ -1065,24 +1112,25 @@ def _ratings_frame(ratings: RatingsTable | None, recs: list[_Rec]) -> _RatingsFr
     import numpy as np
 
     n = len(ratings.image_id)
-    scores = (
-        np.asarray(ratings.scores, dtype=np.float64).reshape(n, NUM_DIMENSIONS) if n else np.zeros((0, 12))
-    )
+    scores = np.asarray(ratings.scores, dtype=np.float64).reshape(n, n_dims) if n else np.zeros((0, n_dims))
     lengths = {
         len(ratings.rater),
         len(ratings.dwell_ms),
         len(ratings.campaign),
         len(ratings.day),
         scores.shape[0],
+        *([len(ratings.comments)] if ratings.comments is not None else []),
     }
     if lengths != {n}:
         raise ReleaseError("ratings: columns of different lengths")
-    pos = {x.r.image_id: k for k, x in enumerate(recs) if x.r.part == "50K"}
+    pos = {x.r.image_id: k for k, x in enumerate(recs) if x.r.part == part}
     try:
         img = np.fromiter(map(pos.__getitem__, ratings.image_id), np.int64, n)
     except KeyError:
         unknown = set(ratings.image_id) - pos.keys()
-        raise ReleaseError(f"ratings: {len(unknown)} rows for images that are not in the 50K part") from None
+        raise ReleaseError(
+            f"ratings: {len(unknown)} rows for images that are not in the {part} part"
+        ) from None
     finite = scores[~np.isnan(scores)]
     if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
         raise ReleaseError("ratings: scores outside [0, 1]")
@@ -1102,6 +1150,7 @@ def _ratings_frame(ratings: RatingsTable | None, recs: list[_Rec]) -> _RatingsFr
         img=img[order_arr],
         rat=rat[order_arr],
         rater_names=rater_names,
+        comments=None if ratings.comments is None else _reordered(ratings.comments, order),
     )
 
 
@@ -1113,7 +1162,7 @@ def _check_minimum(spec: ReleaseSpec, recs: list[_Rec], rtab: _RatingsFrame | No
 
     per_image = np.bincount(rtab.img, minlength=len(recs)).tolist() if rtab is not None else None
     for k, x in enumerate(recs):
-        if x.r.part != "50K":
+        if x.r.part != spec.rated_part:
             continue
         n = per_image[k] if per_image is not None else x.r.n_ratings
         if n < spec.min_ratings:

@@ -69,24 +69,61 @@ def source_jobs_map(*, sources: list[Source], limit: int = 20) -> dict[str, list
 
 def release_list(*, user: User | None = None) -> list[Release]:
     """All releases, newest version first (semver order)."""
-    rows = list(Release.objects.select_related("previous", "created_by", "job"))
+    rows = list(Release.objects.select_related("previous", "created_by", "job", "standard"))
     return sorted(rows, key=lambda r: semver_key(r.version), reverse=True)
 
 
 def release_get(*, version: str) -> Release | None:
-    return Release.objects.select_related("previous", "created_by", "job").filter(version=version).first()
+    return (
+        Release.objects.select_related("previous", "created_by", "job", "standard")
+        .filter(version=version)
+        .first()
+    )
 
 
-def release_latest_published() -> Release | None:
-    rows = [r for r in release_list() if r.is_published]
+def release_standards() -> list[Standard]:
+    """Standards that have a release layout (the default standard first): what a release can be of."""
+    from annotation.selectors import default_standard_key
+
+    from .release_writer import STANDARD_LAYOUTS
+
+    rows = list(Standard.objects.filter(key__in=list(STANDARD_LAYOUTS)).order_by("key"))
+    return sorted(rows, key=lambda s: s.key != default_standard_key())
+
+
+def release_standard_key(release: Release) -> str:
+    """The key of the standard a release publishes (releases without one: the default standard)."""
+    from annotation.selectors import default_standard_key
+
+    return release.standard.key if release.standard_id else default_standard_key()
+
+
+def _of_standard(standard_key: str | None, prefix: str = "") -> Q:
+    """Releases of a standard (None: the default one, including releases made before releases had one)."""
+    from annotation.selectors import default_standard_key
+
+    key = standard_key or default_standard_key()
+    q = Q(**{f"{prefix}standard__key": key})
+    return q | Q(**{f"{prefix}standard__isnull": True}) if key == default_standard_key() else q
+
+
+def release_latest_published(*, standard_key: str | None = None) -> Release | None:
+    """The newest published release (semver) of a standard (None: the default standard)."""
+    rows = Release.objects.select_related("previous", "created_by", "job", "standard").filter(
+        _of_standard(standard_key), status=Release.Status.PUBLISHED
+    )
+    rows = sorted(rows, key=lambda r: semver_key(r.version), reverse=True)
     return rows[0] if rows else None
 
 
-def frozen_splits() -> dict[str, str]:
-    """image id -> split it was first published with (any published release); splits never move."""
+def frozen_splits(*, standard_key: str | None = None) -> dict[str, str]:
+    """image id -> split it was first published with (any published release of the standard); splits never
+    move."""
     out: dict[str, str] = {}
     rows = (
-        ReleaseMember.objects.filter(release__status=Release.Status.PUBLISHED)
+        ReleaseMember.objects.filter(
+            _of_standard(standard_key, "release__"), release__status=Release.Status.PUBLISHED
+        )
         .order_by("release__published_at", "release_id")
         .values_list("image_id", "split")
     )
@@ -107,9 +144,11 @@ class Aggregate50K:
     dim_n: tuple[int, ...] | None = None
 
 
-def _reorder(values: list[Any] | None, perm: list[int] | None) -> tuple[float, ...] | None:
-    """``values`` as floats in ``perm`` order (None: already in order); None unless 12 finite numbers."""
-    if not values or len(values) != NUM_DIMENSIONS:
+def _reorder(
+    values: list[Any] | None, perm: list[int] | None, n_dims: int = NUM_DIMENSIONS
+) -> tuple[float, ...] | None:
+    """``values`` as floats in ``perm`` order (None: already in order); None unless ``n_dims`` finite numbers."""
+    if not values or len(values) != n_dims:
         return None
     try:
         out = tuple(map(float, values)) if perm is None else tuple(float(values[i]) for i in perm)
@@ -156,26 +195,28 @@ def _dimension_perm(standard: Standard) -> list[int] | None:
     return [order.index(k) for k in DIMENSION_KEYS]
 
 
-def _aggregates(standard: Standard, perm: list[int], rows: Iterable[tuple]) -> list[Aggregate50K]:
+def _aggregates(
+    standard: Standard, perm: list[int], rows: Iterable[tuple], n_dims: int = NUM_DIMENSIONS
+) -> list[Aggregate50K]:
     """Aggregate rows (as :func:`_aggregate_rows` yields them) re-ordered and scaled to [0, 1]; incomplete
     or out of range aggregates are left out."""
     lo, span = standard.score_min, standard.score_max - standard.score_min
     unit = lo == 0.0 and span == 1.0  # (v - 0) / 1 == v exactly: nothing to rescale
-    order = None if perm == list(range(NUM_DIMENSIONS)) else perm
+    order = None if perm == list(range(n_dims)) else perm
     out = []
     for image_id, mos, sd, ci, n, psi, psi_se, dim_n in rows:
-        dims = _reorder(mos, order)
+        dims = _reorder(mos, order, n_dims)
         if dims is None:
             continue
         if not unit:
             dims = tuple((v - lo) / span for v in dims)
         if not (min(dims) >= 0.0 and max(dims) <= 1.0):
             continue
-        sds = _reorder(sd, order)
-        cis = _reorder(ci, order)
-        psis = _reorder(psi, order)
-        ses = _reorder(psi_se, order)
-        ns = _reorder(dim_n, order)
+        sds = _reorder(sd, order, n_dims)
+        cis = _reorder(ci, order, n_dims)
+        psis = _reorder(psi, order, n_dims)
+        ses = _reorder(psi_se, order, n_dims)
+        ns = _reorder(dim_n, order, n_dims)
         if psis and not unit:
             psis = tuple((v - lo) / span for v in psis)
         psis = psis or None
@@ -267,6 +308,54 @@ def scoring_aggregates_rated(*, standard: Standard) -> RatedAggregates:
     return RatedAggregates(_aggregates(standard, perm, agg_rows), counts, cutoff, newest)
 
 
+def standard_aggregates_rated(*, standard: Standard) -> RatedAggregates:
+    """Another standard's complete aggregates *in its own dimension order* (on [0, 1]), with each image's
+    number of raw ratings and the rating cutoff: what a release of that standard freezes. Portable ORM
+    queries (such releases are small)."""
+    from annotation.scoring.models import Rating
+
+    cutoff, newest = ratings_newest_of_standard(standard=standard)
+    counts = dict(
+        Rating.objects.filter(standard=standard, id__lte=cutoff)
+        .order_by()
+        .values_list("image_id")
+        .annotate(n=Count("id"))
+        .values_list("image_id", "n")
+    )
+    n_dims = standard.dimensions.count()
+    aggs = _aggregates(standard, list(range(n_dims)), _aggregate_rows(standard), n_dims)
+    return RatedAggregates(aggs, counts, cutoff, newest)
+
+
+def image_sources(*, image_ids: Iterable[str]) -> dict[str, str]:
+    """image id -> the image's ``source`` ("" when none)."""
+    from annotation.models import Image
+
+    return dict(Image.objects.filter(sha256__in=list(image_ids)).values_list("sha256", "source"))
+
+
+def release_rating_rows_commented(*, release: Release, max_rating_id: int) -> list[tuple]:
+    """Raw ratings of a release's rated members (another standard's part), up to the frozen cutoff, as
+    (image_id, rater_id, scores in the standard's order, dwell_ms, campaign_id, day, comments)."""
+    from annotation.scoring.models import Rating
+
+    rows = (
+        Rating.objects.filter(
+            standard_id=release.standard_id,
+            id__lte=max_rating_id,
+            image__release_members__release=release,
+            image__release_members__part=ReleaseMember.Part.RATED,
+        )
+        .values_list(
+            "image_id", "rater_id", "scores", "dwell_ms", "pool_item__campaign_id", "created_at", "comments"
+        )
+        .order_by("id")
+    )
+    return [
+        (i, u, sc, d, c, t.astimezone(UTC).strftime("%Y-%m-%d"), cm or {}) for i, u, sc, d, c, t, cm in rows
+    ]
+
+
 def latest_aggregation_run(*, standard_key: str = STANDARD_KEY):
     from annotation.scoring.models import AggregationRun
 
@@ -281,15 +370,17 @@ def ratings_newest_of_standard(*, standard: Standard) -> tuple[int, Any]:
     return int(agg["m"] or 0), agg["t"]
 
 
-def release_rater_ids(*, release: Release, max_rating_id: int) -> list[int]:
-    """Distinct raters of the release's 50K members' ratings up to the cutoff."""
+def release_rater_ids(
+    *, release: Release, max_rating_id: int, part: str = ReleaseMember.Part.P50K
+) -> list[int]:
+    """Distinct raters of the release's rated members' ratings (50K, or ``part``) up to the cutoff."""
     from annotation.scoring.models import Rating
 
     return sorted(
         Rating.objects.filter(
             id__lte=max_rating_id,
             image__release_members__release=release,
-            image__release_members__part=ReleaseMember.Part.P50K,
+            image__release_members__part=part,
         )
         .order_by()  # else Rating's default ordering joins the DISTINCT (one row per rating, not rater)
         .values_list("rater_id", flat=True)

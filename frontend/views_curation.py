@@ -78,7 +78,12 @@ def releases(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "frontend/curation/releases.html",
-        {"releases": rows, "published": published, "can_publish": request.user.is_platform_admin},
+        {
+            "releases": rows,
+            "published": published,
+            "can_publish": request.user.is_platform_admin,
+            "standards": selectors.release_standards(),
+        },
     )
 
 
@@ -103,6 +108,8 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
             for p in (
                 "README.md",
                 "scores.csv",
+                "train.json",
+                "test.json",
                 "croissant.json",
                 "release.json",
                 "SHA256SUMS",

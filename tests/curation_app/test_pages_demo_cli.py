@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -63,6 +64,28 @@ def test_demo_load_builds_release_idempotently(settings, tmp_path):
     second = demo_load()
     assert second["source_items_created"] == 0
     assert Release.objects.count() == 1 and Release.objects.get().release_sha256 == release.release_sha256
+
+
+def test_demo_publishes_the_artimuse_release_beside_the_humanbeauty_one(settings, tmp_path, admin_user):
+    """Once the scoring demo's ArtiMuse campaign is complete, load_demo publishes 1.0.0-artimuse (ArtiMuse's
+    layout, its own lineage) and leaves the HumanBeauty release alone; running it again changes nothing."""
+    from annotation.scoring.demo import artimuse_demo_load
+    from annotation.standards import artimuse
+    from curation.demo import ARTIMUSE_VERSION, demo_load
+
+    settings.VAR_DIR = tmp_path / "var"
+    assert artimuse_demo_load(admin=admin_user)["complete"] == 4
+    first = demo_load()
+    am = Release.objects.get(version=ARTIMUSE_VERSION)
+    assert am.status == Release.Status.PUBLISHED, am.error
+    assert am.standard.key == artimuse.KEY and am.previous is None
+    assert am.counts["per_part"] == {"std": 4} and am.counts["per_split"] == {"train": 3, "test": 1}
+    hb = Release.objects.get(version="1.0.0")
+    assert "std" not in hb.counts["per_part"] and hb.standard.key == "humanbeauty-v1"
+    assert (Path(am.path) / "test.json").is_file() and first["artimuse_release"].startswith(ARTIMUSE_VERSION)
+    demo_load()
+    assert Release.objects.count() == 2
+    assert Release.objects.get(version=ARTIMUSE_VERSION).release_sha256 == am.release_sha256
 
 
 @pytest.mark.django_db(transaction=True)  # the commands enqueue on commit and then watch the job

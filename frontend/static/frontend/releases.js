@@ -16,6 +16,7 @@
   const body = () => ({
     version: bf.version.value, notes: bf.notes.value, level_rule: bf.level_rule.value,
     test_fraction: Number(bf.test_fraction.value), force: force.checked,
+    standard_key: bf.standard_key ? bf.standard_key.value : "",
   });
 
   bf.addEventListener("submit", async (e) => {
@@ -23,7 +24,8 @@
     bm.textContent = ""; bm.className = "";
     const restore = HB.busy(bf.querySelector("button[type=submit]"), "Comparing…");
     try {
-      const p = await HB.api("/api/curation/releases/preview/?level_rule=" + encodeURIComponent(bf.level_rule.value));
+      const p = await HB.api("/api/curation/releases/preview/?level_rule=" + encodeURIComponent(bf.level_rule.value) +
+        "&standard=" + encodeURIComponent(bf.standard_key ? bf.standard_key.value : ""));
       const s = p.summary;
       const parts = Object.entries(p.per_part).map(([k, n]) => k + ": " + n).join(", ");
       document.getElementById("diff-text").textContent =
