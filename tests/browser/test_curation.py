@@ -69,9 +69,32 @@ def test_admin_previews_the_diff_then_confirms_and_a_no_change_release_is_refuse
     assert "+9 added" in text and "initial release" in text and "50K: 3" in text
     assert Release.objects.count() == 0  # nothing happens before the confirmation
     screenshot(page, "curation-publish-confirm")
+    # The build's job status polls are held at "running" until the in-flight state has been checked: the
+    # Publish button disabled with a spinner, the progress bar and the job's message shown.
+    held = {"polls": 0, "release": False}
+
+    def hold_running(route) -> None:
+        if held["release"]:
+            route.continue_()
+            return
+        held["polls"] += 1
+        job_id = int(route.request.url.rstrip("/").rsplit("/", 1)[-1])
+        route.fulfill(
+            json={"id": job_id, "status": "running", "message": "writing files", "done": 3, "total": 10}
+        )
+
+    page.route("**/api/jobs/*/", hold_running)
     page.click("#publish")
-    # the build runs eagerly inside the request here (allow a slow, shared machine); once it has
-    # succeeded the page reloads and lists the release
+    # the build runs eagerly inside the request here (allow a slow, shared machine)
+    until(page, "() => document.getElementById('build-progress').value === 3", attempts=3000)
+    publish = page.locator("#publish")
+    assert publish.is_disabled() and publish.get_attribute("aria-busy") == "true"
+    assert publish.locator(".spinner").count() == 1
+    assert page.locator("#build-progress").is_visible()
+    assert page.locator("#build-progress").get_attribute("max") == "10"
+    assert held["polls"] >= 1
+    held["release"] = True
+    # once the real status says succeeded the page reloads and lists the release
     page.wait_for_selector("tr[data-version='1.0.0']", timeout=300_000)
     release = Release.objects.get(version="1.0.0")
     assert release.level_rule == "upper_inclusive" and release.status == Release.Status.PUBLISHED

@@ -6,7 +6,7 @@ import pytest
 
 from tests.modeling_app.conftest import photo_jpegs, train_tiny, write_release
 
-from .conftest import login, screenshot
+from .conftest import login, screenshot, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -68,8 +68,31 @@ def test_admin_uploads_an_image_and_sees_the_12_dimensions(
     photo.write_bytes(photo_jpegs(3)[2])
     page.click("text=Score an image")
     page.set_input_files("[data-testid=score-file]", str(photo))
+    # Hold the job's status polls at "running" until the in-flight state has been checked: the button is
+    # disabled with a spinner and the page shows the job's progress; then the real status comes through.
+    held = {"polls": 0, "release": False}
+
+    def hold_running(route) -> None:
+        if held["release"]:
+            route.continue_()
+            return
+        held["polls"] += 1
+        job_id = int(route.request.url.rstrip("/").rsplit("/", 1)[-1])
+        route.fulfill(
+            json={"id": job_id, "status": "running", "message": "scoring 0 of 1", "done": 0, "total": 1}
+        )
+
+    page.route("**/api/jobs/*/", hold_running)
     page.click("[data-testid=score-submit]")
+    until(page, "() => document.getElementById('score-status').textContent.includes('scoring 0 of 1')")
+    submit = page.locator("[data-testid=score-submit]")
+    assert submit.is_disabled() and submit.get_attribute("aria-busy") == "true"
+    assert submit.locator(".spinner").count() == 1 and "Scoring…" in submit.inner_text()
+    assert page.locator("#score-result").is_hidden()
+    assert held["polls"] >= 1
+    held["release"] = True
     page.wait_for_selector("[data-testid=score-dims] tr[data-dim=overall]")
+    assert submit.is_enabled() and submit.get_attribute("aria-busy") is None
     rows = page.locator("[data-testid=score-dims] tr")
     assert rows.count() == 12
     table = page.inner_text("[data-testid=score-result]")
