@@ -346,7 +346,7 @@ class ReleaseCompareApi(APIView):
         def get_fields(self) -> dict[str, serializers.Field]:
             return _with_from_field(super().get_fields())
 
-    @extend_schema(responses={200: OutputSerializer, 404: ErrorSerializer})
+    @extend_schema(responses={200: OutputSerializer, 400: ErrorSerializer, 404: ErrorSerializer})
     def get(self, request: Request, version: str, other: str) -> Response:
         a, b = _release_or_404(version), _release_or_404(other)
         return Response(self.OutputSerializer(selectors.release_compare(a=a, b=b)).data)

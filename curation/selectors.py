@@ -16,6 +16,7 @@ from django.db.models import Count, Max, Q, QuerySet
 
 from annotation.models import Job, Standard, User
 from annotation.standards.humanbeauty import DIMENSION_KEYS, NUM_DIMENSIONS, STANDARD_KEY
+from humanbeauty.errors import ApplicationError
 
 from .models import FaceDetection, Release, ReleaseMember, Source, SourceItem
 
@@ -621,7 +622,13 @@ def release_members(*, release: Release) -> QuerySet[ReleaseMember]:
 
 
 def release_compare(*, a: Release, b: Release) -> dict[str, Any]:
-    """Membership/label/split differences between two releases (from their frozen members)."""
+    """Membership/label/split differences between two releases (from their frozen members). Releases of
+    different standards share no lineage: comparing them is refused (400)."""
+    if release_standard_key(a) != release_standard_key(b):
+        raise ApplicationError(
+            f"{a.version} and {b.version} are releases of different standards "
+            f"({release_standard_key(a)}, {release_standard_key(b)}): compare releases of one standard."
+        )
 
     def load(r: Release) -> dict[str, tuple]:
         return {

@@ -8,8 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -18,6 +19,7 @@ from curation import selectors
 from curation.downloads import release_manifest
 from curation.models import Release
 from curation.services.filtering import filter_summaries
+from humanbeauty.errors import ApplicationError
 
 from .dashboard import register_panels
 from .views import role_required
@@ -124,11 +126,12 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
 @role_required("admin", "researcher")
 def release_compare(request: HttpRequest, version: str, other: str) -> HttpResponse:
     a, b = _release(version), _release(other)
-    return render(
-        request,
-        "frontend/curation/release_compare.html",
-        {"a": a, "b": b, "diff": selectors.release_compare(a=a, b=b)},
-    )
+    try:
+        diff = selectors.release_compare(a=a, b=b)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("frontend:releases")
+    return render(request, "frontend/curation/release_compare.html", {"a": a, "b": b, "diff": diff})
 
 
 @register_panels

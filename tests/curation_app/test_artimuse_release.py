@@ -172,6 +172,17 @@ def test_artimuse_ratings_through_the_queue_to_a_release_in_artimuse_layout(
     assert f'<option value="{artimuse.KEY}">' in html
     assert page.get(f"/releases/{VERSION}/").status_code == 200
 
+    # releases of different standards share no lineage: comparing them is refused on the API and the page
+    from annotation.selectors import default_standard
+
+    Release.objects.create(
+        version="1.0.0", standard=default_standard(), status=Release.Status.PUBLISHED, release_sha256="0" * 64
+    )
+    cross = admin.get(f"/api/curation/releases/1.0.0/compare/{VERSION}/")
+    assert cross.status_code == 400 and "different standards" in cross.json()["message"], cross.content
+    shown = page.get(f"/releases/1.0.0/compare/{VERSION}/", follow=True)
+    assert shown.redirect_chain[-1][0] == "/releases/" and "different standards" in shown.content.decode()
+
     # the rebuild from the frozen rows is byte-identical
     from curation.services.releases import release_verify
 
