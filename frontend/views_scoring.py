@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
 from annotation.models import Dimension, Standard, User
@@ -348,11 +349,19 @@ def scoring_progress(request: HttpRequest) -> HttpResponse:
         filters=("status", "campaign", "q"),
         label="Pages of pool images",
     )
-    standard = Standard.objects.filter(key=default_standard_key()).first()
-    keys = list(Dimension.objects.filter(standard=standard).order_by("order").values_list("key", flat=True))
-    overall = keys.index("overall") if "overall" in keys else len(keys) - 1
+    # Each pool item is rated on its own standard: its overall MOS is at that standard's overall position
+    # (the dimension keyed "overall", else its last dimension).
+    keys_by_standard: dict[int, list[str]] = {}
+    for standard_id, key in Dimension.objects.order_by("standard_id", "order").values_list(
+        "standard_id", "key"
+    ):
+        keys_by_standard.setdefault(standard_id, []).append(key)
+    overall_of = {
+        s: ks.index("overall") if "overall" in ks else len(ks) - 1 for s, ks in keys_by_standard.items()
+    }
     rows = []
     for item in items.page.object_list:
+        overall = overall_of.get(item.standard_id, 0)
         agg = getattr(item.image, "aggregate", None) if hasattr(item.image, "aggregate") else None
         mos = agg.mos[overall] if agg and len(agg.mos) > overall else None
         ci = agg.ci_half_width[overall] if agg and len(agg.ci_half_width) > overall else None
@@ -384,12 +393,17 @@ def scoring_progress(request: HttpRequest) -> HttpResponse:
 
 @role_required("admin")
 def rater_quality(request: HttpRequest) -> HttpResponse:
+    """Rater quality on one standard (``?standard=<key>``, default: the default standard): raters' SUREAL
+    bias/inconsistency, screening and reliability of that standard's latest re-aggregation."""
+    standards = list(Standard.objects.order_by("name"))
+    key = request.POST.get("standard") or request.GET.get("standard") or default_standard_key()
+    standard = next((s for s in standards if s.key == key), None) or default_standard()
+    here = f"{reverse('frontend:rater-quality')}?standard={standard.key}"
     if request.method == "POST":
-        standard = default_standard()
         job = aggregation_services.scoring_reaggregate_start(standard=standard, created_by=request.user)
-        messages.success(request, f"Re-aggregation started (job #{job.pk}).")
-        return redirect("frontend:rater-quality")
-    rows = list(selectors.rater_quality_list())
+        messages.success(request, f"Re-aggregation of {standard.name} started (job #{job.pk}).")
+        return redirect(here)
+    rows = list(selectors.rater_quality_list(standard=standard))
     # Drawn by Chart.js in static/frontend/charts.js from the json_script block "chart-data".
     charts = {
         "rater_scatter": [
@@ -403,12 +417,14 @@ def rater_quality(request: HttpRequest) -> HttpResponse:
             if r.gold_error is not None
         ],
     }
-    run = selectors.aggregation_run_latest()
+    run = selectors.aggregation_run_latest(standard=standard)
     sureal = (run.screening or {}).get("sureal", {}) if run else {}
     return render(
         request,
         "frontend/scoring/rater_quality.html",
         {
+            "standard": standard,
+            "standards": standards,
             "rows": rows,
             "charts": charts,
             "run": run,

@@ -109,6 +109,25 @@ def test_a_second_standard_through_the_queue_and_aggregation(
     assert run.standard_id == standard.pk
     assert ImageAggregate.objects.get(image=images[0]).psi is not None
 
+    # The admin pages follow the standard: rater quality of ArtiMuse on ?standard=, its re-aggregation
+    # started from there; the progress page reads each item's overall at its own standard's position.
+    from django.test import Client
+
+    page = Client()
+    page.force_login(admin_user)
+    quality = page.get(f"/scoring/raters/?standard={artimuse.KEY}")
+    assert quality.status_code == 200 and quality.context["standard"] == standard
+    assert {r.rater.username for r in quality.context["rows"]} == {c.user.username for c in raters}
+    assert quality.context["run"] == run
+    default = page.get("/scoring/raters/")
+    assert default.context["standard"].key != artimuse.KEY
+    assert not {r.rater_id for r in default.context["rows"]} & {c.user.pk for c in raters}
+    started = page.post("/scoring/raters/", {"standard": artimuse.KEY})
+    assert started.status_code == 302 and started["Location"].endswith(f"?standard={artimuse.KEY}")
+    progress = page.get(f"/scoring/progress/?campaign={campaign.pk}")
+    rows = progress.context["rows"]
+    assert len(rows) == 2 and all(r["mos"] == pytest.approx(0.5) for r in rows)  # the comprehensive MOS
+
 
 def test_amend_keeps_the_required_comments(
     client_for, make_rater, django_capture_on_commit_callbacks
