@@ -150,6 +150,12 @@ def test_artimuse_ratings_through_the_queue_to_a_release_in_artimuse_layout(
     assert "- raters: 3" in card and "- ratings: 18, with 144 attribute comments" in card
     assert f"- images: {N_IMAGES} (train {N_IMAGES - 1}, test 1)" in card
     assert "min 3, median 3.0, max 3" in card
+    # reliability per attribute from the raw ratings: in release.json and, the same figures, on the card
+    reliability = facts["ratings"]["reliability"]
+    assert set(reliability) == set(artimuse.ATTRIBUTE_KEYS)  # (release.json sorts its keys)
+    for key, rel in reliability.items():
+        row = next(line for line in card.splitlines() if line.startswith(f"| `{key}` |"))
+        assert row.endswith(f"| {rel['icc_1k']:.3f} |"), row
     card_api = admin.get(f"/api/curation/releases/{VERSION}/card/")
     assert card_api.status_code == 200
 
