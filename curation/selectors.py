@@ -258,6 +258,19 @@ class RatedAggregates:
     newest: Any
 
 
+def _rating_counts(standard: Standard, cutoff: int) -> dict[str, int]:
+    """Raw ratings per image of the standard up to rating id ``cutoff`` (portable ORM query)."""
+    from annotation.scoring.models import Rating
+
+    return dict(
+        Rating.objects.filter(standard=standard, id__lte=cutoff)
+        .order_by()
+        .values_list("image_id")
+        .annotate(n=Count("id"))
+        .values_list("image_id", "n")
+    )
+
+
 def scoring_aggregates_rated(*, standard: Standard) -> RatedAggregates:
     """:func:`scoring_aggregates_complete` with each image's number of raw ratings and the rating cutoff.
 
@@ -268,13 +281,7 @@ def scoring_aggregates_rated(*, standard: Standard) -> RatedAggregates:
     perm = _dimension_perm(standard)
     if connection.vendor != "postgresql":
         cutoff, newest = ratings_newest_of_standard(standard=standard)
-        counts = dict(
-            Rating.objects.filter(standard=standard, id__lte=cutoff)
-            .order_by()
-            .values_list("image_id")
-            .annotate(n=Count("id"))
-            .values_list("image_id", "n")
-        )
+        counts = _rating_counts(standard, cutoff)
         aggs = [] if perm is None else _aggregates(standard, perm, _aggregate_rows(standard))
         return RatedAggregates(aggs, counts, cutoff, newest)
     sql = f"""
@@ -313,16 +320,9 @@ def standard_aggregates_rated(*, standard: Standard) -> RatedAggregates:
     """Another standard's complete aggregates *in its own dimension order* (on [0, 1]), with each image's
     number of raw ratings and the rating cutoff: what a release of that standard freezes. Portable ORM
     queries (such releases are small)."""
-    from annotation.scoring.models import Rating
 
     cutoff, newest = ratings_newest_of_standard(standard=standard)
-    counts = dict(
-        Rating.objects.filter(standard=standard, id__lte=cutoff)
-        .order_by()
-        .values_list("image_id")
-        .annotate(n=Count("id"))
-        .values_list("image_id", "n")
-    )
+    counts = _rating_counts(standard, cutoff)
     n_dims = standard.dimensions.count()
     aggs = _aggregates(standard, list(range(n_dims)), _aggregate_rows(standard), n_dims)
     return RatedAggregates(aggs, counts, cutoff, newest)

@@ -78,3 +78,22 @@ def until(page, predicate: str, attempts: int = 3000) -> None:
             return
         page.wait_for_timeout(100)
     raise AssertionError(f"never true: {predicate}")
+
+
+def hold_job_polls(page, **running: object) -> dict:
+    """Answer the page's job status polls (``/api/jobs/<id>/``) with ``{"status": "running", **running}``
+    until ``held["release"]`` is set to True, then let them through to the server: a test checks a long
+    job's in-flight state (disabled button, spinner, progress) however fast the real job ends. Returns the
+    dict with ``polls`` (how many were held) and ``release``."""
+    held = {"polls": 0, "release": False}
+
+    def handle(route) -> None:
+        if held["release"]:
+            route.continue_()
+            return
+        held["polls"] += 1
+        job_id = int(route.request.url.rstrip("/").rsplit("/", 1)[-1])
+        route.fulfill(json={"id": job_id, "status": "running", **running})
+
+    page.route("**/api/jobs/*/", handle)
+    return held

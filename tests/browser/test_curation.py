@@ -9,7 +9,7 @@ import pytest
 from tests.curation_app.conftest import SCUT_SCORES, write_scut
 from tests.curation_app.factories import collected_aggregates, public_source
 
-from .conftest import login, screenshot, until
+from .conftest import hold_job_polls, login, screenshot, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -71,19 +71,7 @@ def test_admin_previews_the_diff_then_confirms_and_a_no_change_release_is_refuse
     screenshot(page, "curation-publish-confirm")
     # The build's job status polls are held at "running" until the in-flight state has been checked: the
     # Publish button disabled with a spinner, the progress bar and the job's message shown.
-    held = {"polls": 0, "release": False}
-
-    def hold_running(route) -> None:
-        if held["release"]:
-            route.continue_()
-            return
-        held["polls"] += 1
-        job_id = int(route.request.url.rstrip("/").rsplit("/", 1)[-1])
-        route.fulfill(
-            json={"id": job_id, "status": "running", "message": "writing files", "done": 3, "total": 10}
-        )
-
-    page.route("**/api/jobs/*/", hold_running)
+    held = hold_job_polls(page, message="writing files", done=3, total=10)
     page.click("#publish")
     # the build runs eagerly inside the request here (allow a slow, shared machine)
     until(page, "() => document.getElementById('build-progress').value === 3", attempts=3000)

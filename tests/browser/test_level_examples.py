@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import SCREENSHOTS, login, until
-from .test_pages import CSP_LISTENER, DEMO_PASSWORD, VIEWPORTS, _check_page, _load_demo
+from .test_pages import DEMO_PASSWORD, VIEWPORTS, _check_page, _load_demo, checked_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,12 +20,7 @@ def test_the_example_strip_shows_opens_and_the_page_still_fits(browser, live_ser
     assert LevelExample.objects.count() >= 5  # the demo chose some
     problems: list[str] = []
     for width, height in VIEWPORTS:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
-        context.set_default_timeout(20000)
-        context.add_init_script(CSP_LISTENER)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        context, page, errors = checked_page(browser, live_server, width, height)
         login(page, "volunteer1", DEMO_PASSWORD)
         problems += _check_page(page, "volunteer1", "/score/", width, height, errors)
         strip = page.locator("[data-testid=level-examples]")
@@ -72,12 +67,7 @@ def test_the_admin_page_fits_and_adds_a_suggestion(browser, live_server) -> None
     LevelExample.objects.all().delete()
     problems: list[str] = []
     for width, height in VIEWPORTS:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
-        context.set_default_timeout(20000)
-        context.add_init_script(CSP_LISTENER)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        context, page, errors = checked_page(browser, live_server, width, height)
         login(page, "admin", DEMO_PASSWORD)
         problems += _check_page(page, "admin", "/scoring/examples/?dimension=overall", width, height, errors)
         context.close()

@@ -6,7 +6,7 @@ import pytest
 
 from tests.modeling_app.conftest import photo_jpegs, train_tiny, write_release
 
-from .conftest import login, screenshot, until
+from .conftest import hold_job_polls, login, screenshot, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -70,19 +70,7 @@ def test_admin_uploads_an_image_and_sees_the_12_dimensions(
     page.set_input_files("[data-testid=score-file]", str(photo))
     # Hold the job's status polls at "running" until the in-flight state has been checked: the button is
     # disabled with a spinner and the page shows the job's progress; then the real status comes through.
-    held = {"polls": 0, "release": False}
-
-    def hold_running(route) -> None:
-        if held["release"]:
-            route.continue_()
-            return
-        held["polls"] += 1
-        job_id = int(route.request.url.rstrip("/").rsplit("/", 1)[-1])
-        route.fulfill(
-            json={"id": job_id, "status": "running", "message": "scoring 0 of 1", "done": 0, "total": 1}
-        )
-
-    page.route("**/api/jobs/*/", hold_running)
+    held = hold_job_polls(page, message="scoring 0 of 1", done=0, total=1)
     page.click("[data-testid=score-submit]")
     until(page, "() => document.getElementById('score-status').textContent.includes('scoring 0 of 1')")
     submit = page.locator("[data-testid=score-submit]")

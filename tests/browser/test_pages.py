@@ -114,6 +114,18 @@ def _in_view(page, selector: str) -> bool:
     return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 0.5 and box["x"] >= 0
 
 
+def checked_page(browser, live_server, width: int, height: int) -> tuple[Any, Any, list[str]]:
+    """A fresh context at ``width``×``height`` that records CSP violations (``window.__csp``) and the page's
+    script errors (the returned list): what :func:`_check_page` reads. Close the context when done."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+    context.set_default_timeout(20000)
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return context, page, errors
+
+
 def _check_page(
     page, user: str, path: str, width: int, height: int, errors: list[str], *, signed_in: bool = True
 ) -> list[str]:
@@ -164,14 +176,7 @@ def test_every_page_of_every_role_at_three_sizes(browser, live_server) -> None:
     checked = 0
     for user, paths in pages.items():
         for width, height in VIEWPORTS:
-            context = browser.new_context(
-                base_url=live_server.url, viewport={"width": width, "height": height}
-            )
-            context.set_default_timeout(20000)
-            context.add_init_script(CSP_LISTENER)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            context, page, errors = checked_page(browser, live_server, width, height)
             login(page, user, DEMO_PASSWORD)
             for path in paths:
                 problems += _check_page(page, user, path, width, height, errors)
@@ -465,12 +470,7 @@ def test_an_artimuse_item_gets_its_attributes_and_a_comment_box_each(
     rater = User.objects.get(username="volunteer1")
     problems: list[str] = []
     for width, height in VIEWPORTS:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
-        context.set_default_timeout(20000)
-        context.add_init_script(CSP_LISTENER)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        context, page, errors = checked_page(browser, live_server, width, height)
         login(page, "volunteer1", DEMO_PASSWORD)
         page.goto("/score/")
         page.wait_for_selector("#subject[src]")
@@ -526,12 +526,7 @@ def test_long_review_lists_page_on_the_server_and_decisions_keep_the_page(browse
     assert waiting >= 45
     problems: list[str] = []
     for width, height in VIEWPORTS:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
-        context.set_default_timeout(20000)
-        context.add_init_script(CSP_LISTENER)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        context, page, errors = checked_page(browser, live_server, width, height)
         login(page, "admin", DEMO_PASSWORD)
         for path in ("/review/?page=2&dpage=2", "/scoring/progress/?status=open&page=1"):
             problems += _check_page(page, "admin", path, width, height, errors)
@@ -616,14 +611,7 @@ def test_pages_outside_the_role_lists_at_three_sizes(browser, live_server) -> No
     problems: list[str] = []
     for user, paths in pages.items():
         for width, height in VIEWPORTS:
-            context = browser.new_context(
-                base_url=live_server.url, viewport={"width": width, "height": height}
-            )
-            context.set_default_timeout(20000)
-            context.add_init_script(CSP_LISTENER)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            context, page, errors = checked_page(browser, live_server, width, height)
             if user:
                 login(page, user, DEMO_PASSWORD)
             for path in paths:
