@@ -77,12 +77,18 @@ def source_results(request: HttpRequest, key: str) -> HttpResponse:
 def releases(request: HttpRequest) -> HttpResponse:
     rows = selectors.release_list()
     published = [r for r in rows if r.is_published]
+    # Releases compare only within one standard's lineage: the form offers, per standard with at least two
+    # published releases, its releases (newest first) as one option group.
+    by_standard: dict[str, list[Release]] = {}
+    for r in published:
+        by_standard.setdefault(selectors.release_standard_key(r), []).append(r)
+    comparable = [(key, group) for key, group in by_standard.items() if len(group) >= 2]
     return render(
         request,
         "frontend/curation/releases.html",
         {
             "releases": rows,
-            "published": published,
+            "comparable": comparable,
             "can_publish": request.user.is_platform_admin,
             "standards": selectors.release_standards(),
         },

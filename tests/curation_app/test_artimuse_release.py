@@ -188,6 +188,9 @@ def test_artimuse_ratings_through_the_queue_to_a_release_in_artimuse_layout(
     assert cross.status_code == 400 and "different standards" in cross.json()["message"], cross.content
     shown = page.get(f"/releases/1.0.0/compare/{VERSION}/", follow=True)
     assert shown.redirect_chain[-1][0] == "/releases/" and "different standards" in shown.content.decode()
+    # the page's compare form offers only pairs within one standard: one release each, so none
+    assert [key for key, _ in shown.context["comparable"]] == []
+    assert 'id="compare-form"' not in shown.content.decode()
 
     # the rebuild from the frozen rows is byte-identical
     from curation.services.releases import release_verify

@@ -37,6 +37,8 @@ def test_pages_by_role(make_user, tmp_path, django_capture_on_commit_callbacks):
     r = _client(researcher)
     page = r.get("/releases/").content.decode()
     assert "1.1.0" in page and "1.0.0" in page and "Compare two releases" in page
+    # from the previous release to the newest, both in the default standard's group
+    assert '<optgroup label="humanbeauty-v1"><option>1.1.0</option><option selected>1.0.0</option>' in page
     assert "Only admins publish releases." in page and "Preview changes" not in page
     admin_page = _client(admin).get("/releases/").content.decode()
     assert "Preview changes" in admin_page and "upper_inclusive" in admin_page
