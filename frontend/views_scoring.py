@@ -400,6 +400,9 @@ def rater_quality(request: HttpRequest) -> HttpResponse:
     standard = next((s for s in standards if s.key == key), None) or default_standard()
     here = f"{reverse('frontend:rater-quality')}?standard={standard.key}"
     if request.method == "POST":
+        if standard.key != key:  # never re-aggregate another standard than the one asked for
+            messages.error(request, f"No standard {key!r}: nothing was re-aggregated.")
+            return redirect(here)
         job = aggregation_services.scoring_reaggregate_start(standard=standard, created_by=request.user)
         messages.success(request, f"Re-aggregation of {standard.name} started (job #{job.pk}).")
         return redirect(here)

@@ -122,8 +122,15 @@ def test_a_second_standard_through_the_queue_and_aggregation(
     default = page.get("/scoring/raters/")
     assert default.context["standard"].key != artimuse.KEY
     assert not {r.rater_id for r in default.context["rows"]} & {c.user.pk for c in raters}
+    from annotation.models import Job
+
+    jobs = Job.objects.count()
+    unknown = page.post("/scoring/raters/", {"standard": "no-such-standard"}, follow=True)
+    assert "No standard &#x27;no-such-standard&#x27;: nothing was re-aggregated." in unknown.content.decode()
+    assert Job.objects.count() == jobs
     started = page.post("/scoring/raters/", {"standard": artimuse.KEY})
     assert started.status_code == 302 and started["Location"].endswith(f"?standard={artimuse.KEY}")
+    assert Job.objects.count() == jobs + 1
     progress = page.get(f"/scoring/progress/?campaign={campaign.pk}")
     rows = progress.context["rows"]
     assert len(rows) == 2 and all(r["mos"] == pytest.approx(0.5) for r in rows)  # the comprehensive MOS
